@@ -1,0 +1,150 @@
+//! The HTTP layer: the only module that knows actix-web.
+//!
+//! [`Application::build`] connects the store, binds the listener (port 0 works,
+//! which is how the tests run the real app) and assembles the routes of
+//! interface.md. Handlers extract, call a use case, and render; they never
+//! build SQL and never call Snyk.
+
+mod body;
+mod discovery;
+mod error;
+mod scim;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::{Server, ServiceResponse};
+use actix_web::{App, HttpResponse, HttpServer, web};
+use anyhow::Context;
+use tracing::Instrument;
+
+use crate::auth::Authenticator;
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, ScimSettings};
+use crate::service::ScimService;
+use crate::store::Store;
+
+pub use error::scim_error_response;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub service: ScimService,
+    pub auth: Authenticator,
+    pub limits: Arc<ScimSettings>,
+    pub store: Store,
+}
+
+/// The running service: a bound listener and its server.
+pub struct Application {
+    port: u16,
+    server: Server,
+    store: Store,
+}
+
+impl Application {
+    /// Connect the store, bind `config.listen`, and build the server.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let store = Store::connect(&config.database_url)
+            .await
+            .context("Failed to open the database (database_url)")?;
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("snyk-scim-bridge/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .context("Failed to build the HTTP client")?;
+        let auth = Authenticator::new(&config.scim, http).map_err(anyhow::Error::msg)?;
+        let listener = TcpListener::bind(&config.listen)
+            .with_context(|| format!("Failed to bind {} (listen)", config.listen))?;
+        let port = listener.local_addr()?.port();
+        let state = AppState {
+            service: ScimService::new(store.clone(), clock),
+            auth,
+            limits: Arc::new(config.scim.clone()),
+            store: store.clone(),
+        };
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(web::Data::new(state.clone()))
+                .wrap_fn(request_span)
+                .configure(routes)
+        })
+        .listen(listener)?
+        .run();
+        Ok(Self { port, server, store })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Serve until the process is told to stop (SIGINT/SIGTERM).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Every route of interface.md that this layer serves.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .service(scim::scope());
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain").body("ok\n")
+}
+
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    if state.store.ping().await {
+        HttpResponse::Ok().content_type("text/plain").body("ready\n")
+    } else {
+        HttpResponse::ServiceUnavailable()
+            .content_type("text/plain")
+            .body("database unavailable\n")
+    }
+}
+
+/// A span per request with a request id; logs method, path (never the query,
+/// which can hold emails) and status.
+fn request_span<S>(
+    req: actix_web::dev::ServiceRequest,
+    srv: &S,
+) -> impl std::future::Future<Output = Result<ServiceResponse, actix_web::Error>> + use<S>
+where
+    S: actix_web::dev::Service<
+            actix_web::dev::ServiceRequest,
+            Response = ServiceResponse,
+            Error = actix_web::Error,
+        >,
+{
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %req.method(),
+        path = %req.path(),
+    );
+    let started = std::time::Instant::now();
+    let fut = srv.call(req);
+    async move {
+        let res = fut.await;
+        match &res {
+            Ok(r) => tracing::info!(
+                status = r.status().as_u16(),
+                duration_ms = started.elapsed().as_millis() as u64,
+                "request handled"
+            ),
+            Err(e) => tracing::warn!(error = %e, "request failed"),
+        }
+        res
+    }
+    .instrument(span)
+}

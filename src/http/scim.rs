@@ -1,0 +1,311 @@
+//! SCIM routes under `/scim/v2`: authentication, then Users, Groups, search,
+//! Bulk and discovery. Extract, call the use case, render with ETag and
+//! Location; errors become RFC 7644 bodies.
+
+use std::collections::HashMap;
+
+use actix_web::body::BoxBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, Scope, web};
+use serde_json::{Map, Value, json};
+
+use super::AppState;
+use super::body::read_json;
+use super::discovery;
+use super::error::{HttpScimError, SCIM_JSON, scim_error_response};
+use crate::scim::error::ScimError;
+use crate::scim::query::ListQuery;
+use crate::scim::resource::Projection;
+use crate::scim::schema::{LIST_RESPONSE, ResourceKind};
+use crate::service::{IfMatch, ListPage, Rendered, bulk, project};
+
+type HandlerResult = Result<HttpResponse, HttpScimError>;
+
+pub fn scope() -> Scope<
+    impl actix_web::dev::ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<BoxBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    web::scope("/scim/v2")
+        .wrap(actix_web::middleware::from_fn(authenticate))
+        .service(only("/ServiceProviderConfig", web::get().to(discovery::get_spc)))
+        .service(only("/ResourceTypes", web::get().to(discovery::list_resource_types)))
+        .service(only("/ResourceTypes/{name}", web::get().to(discovery::get_resource_type)))
+        .service(only("/Schemas", web::get().to(discovery::list_schemas)))
+        .service(only("/Schemas/{id}", web::get().to(discovery::get_schema)))
+        .service(only("/Bulk", web::post().to(bulk_handler)))
+        .service(only("/.search", web::post().to(root_search)))
+        .route("/Me", web::route().to(me))
+        .configure(|cfg| resource_routes(cfg, ResourceKind::User))
+        .configure(|cfg| resource_routes(cfg, ResourceKind::Group))
+        .default_service(web::route().to(not_found))
+}
+
+/// A path that answers one method, and 405 with a SCIM body to the others.
+fn only(path: &str, route: actix_web::Route) -> actix_web::Resource {
+    web::resource(path)
+        .route(route)
+        .default_service(web::route().to(method_not_allowed))
+}
+
+fn resource_routes(cfg: &mut web::ServiceConfig, kind: ResourceKind) {
+    let collection = kind.endpoint();
+    cfg.service(
+        web::resource(collection)
+            .app_data(web::Data::new(kind))
+            .route(web::get().to(list))
+            .route(web::post().to(create))
+            .default_service(web::route().to(method_not_allowed)),
+    )
+    .service(
+        web::resource(format!("{collection}/.search"))
+            .app_data(web::Data::new(kind))
+            .route(web::post().to(search))
+            .default_service(web::route().to(method_not_allowed)),
+    )
+    .service(
+        web::resource(format!("{collection}/{{id}}"))
+            .app_data(web::Data::new(kind))
+            .route(web::get().to(get))
+            .route(web::put().to(replace))
+            .route(web::patch().to(patch))
+            .route(web::delete().to(delete))
+            .default_service(web::route().to(method_not_allowed)),
+    );
+}
+
+/// Every SCIM route needs a valid bearer token.
+async fn authenticate(
+    req: ServiceRequest,
+    next: actix_web::middleware::Next<BoxBody>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let Some(state) = state else {
+        let resp = scim_error_response(&ScimError::internal("application state missing"));
+        return Ok(req.into_response(resp));
+    };
+    match state.auth.authenticate(header.as_deref()).await {
+        Ok(principal) => {
+            tracing::debug!(principal = %principal, "authenticated");
+            next.call(req).await
+        }
+        Err(e) => {
+            tracing::info!(reason = %e, "SCIM request refused");
+            Ok(req.into_response(scim_error_response(&ScimError::unauthorized())))
+        }
+    }
+}
+
+/// The SCIM base URL as the client sees it (scheme and host of the request).
+pub fn base_url(req: &HttpRequest) -> String {
+    let info = req.connection_info();
+    format!("{}://{}/scim/v2", info.scheme(), info.host())
+}
+
+fn scim_json(status: actix_web::http::StatusCode, body: &Value) -> HttpResponse {
+    HttpResponse::build(status).content_type(SCIM_JSON).body(body.to_string())
+}
+
+fn resource_response(status: actix_web::http::StatusCode, r: &Rendered, body: Map<String, Value>) -> HttpResponse {
+    let mut b = HttpResponse::build(status);
+    b.content_type(SCIM_JSON).insert_header((header::ETAG, r.etag()));
+    if status == actix_web::http::StatusCode::CREATED {
+        if let Some(loc) = r.body.get("meta").and_then(|m| m.get("location")).and_then(Value::as_str) {
+            b.insert_header((header::LOCATION, loc.to_owned()));
+        }
+    }
+    b.body(Value::Object(body).to_string())
+}
+
+fn query_params(req: &HttpRequest) -> Result<HashMap<String, String>, ScimError> {
+    web::Query::<HashMap<String, String>>::from_query(req.query_string())
+        .map(web::Query::into_inner)
+        .map_err(|e| ScimError::invalid_syntax(format!("the query string is malformed: {e}")))
+}
+
+fn projection(req: &HttpRequest) -> Result<Projection, ScimError> {
+    let params = query_params(req)?;
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    };
+    Projection::parse(get("attributes"), get("excludedAttributes"))
+}
+
+fn if_match(req: &HttpRequest) -> IfMatch {
+    IfMatch::parse(req.headers().get(header::IF_MATCH).and_then(|v| v.to_str().ok()))
+}
+
+fn list_response(page: ListPage) -> Value {
+    json!({
+        "schemas": [LIST_RESPONSE],
+        "totalResults": page.total,
+        "startIndex": page.start_index,
+        "itemsPerPage": page.resources.len(),
+        "Resources": page.resources,
+    })
+}
+
+async fn list(req: HttpRequest, kind: web::Data<ResourceKind>, state: web::Data<AppState>) -> HandlerResult {
+    let q = ListQuery::from_params(&query_params(&req)?, state.limits.max_results)?;
+    let page = state.service.list(**kind, &q, &base_url(&req)).await?;
+    Ok(scim_json(actix_web::http::StatusCode::OK, &list_response(page)))
+}
+
+async fn search(
+    req: HttpRequest,
+    kind: web::Data<ResourceKind>,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> HandlerResult {
+    let body = read_json(&req, payload, state.limits.max_body_bytes).await?;
+    let q = ListQuery::from_search_body(&body, state.limits.max_results)?;
+    let page = state.service.list(**kind, &q, &base_url(&req)).await?;
+    Ok(scim_json(actix_web::http::StatusCode::OK, &list_response(page)))
+}
+
+/// `POST /.search` at the root: Users and Groups together.
+async fn root_search(req: HttpRequest, state: web::Data<AppState>, payload: web::Payload) -> HandlerResult {
+    let body = read_json(&req, payload, state.limits.max_body_bytes).await?;
+    let q = ListQuery::from_search_body(&body, state.limits.max_results)?;
+    let base = base_url(&req);
+    let mut all_q = q.clone();
+    all_q.start_index = 1;
+    all_q.count = usize::MAX;
+    let mut resources = Vec::new();
+    for kind in crate::scim::schema::ALL_KINDS {
+        let page = state.service.list(kind, &all_q, &base).await?;
+        resources.extend(page.resources);
+    }
+    let total = resources.len();
+    let resources = resources
+        .into_iter()
+        .skip(q.start_index.saturating_sub(1))
+        .take(q.count)
+        .collect();
+    Ok(scim_json(
+        actix_web::http::StatusCode::OK,
+        &list_response(ListPage {
+            total,
+            start_index: q.start_index,
+            resources,
+        }),
+    ))
+}
+
+async fn create(
+    req: HttpRequest,
+    kind: web::Data<ResourceKind>,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> HandlerResult {
+    let body = read_json(&req, payload, state.limits.max_body_bytes).await?;
+    let proj = projection(&req)?;
+    let r = state.service.create(**kind, &body, &base_url(&req)).await?;
+    let out = project(**kind, &r, &proj);
+    Ok(resource_response(actix_web::http::StatusCode::CREATED, &r, out))
+}
+
+async fn get(
+    req: HttpRequest,
+    kind: web::Data<ResourceKind>,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> HandlerResult {
+    let proj = projection(&req)?;
+    let r = state.service.get(**kind, &id, &base_url(&req)).await?;
+    let none_match = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok());
+    if let Some(tags) = none_match {
+        let etag = r.etag();
+        if tags.split(',').map(str::trim).any(|t| t == etag || t == "*") {
+            return Ok(HttpResponse::NotModified().insert_header((header::ETAG, etag)).finish());
+        }
+    }
+    let out = project(**kind, &r, &proj);
+    Ok(resource_response(actix_web::http::StatusCode::OK, &r, out))
+}
+
+async fn replace(
+    req: HttpRequest,
+    kind: web::Data<ResourceKind>,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    payload: web::Payload,
+) -> HandlerResult {
+    let body = read_json(&req, payload, state.limits.max_body_bytes).await?;
+    let proj = projection(&req)?;
+    let r = state
+        .service
+        .replace(**kind, &id, &body, &if_match(&req), &base_url(&req))
+        .await?;
+    let out = project(**kind, &r, &proj);
+    Ok(resource_response(actix_web::http::StatusCode::OK, &r, out))
+}
+
+async fn patch(
+    req: HttpRequest,
+    kind: web::Data<ResourceKind>,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+    payload: web::Payload,
+) -> HandlerResult {
+    let body = read_json(&req, payload, state.limits.max_body_bytes).await?;
+    let proj = projection(&req)?;
+    let r = state
+        .service
+        .patch(**kind, &id, &body, &if_match(&req), &base_url(&req))
+        .await?;
+    let out = project(**kind, &r, &proj);
+    Ok(resource_response(actix_web::http::StatusCode::OK, &r, out))
+}
+
+async fn delete(
+    req: HttpRequest,
+    kind: web::Data<ResourceKind>,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> HandlerResult {
+    state.service.delete(**kind, &id, &if_match(&req)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn bulk_handler(req: HttpRequest, state: web::Data<AppState>, payload: web::Payload) -> HandlerResult {
+    let body = read_json(&req, payload, state.limits.max_body_bytes).await?;
+    let out = bulk::run(&state.service, &body, state.limits.bulk_max_operations, &base_url(&req)).await?;
+    Ok(scim_json(actix_web::http::StatusCode::OK, &out))
+}
+
+async fn me() -> HttpResponse {
+    scim_error_response(&ScimError::new(
+        501,
+        None,
+        "/Me is not supported: this server is provisioned by identity providers, not by end users",
+    ))
+}
+
+async fn not_found(req: HttpRequest) -> HttpResponse {
+    scim_error_response(&ScimError::not_found(format!("no SCIM endpoint at {}", req.path())))
+}
+
+async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
+    scim_error_response(&ScimError::new(
+        405,
+        None,
+        format!("{} is not allowed on {}", req.method(), req.path()),
+    ))
+}

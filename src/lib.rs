@@ -1,0 +1,26 @@
+//! snyk-scim-bridge: a SCIM 2.0 service provider that keeps Snyk organization
+//! access in step with an identity provider.
+//!
+//! Module map (see docs/ARCHITECTURE.md for the invariants of each):
+//!
+//! - [`config`]: the TOML file and environment, validated into typed settings.
+//! - [`domain`]: newtypes built once at the edge (ids, emails, roles).
+//! - [`scim`]: the pure protocol core (schemas, filters, PATCH, projection).
+//! - [`store`]: the only module with SQL; SQLite and PostgreSQL.
+//! - [`service`]: SCIM use cases, one store transaction each.
+//! - [`auth`]: bearer tokens and JWTs.
+//! - [`http`]: the only module that knows actix-web.
+//! - [`clock`]: injected time.
+//! - [`telemetry`]: logging set-up.
+//! - [`cli`]: the command line.
+
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod scim;
+pub mod service;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,7 @@
+//! The `snyk-scim-bridge` binary: parse the command line and hand over.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    snyk_scim_bridge::cli::main()
+}

@@ -1,0 +1,756 @@
+//! Resource documents: canonical form, projection and sorting.
+//!
+//! A stored resource is a JSON object whose attribute names are spelled as in
+//! the schema, whose values have the schema's types, and which holds neither
+//! read-only attributes (`id`, `meta`, `groups`: the server computes them) nor
+//! `password` (accepted on write, never stored). Unknown attributes inside an
+//! unregistered extension URN are kept as sent. [`normalize`] is the only way
+//! into that form; [`project`] applies `attributes`/`excludedAttributes` and the
+//! `returned` characteristic on the way out. Pure: no I/O.
+
+use std::cmp::Ordering;
+
+use serde_json::{Map, Value};
+
+use super::error::ScimError;
+use super::filter::{AttrPath, EvalContext};
+use super::schema::{AttrType, AttributeDef, Mutability, ResourceKind, Returned};
+
+/// Case-insensitive key lookup in a JSON object.
+pub fn get_ci<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
+    obj.get(key).or_else(|| {
+        obj.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v)
+    })
+}
+
+/// The key actually used in `obj` for `key`, compared case-insensitively.
+pub fn key_ci(obj: &Map<String, Value>, key: &str) -> Option<String> {
+    obj.keys().find(|k| k.eq_ignore_ascii_case(key)).cloned()
+}
+
+impl EvalContext for ResourceKind {
+    fn case_exact(&self, uri: Option<&str>, name: &str, sub: Option<&str>) -> bool {
+        let Some(def) = self.attribute(uri, name) else {
+            return false;
+        };
+        match sub {
+            Some(s) => def.sub(s).is_some_and(|d| d.case_exact),
+            None => def.case_exact,
+        }
+    }
+}
+
+/// Bring a client-supplied resource into canonical form.
+///
+/// Read-only attributes and `password` are dropped, as RFC 7644 section 3.3
+/// says a server ignores read-only values on create and replace. Unknown
+/// attributes of the core schema are dropped; unknown extension URNs are kept.
+pub fn normalize(kind: ResourceKind, input: &Value) -> Result<Map<String, Value>, ScimError> {
+    let obj = input
+        .as_object()
+        .ok_or_else(|| ScimError::invalid_syntax("the resource must be a JSON object"))?;
+    check_schemas(kind, obj)?;
+    let mut out = Map::new();
+    for (key, value) in obj {
+        if key.eq_ignore_ascii_case("schemas") {
+            continue;
+        }
+        if key.len() > 4 && key[..4].eq_ignore_ascii_case("urn:") {
+            normalize_urn_key(kind, key, value, &mut out)?;
+            continue;
+        }
+        let Some(def) = kind.attribute(None, key) else {
+            tracing::debug!(attribute = %key, "ignoring an attribute that is not in the schema");
+            continue;
+        };
+        put(&mut out, def, value)?;
+    }
+    check_required(kind, &out)?;
+    out.insert("schemas".into(), Value::Array(schemas_for(kind, &out)));
+    Ok(out)
+}
+
+/// Sort `schemas` out of the way: it must name the core schema when present.
+fn check_schemas(kind: ResourceKind, obj: &Map<String, Value>) -> Result<(), ScimError> {
+    let Some(schemas) = get_ci(obj, "schemas") else {
+        return Ok(());
+    };
+    let list = schemas
+        .as_array()
+        .ok_or_else(|| ScimError::invalid_syntax("schemas must be an array of URNs"))?;
+    let names_core = list
+        .iter()
+        .any(|s| s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(kind.core().id)));
+    if !names_core {
+        return Err(ScimError::invalid_syntax(format!(
+            "schemas must include {}",
+            kind.core().id
+        )));
+    }
+    Ok(())
+}
+
+/// A top-level key starting with `urn:`: a whole extension object, a core
+/// attribute written with its schema URN, or an extension attribute written as
+/// `urn:...:attr` (Entra's aadOptscim062020 dialect does both).
+fn normalize_urn_key(
+    kind: ResourceKind,
+    key: &str,
+    value: &Value,
+    out: &mut Map<String, Value>,
+) -> Result<(), ScimError> {
+    if let Some(ext) = kind.extension(key) {
+        if value.is_null() {
+            return Ok(());
+        }
+        let inner = value.as_object().ok_or_else(|| {
+            ScimError::invalid_value(format!("{} must be an object", ext.id))
+        })?;
+        for (k, v) in inner {
+            match ext.attribute(k) {
+                Some(def) => {
+                    let slot = out
+                        .entry(ext.id.to_owned())
+                        .or_insert_with(|| Value::Object(Map::new()));
+                    if let Some(m) = slot.as_object_mut() {
+                        put(m, def, v)?;
+                    }
+                }
+                None => {
+                    tracing::debug!(attribute = %k, schema = ext.id, "ignoring an unknown extension attribute");
+                }
+            }
+        }
+        if out.get(ext.id).and_then(Value::as_object).is_some_and(Map::is_empty) {
+            out.remove(ext.id);
+        }
+        return Ok(());
+    }
+    if key.eq_ignore_ascii_case(kind.core().id) {
+        // A core-schema object: its members are core attributes.
+        if let Some(inner) = value.as_object() {
+            for (k, v) in inner {
+                if let Some(def) = kind.attribute(None, k) {
+                    put(out, def, v)?;
+                }
+            }
+        }
+        return Ok(());
+    }
+    if let Ok(path) = AttrPath::parse(key) {
+        if let Some(uri) = path.uri.as_deref() {
+            if let Some(def) = kind.attribute(Some(uri), &path.name) {
+                let target_schema = kind.extension(uri).map(|s| s.id);
+                let mut v = value.clone();
+                if let Some(sub) = &path.sub {
+                    let mut m = Map::new();
+                    m.insert(sub.clone(), v);
+                    v = Value::Object(m);
+                }
+                return match target_schema {
+                    Some(ext) => {
+                        let slot = out
+                            .entry(ext.to_owned())
+                            .or_insert_with(|| Value::Object(Map::new()));
+                        match slot.as_object_mut() {
+                            Some(m) => merge_put(m, def, &v),
+                            None => Ok(()),
+                        }
+                    }
+                    None => merge_put(out, def, &v),
+                };
+            }
+        }
+    }
+    // An unregistered extension: kept verbatim.
+    if !value.is_null() {
+        out.insert(key.to_owned(), value.clone());
+    }
+    Ok(())
+}
+
+/// `put`, but a complex singular value is merged with what is there.
+fn merge_put(out: &mut Map<String, Value>, def: &AttributeDef, v: &Value) -> Result<(), ScimError> {
+    if def.is_complex() && !def.multi_valued {
+        if let (Some(Value::Object(existing)), Some(new)) = (out.get(def.name).cloned(), v.as_object()) {
+            let mut merged = existing;
+            for (k, v) in new {
+                merged.insert(k.clone(), v.clone());
+            }
+            return put(out, def, &Value::Object(merged));
+        }
+    }
+    put(out, def, v)
+}
+
+/// Store `value` under the attribute's canonical name, coerced to its type.
+fn put(out: &mut Map<String, Value>, def: &AttributeDef, value: &Value) -> Result<(), ScimError> {
+    if matches!(def.mutability, Mutability::ReadOnly | Mutability::WriteOnly) {
+        // id, meta, groups, password: never part of the stored document.
+        return Ok(());
+    }
+    match coerce_attribute(def, value)? {
+        Some(v) => {
+            out.insert(def.name.to_owned(), v);
+        }
+        None => {
+            out.remove(def.name);
+        }
+    }
+    Ok(())
+}
+
+/// Coerce a whole attribute value; `None` means unassigned.
+pub fn coerce_attribute(def: &AttributeDef, value: &Value) -> Result<Option<Value>, ScimError> {
+    if value.is_null() {
+        return Ok(None);
+    }
+    if def.multi_valued {
+        let items: Vec<&Value> = match value {
+            Value::Array(a) => a.iter().collect(),
+            other => vec![other],
+        };
+        let mut out: Vec<Value> = Vec::with_capacity(items.len());
+        for item in items {
+            if let Some(v) = coerce_single(def, item, def.name)? {
+                if !out.contains(&v) {
+                    out.push(v);
+                }
+            }
+        }
+        if def.is_complex() {
+            keep_one_primary(&mut out);
+        }
+        return Ok((!out.is_empty()).then_some(Value::Array(out)));
+    }
+    if value.is_array() {
+        return Err(ScimError::invalid_value(format!(
+            "{} is single-valued; an array was given",
+            def.name
+        )));
+    }
+    coerce_single(def, value, def.name)
+}
+
+fn coerce_single(def: &AttributeDef, value: &Value, what: &str) -> Result<Option<Value>, ScimError> {
+    if value.is_null() {
+        return Ok(None);
+    }
+    if !def.is_complex() {
+        return coerce_simple(def.kind, value, what).map(Some);
+    }
+    let obj = value.as_object().ok_or_else(|| {
+        ScimError::invalid_value(format!("{what} must be an object with sub-attributes"))
+    })?;
+    let mut out = Map::new();
+    for (k, v) in obj {
+        let Some(sub) = def.sub(k) else {
+            continue;
+        };
+        if sub.mutability == Mutability::ReadOnly && def.name != "members" {
+            continue;
+        }
+        if v.is_null() {
+            continue;
+        }
+        let label = format!("{what}.{}", sub.name);
+        if v.is_array() {
+            return Err(ScimError::invalid_value(format!("{label} must not be an array")));
+        }
+        out.insert(sub.name.to_owned(), coerce_simple(sub.kind, v, &label)?);
+    }
+    Ok((!out.is_empty()).then_some(Value::Object(out)))
+}
+
+fn coerce_simple(kind: AttrType, value: &Value, what: &str) -> Result<Value, ScimError> {
+    let wrong = |expected: &str| {
+        ScimError::invalid_value(format!("{what} must be {expected}; got {}", type_name(value)))
+    };
+    match kind {
+        AttrType::String | AttrType::Reference | AttrType::Binary => match value {
+            Value::String(_) => Ok(value.clone()),
+            _ => Err(wrong("a string")),
+        },
+        AttrType::Boolean => match value {
+            Value::Bool(_) => Ok(value.clone()),
+            // Entra's default PATCH dialect sends "True"/"False".
+            Value::String(s) if s.eq_ignore_ascii_case("true") => Ok(Value::Bool(true)),
+            Value::String(s) if s.eq_ignore_ascii_case("false") => Ok(Value::Bool(false)),
+            _ => Err(wrong("a boolean")),
+        },
+        AttrType::Integer => match value {
+            Value::Number(n) if n.is_i64() || n.is_u64() => Ok(value.clone()),
+            _ => Err(wrong("an integer")),
+        },
+        AttrType::Decimal => match value {
+            Value::Number(_) => Ok(value.clone()),
+            _ => Err(wrong("a number")),
+        },
+        AttrType::DateTime => match value {
+            Value::String(s) if chrono::DateTime::parse_from_rfc3339(s).is_ok() => Ok(value.clone()),
+            _ => Err(wrong("an RFC 3339 date-time string")),
+        },
+        AttrType::Complex => Err(wrong("a simple value")),
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// At most one value of a multi-valued attribute is primary: the first one wins.
+fn keep_one_primary(values: &mut [Value]) {
+    let mut seen = false;
+    for v in values.iter_mut() {
+        if let Some(o) = v.as_object_mut() {
+            if o.get("primary") == Some(&Value::Bool(true)) {
+                if seen {
+                    o.insert("primary".into(), Value::Bool(false));
+                }
+                seen = true;
+            }
+        }
+    }
+}
+
+fn check_required(kind: ResourceKind, out: &Map<String, Value>) -> Result<(), ScimError> {
+    for def in kind.core().attributes.iter().filter(|d| d.required) {
+        let present = match out.get(def.name) {
+            Some(Value::String(s)) => !s.trim().is_empty(),
+            Some(_) => true,
+            None => false,
+        };
+        if !present {
+            return Err(ScimError::invalid_value(format!(
+                "{} is required",
+                def.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The `schemas` list: the core schema and every extension present.
+fn schemas_for(kind: ResourceKind, out: &Map<String, Value>) -> Vec<Value> {
+    let mut schemas = vec![Value::String(kind.core().id.to_owned())];
+    for key in out.keys() {
+        if key.len() > 4 && key[..4].eq_ignore_ascii_case("urn:") {
+            schemas.push(Value::String(key.clone()));
+        }
+    }
+    schemas
+}
+
+/// Which attributes a response carries (RFC 7644 section 3.4.2.5).
+#[derive(Debug, Clone, Default)]
+pub struct Projection {
+    pub attributes: Vec<AttrPath>,
+    pub excluded: Vec<AttrPath>,
+}
+
+impl Projection {
+    /// Parse the comma-separated query parameters.
+    pub fn parse(attributes: Option<&str>, excluded: Option<&str>) -> Result<Self, ScimError> {
+        Ok(Self {
+            attributes: parse_path_list(attributes)?,
+            excluded: parse_path_list(excluded)?,
+        })
+    }
+
+    pub fn from_lists(attributes: &[String], excluded: &[String]) -> Result<Self, ScimError> {
+        let parse = |l: &[String]| -> Result<Vec<AttrPath>, ScimError> {
+            l.iter().map(|s| parse_one_path(s)).collect()
+        };
+        Ok(Self {
+            attributes: parse(attributes)?,
+            excluded: parse(excluded)?,
+        })
+    }
+
+    /// True when `members` is asked to be left out (saves loading members).
+    pub fn excludes(&self, kind: ResourceKind, name: &str) -> bool {
+        let named = |p: &AttrPath| {
+            p.sub.is_none() && p.name.eq_ignore_ascii_case(name) && is_core_uri(kind, p.uri.as_deref())
+        };
+        if self.excluded.iter().any(named) {
+            return true;
+        }
+        !self.attributes.is_empty()
+            && !self
+                .attributes
+                .iter()
+                .any(|p| p.name.eq_ignore_ascii_case(name) && is_core_uri(kind, p.uri.as_deref()))
+    }
+}
+
+fn is_core_uri(kind: ResourceKind, uri: Option<&str>) -> bool {
+    uri.is_none_or(|u| u.eq_ignore_ascii_case(kind.core().id))
+}
+
+fn parse_path_list(list: Option<&str>) -> Result<Vec<AttrPath>, ScimError> {
+    list.map(|l| {
+        l.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(parse_one_path)
+            .collect()
+    })
+    .unwrap_or_else(|| Ok(Vec::new()))
+}
+
+fn parse_one_path(s: &str) -> Result<AttrPath, ScimError> {
+    AttrPath::parse(s.trim())
+        .map_err(|e| ScimError::invalid_path(format!("{s:?} is not an attribute path: {e}")))
+}
+
+/// Does this path name a whole extension schema (`urn:...:2.0:User`)?
+fn whole_extension(kind: ResourceKind, p: &AttrPath) -> Option<&'static str> {
+    let uri = p.uri.as_deref()?;
+    if p.sub.is_some() {
+        return None;
+    }
+    let full = format!("{uri}:{}", p.name);
+    kind.extension(&full).map(|s| s.id)
+}
+
+/// Apply the projection and the `returned` rules to a full resource
+/// representation (with `id`, `meta`, `schemas`).
+pub fn project(kind: ResourceKind, full: &Map<String, Value>, projection: &Projection) -> Map<String, Value> {
+    let mut out = Map::new();
+    for (key, value) in full {
+        if key == "schemas" || key == "id" {
+            out.insert(key.clone(), value.clone());
+            continue;
+        }
+        if let Some(ext) = kind.extension(key) {
+            if let Some(inner) = value.as_object() {
+                let kept = project_extension(kind, ext.id, inner, projection);
+                if !kept.is_empty() {
+                    out.insert(key.clone(), Value::Object(kept));
+                }
+            }
+            continue;
+        }
+        let def = kind.attribute(None, key);
+        if let Some(v) = project_attribute(kind, None, key, def, value, projection) {
+            out.insert(key.clone(), v);
+        }
+    }
+    out
+}
+
+fn project_extension(
+    kind: ResourceKind,
+    ext: &'static str,
+    inner: &Map<String, Value>,
+    projection: &Projection,
+) -> Map<String, Value> {
+    let whole_named = |list: &[AttrPath]| {
+        list.iter().any(|p| whole_extension(kind, p) == Some(ext))
+    };
+    if whole_named(&projection.excluded) {
+        return Map::new();
+    }
+    let as_requested = if whole_named(&projection.attributes) {
+        Projection {
+            attributes: Vec::new(),
+            excluded: projection.excluded.clone(),
+        }
+    } else {
+        projection.clone()
+    };
+    let mut out = Map::new();
+    for (k, v) in inner {
+        let def = kind.attribute(Some(ext), k);
+        if let Some(v) = project_attribute(kind, Some(ext), k, def, v, &as_requested) {
+            out.insert(k.clone(), v);
+        }
+    }
+    out
+}
+
+fn path_matches(kind: ResourceKind, p: &AttrPath, uri: Option<&str>, name: &str) -> bool {
+    if !p.name.eq_ignore_ascii_case(name) {
+        return false;
+    }
+    match (p.uri.as_deref(), uri) {
+        (None, None) => true,
+        (Some(pu), None) => pu.eq_ignore_ascii_case(kind.core().id),
+        (Some(pu), Some(u)) => pu.eq_ignore_ascii_case(u),
+        // Extension attributes may be named without their URN when unambiguous.
+        (None, Some(_)) => kind.attribute(None, name).is_none(),
+    }
+}
+
+fn project_attribute(
+    kind: ResourceKind,
+    uri: Option<&str>,
+    name: &str,
+    def: Option<&AttributeDef>,
+    value: &Value,
+    projection: &Projection,
+) -> Option<Value> {
+    let returned = def.map_or(Returned::Default, |d| d.returned);
+    match returned {
+        Returned::Never => return None,
+        Returned::Always => return Some(value.clone()),
+        Returned::Default | Returned::Request => {}
+    }
+    let excluded_whole = projection
+        .excluded
+        .iter()
+        .any(|p| p.sub.is_none() && path_matches(kind, p, uri, name));
+    if excluded_whole {
+        return None;
+    }
+    let mut v = if projection.attributes.is_empty() {
+        if returned == Returned::Request {
+            return None;
+        }
+        value.clone()
+    } else {
+        let asked: Vec<&AttrPath> = projection
+            .attributes
+            .iter()
+            .filter(|p| path_matches(kind, p, uri, name))
+            .collect();
+        if asked.is_empty() {
+            return None;
+        }
+        if asked.iter().any(|p| p.sub.is_none()) {
+            value.clone()
+        } else {
+            let subs: Vec<&str> = asked.iter().filter_map(|p| p.sub.as_deref()).collect();
+            keep_subs(value, &subs)?
+        }
+    };
+    let excluded_subs: Vec<&str> = projection
+        .excluded
+        .iter()
+        .filter(|p| path_matches(kind, p, uri, name))
+        .filter_map(|p| p.sub.as_deref())
+        .collect();
+    if !excluded_subs.is_empty() {
+        v = drop_subs(&v, &excluded_subs)?;
+    }
+    Some(v)
+}
+
+fn map_objects(value: &Value, f: &dyn Fn(&Map<String, Value>) -> Map<String, Value>) -> Option<Value> {
+    match value {
+        Value::Object(o) => {
+            let m = f(o);
+            (!m.is_empty()).then_some(Value::Object(m))
+        }
+        Value::Array(a) => {
+            let items: Vec<Value> = a
+                .iter()
+                .filter_map(|i| i.as_object().map(f))
+                .filter(|m| !m.is_empty())
+                .map(Value::Object)
+                .collect();
+            (!items.is_empty()).then_some(Value::Array(items))
+        }
+        _ => None,
+    }
+}
+
+fn keep_subs(value: &Value, subs: &[&str]) -> Option<Value> {
+    map_objects(value, &|o| {
+        o.iter()
+            .filter(|(k, _)| subs.iter().any(|s| s.eq_ignore_ascii_case(k)))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    })
+}
+
+fn drop_subs(value: &Value, subs: &[&str]) -> Option<Value> {
+    map_objects(value, &|o| {
+        o.iter()
+            .filter(|(k, _)| !subs.iter().any(|s| s.eq_ignore_ascii_case(k)))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    })
+}
+
+/// The value a resource sorts by for `sortBy` (RFC 7644 section 3.4.2.3):
+/// for a multi-valued attribute, the primary value, else the first.
+pub fn sort_value<'a>(resource: &'a Map<String, Value>, path: &AttrPath) -> Option<&'a Value> {
+    let holder = match path.uri.as_deref() {
+        Some(u) => match get_ci(resource, u) {
+            Some(Value::Object(o)) => o,
+            _ => resource,
+        },
+        None => resource,
+    };
+    let v = get_ci(holder, &path.name)?;
+    let v = match v {
+        Value::Array(items) => items
+            .iter()
+            .find(|i| i.get("primary") == Some(&Value::Bool(true)))
+            .or_else(|| items.first())?,
+        other => other,
+    };
+    let v = match (&path.sub, v) {
+        (Some(sub), Value::Object(o)) => get_ci(o, sub)?,
+        (None, Value::Object(o)) => get_ci(o, "value")?,
+        (_, other) => other,
+    };
+    (!v.is_null()).then_some(v)
+}
+
+/// Compare two sort values; missing values sort last in ascending order.
+pub fn compare_sort_values(a: Option<&Value>, b: Option<&Value>, case_exact: bool) -> Ordering {
+    match (a, b) {
+        (None, None) => Ordering::Equal,
+        (None, Some(_)) => Ordering::Greater,
+        (Some(_), None) => Ordering::Less,
+        (Some(a), Some(b)) => compare_values(a, b, case_exact),
+    }
+}
+
+fn compare_values(a: &Value, b: &Value, case_exact: bool) -> Ordering {
+    match (a, b) {
+        (Value::String(x), Value::String(y)) => {
+            if let (Ok(dx), Ok(dy)) = (
+                chrono::DateTime::parse_from_rfc3339(x),
+                chrono::DateTime::parse_from_rfc3339(y),
+            ) {
+                return dx.cmp(&dy);
+            }
+            if case_exact {
+                x.cmp(y)
+            } else {
+                x.to_lowercase().cmp(&y.to_lowercase())
+            }
+        }
+        (Value::Number(x), Value::Number(y)) => x
+            .as_f64()
+            .partial_cmp(&y.as_f64())
+            .unwrap_or(Ordering::Equal),
+        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
+        _ => Ordering::Equal,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scim::schema::{ENTERPRISE_USER_SCHEMA, USER_SCHEMA};
+    use serde_json::json;
+
+    fn norm(v: Value) -> Result<Value, ScimError> {
+        normalize(ResourceKind::User, &v).map(Value::Object)
+    }
+
+    #[test]
+    fn canonical_names_types_and_dropped_attributes() {
+        let out = norm(json!({
+            "schemas": [USER_SCHEMA],
+            "USERNAME": "ann@x.com",
+            "id": "client-chosen",
+            "meta": {"version": "x"},
+            "password": "hunter2",
+            "groups": [{"value": "g"}],
+            "Active": "False",
+            "NAME": {"GivenName": "Ann", "bogus": 1},
+            "emails": {"value": "ann@x.com", "primary": true},
+            "unknownCore": 1,
+            "urn:example:custom": {"x": 1}
+        }))
+        .expect("valid");
+        assert_eq!(
+            out,
+            json!({
+                "userName": "ann@x.com",
+                "active": false,
+                "name": {"givenName": "Ann"},
+                "emails": [{"value": "ann@x.com", "primary": true}],
+                "urn:example:custom": {"x": 1},
+                "schemas": [USER_SCHEMA, "urn:example:custom"]
+            })
+        );
+    }
+
+    #[test]
+    fn entra_dotted_and_urn_keys_land_in_place() {
+        let out = norm(json!({
+            "userName": "a",
+            "name.givenName": "ignored: dotted keys are PATCH-only",
+            (format!("{ENTERPRISE_USER_SCHEMA}:employeeNumber")): "42",
+            (format!("{ENTERPRISE_USER_SCHEMA}:manager.value")): "m1",
+        }))
+        .expect("valid");
+        assert_eq!(out[ENTERPRISE_USER_SCHEMA], json!({"employeeNumber": "42", "manager": {"value": "m1"}}));
+        assert_eq!(out["schemas"], json!([USER_SCHEMA, ENTERPRISE_USER_SCHEMA]));
+    }
+
+    #[test]
+    fn wrong_types_and_missing_required_are_invalid_values() {
+        let e = norm(json!({"userName": "a", "active": 3})).expect_err("bad type");
+        assert_eq!(e.scim_type, Some(crate::scim::error::ScimType::InvalidValue));
+        assert!(e.detail.contains("active"), "{}", e.detail);
+        let e = norm(json!({"displayName": "a"})).expect_err("missing userName");
+        assert_eq!(e.detail, "userName is required");
+        let e = norm(json!({"schemas": ["urn:x"], "userName": "a"})).expect_err("schemas");
+        assert_eq!(e.scim_type, Some(crate::scim::error::ScimType::InvalidSyntax));
+        assert!(norm(json!("text")).is_err());
+    }
+
+    #[test]
+    fn only_one_primary_survives() {
+        let out = norm(json!({"userName": "a", "emails": [
+            {"value": "a@x", "primary": true}, {"value": "b@x", "primary": true}]}))
+        .expect("valid");
+        assert_eq!(out["emails"][1]["primary"], false);
+    }
+
+    #[test]
+    fn projection_follows_attributes_and_returned() {
+        let full = json!({
+            "schemas": [USER_SCHEMA], "id": "1", "userName": "a",
+            "name": {"givenName": "A", "familyName": "B"},
+            "emails": [{"value": "a@x", "type": "work"}],
+            "meta": {"resourceType": "User"},
+            ENTERPRISE_USER_SCHEMA: {"employeeNumber": "7", "department": "d"}
+        });
+        let full = full.as_object().expect("object");
+        let p = Projection::parse(Some("name.givenName,emails"), None).expect("parse");
+        assert_eq!(
+            Value::Object(project(ResourceKind::User, full, &p)),
+            json!({"schemas": [USER_SCHEMA], "id": "1", "name": {"givenName": "A"}, "emails": [{"value": "a@x", "type": "work"}]})
+        );
+        let p = Projection::parse(None, Some("emails.type,meta,urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department")).expect("parse");
+        let out = project(ResourceKind::User, full, &p);
+        assert_eq!(out["emails"], json!([{"value": "a@x"}]));
+        assert!(!out.contains_key("meta"));
+        assert_eq!(out[ENTERPRISE_USER_SCHEMA], json!({"employeeNumber": "7"}));
+        let p = Projection::parse(Some(ENTERPRISE_USER_SCHEMA), None).expect("parse");
+        let out = project(ResourceKind::User, full, &p);
+        assert_eq!(out[ENTERPRISE_USER_SCHEMA], json!({"employeeNumber": "7", "department": "d"}));
+        assert!(!out.contains_key("userName"));
+    }
+
+    #[test]
+    fn sorting_uses_primary_value_and_puts_missing_last() {
+        let a = json!({"emails": [{"value": "z@x"}, {"value": "b@x", "primary": true}]});
+        let b = json!({"emails": [{"value": "c@x"}]});
+        let c = json!({});
+        let path = AttrPath::parse("emails").expect("path");
+        let va = sort_value(a.as_object().expect("o"), &path);
+        let vb = sort_value(b.as_object().expect("o"), &path);
+        let vc = sort_value(c.as_object().expect("o"), &path);
+        assert_eq!(va, Some(&json!("b@x")));
+        assert_eq!(compare_sort_values(va, vb, false), Ordering::Less);
+        assert_eq!(compare_sort_values(vc, vb, false), Ordering::Greater);
+    }
+}

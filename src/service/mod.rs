@@ -1,0 +1,532 @@
+//! SCIM use cases: create, read, replace, patch, delete and list Users and
+//! Groups, each in one store transaction.
+//!
+//! It joins the pure SCIM core (normalisation, PATCH, filters) with the store.
+//! It knows no HTTP types and never calls Snyk: whatever Snyk must learn of a
+//! change is written in the same transaction as the change itself.
+
+pub mod bulk;
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+
+use crate::clock::{Clock, timestamp};
+use crate::scim::error::ScimError;
+use crate::scim::filter;
+use crate::scim::patch;
+use crate::scim::query::{self, ListQuery};
+use crate::scim::resource::{self, Projection, get_ci};
+use crate::scim::schema::ResourceKind;
+use crate::store::{IndexedFields, MemberRef, Store, StoreError, StoreTx, StoredResource};
+
+/// Above this many stored resources, a filter that no index answers is
+/// refused with `tooMany` rather than scanning every row.
+pub const SCAN_LIMIT: i64 = 200_000;
+
+/// Why a use case failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Scim(#[from] ScimError),
+    #[error("{0} {1} not found")]
+    NotFound(&'static str, String),
+    #[error("version mismatch")]
+    PreconditionFailed,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<ServiceError> for ScimError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Scim(s) => s,
+            ServiceError::NotFound(kind, id) => ScimError::not_found(format!("{kind} {id} not found")),
+            ServiceError::PreconditionFailed => ScimError::precondition_failed(
+                "the resource has changed: its version does not match If-Match",
+            ),
+            ServiceError::Store(s) => match s {
+                StoreError::Conflict(what) => {
+                    ScimError::uniqueness(format!("a resource with the same {what} already exists"))
+                }
+                StoreError::VersionMismatch => ScimError::precondition_failed(
+                    "the resource was modified concurrently; read it again and retry",
+                ),
+                StoreError::Corrupt(m) => {
+                    tracing::error!(error = %m, "stored data is corrupt");
+                    ScimError::internal("stored data could not be read")
+                }
+                StoreError::Database(e) => {
+                    tracing::error!(error = %e, "database error");
+                    ScimError::new(503, None, "the database is unavailable; retry later")
+                }
+                StoreError::Migrate(e) => {
+                    tracing::error!(error = %e, "migration error");
+                    ScimError::internal("the database schema is not usable")
+                }
+            },
+        }
+    }
+}
+
+/// A resource in its full representation, with its version for the ETag.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub body: Map<String, Value>,
+    pub version: i64,
+}
+
+impl Rendered {
+    pub fn etag(&self) -> String {
+        etag(self.version)
+    }
+}
+
+pub fn etag(version: i64) -> String {
+    format!("W/\"{version}\"")
+}
+
+/// One page of a list response.
+#[derive(Debug)]
+pub struct ListPage {
+    pub total: usize,
+    pub start_index: usize,
+    pub resources: Vec<Map<String, Value>>,
+}
+
+/// A version precondition from `If-Match`.
+#[derive(Debug, Clone, Default)]
+pub enum IfMatch {
+    #[default]
+    Any,
+    Versions(Vec<String>),
+}
+
+impl IfMatch {
+    pub fn parse(header: Option<&str>) -> Self {
+        match header.map(str::trim) {
+            None | Some("*") | Some("") => Self::Any,
+            Some(h) => Self::Versions(h.split(',').map(|v| v.trim().to_owned()).collect()),
+        }
+    }
+
+    fn check(&self, version: i64) -> Result<(), ServiceError> {
+        match self {
+            Self::Any => Ok(()),
+            Self::Versions(v) => {
+                let tag = etag(version);
+                let strong = format!("\"{version}\"");
+                if v.iter().any(|x| *x == tag || *x == strong) {
+                    Ok(())
+                } else {
+                    Err(ServiceError::PreconditionFailed)
+                }
+            }
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ScimService {
+    store: Store,
+    clock: Arc<dyn Clock>,
+}
+
+impl ScimService {
+    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn now(&self) -> String {
+        timestamp(self.clock.now())
+    }
+
+    pub async fn create(&self, kind: ResourceKind, body: &Value, base: &str) -> Result<Rendered, ServiceError> {
+        let doc = resource::normalize(kind, body)?;
+        let mut tx = self.store.write().await?;
+        let rendered = self.create_in(&mut tx, kind, doc, base).await?;
+        tx.commit().await?;
+        Ok(rendered)
+    }
+
+    async fn create_in(
+        &self,
+        tx: &mut StoreTx,
+        kind: ResourceKind,
+        mut doc: Map<String, Value>,
+        base: &str,
+    ) -> Result<Rendered, ServiceError> {
+        let id = crate::domain::ScimId::new_random();
+        let members = take_members(kind, &mut doc);
+        let fields = indexed_fields(kind, &doc);
+        let stored = tx
+            .insert_resource(kind, id.as_str(), &fields, &doc, &self.now())
+            .await?;
+        if let Some(members) = members {
+            let wanted = resolve_members(tx, id.as_str(), &members).await?;
+            for m in &wanted {
+                tx.add_member(id.as_str(), m).await?;
+            }
+        }
+        render(tx, &stored, base).await
+    }
+
+    pub async fn get(&self, kind: ResourceKind, id: &str, base: &str) -> Result<Rendered, ServiceError> {
+        let mut tx = self.store.read().await?;
+        let stored = load(&mut tx, kind, id).await?;
+        let r = render(&mut tx, &stored, base).await?;
+        tx.commit().await?;
+        Ok(r)
+    }
+
+    /// The stored version only (for `If-None-Match` without rendering).
+    pub async fn replace(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        body: &Value,
+        if_match: &IfMatch,
+        base: &str,
+    ) -> Result<Rendered, ServiceError> {
+        let mut doc = resource::normalize(kind, body)?;
+        check_body_id(body, id)?;
+        let mut tx = self.store.write().await?;
+        let current = load(&mut tx, kind, id).await?;
+        if_match.check(current.version)?;
+        let members = take_members(kind, &mut doc);
+        let members = match (kind, members) {
+            (ResourceKind::Group, None) => Some(Vec::new()),
+            (_, m) => m,
+        };
+        let stored = self.write_doc(&mut tx, &current, doc, members.as_deref()).await?;
+        let r = render(&mut tx, &stored, base).await?;
+        tx.commit().await?;
+        Ok(r)
+    }
+
+    pub async fn patch(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        body: &Value,
+        if_match: &IfMatch,
+        base: &str,
+    ) -> Result<Rendered, ServiceError> {
+        let ops = patch::parse(body)?;
+        let mut tx = self.store.write().await?;
+        let current = load(&mut tx, kind, id).await?;
+        if_match.check(current.version)?;
+        let mut doc = current.doc.clone();
+        let touches_members = kind == ResourceKind::Group;
+        if touches_members {
+            let members = tx.members(id).await?;
+            if !members.is_empty() {
+                doc.insert("members".into(), members_json(&members));
+            }
+        }
+        patch::apply(kind, &mut doc, &ops)?;
+        let mut doc = resource::normalize(kind, &Value::Object(doc))?;
+        let members = take_members(kind, &mut doc);
+        let members = match (kind, members) {
+            (ResourceKind::Group, None) => Some(Vec::new()),
+            (_, m) => m,
+        };
+        let stored = self.write_doc(&mut tx, &current, doc, members.as_deref()).await?;
+        let r = render(&mut tx, &stored, base).await?;
+        tx.commit().await?;
+        Ok(r)
+    }
+
+    /// Write a new document (and, for groups, the new member set) over `current`.
+    async fn write_doc(
+        &self,
+        tx: &mut StoreTx,
+        current: &StoredResource,
+        doc: Map<String, Value>,
+        members: Option<&[Value]>,
+    ) -> Result<StoredResource, ServiceError> {
+        let now = self.now();
+        let mut members_changed = false;
+        if let Some(members) = members {
+            let wanted = resolve_members(tx, &current.id, members).await?;
+            let existing = tx.members(&current.id).await?;
+            for m in &wanted {
+                if !existing.iter().any(|e| e == m) {
+                    tx.add_member(&current.id, m).await?;
+                    members_changed = true;
+                }
+            }
+            for e in &existing {
+                if !wanted.iter().any(|m| m.id == e.id) {
+                    tx.remove_member(&current.id, &e.id).await?;
+                    members_changed = true;
+                }
+            }
+        }
+        if doc == current.doc {
+            if members_changed {
+                return Ok(tx.touch_resource(current, &now).await?);
+            }
+            return Ok(current.clone());
+        }
+        let fields = indexed_fields(current.kind, &doc);
+        Ok(tx.update_resource(current, &fields, &doc, &now).await?)
+    }
+
+    pub async fn delete(&self, kind: ResourceKind, id: &str, if_match: &IfMatch) -> Result<(), ServiceError> {
+        let mut tx = self.store.write().await?;
+        let current = load(&mut tx, kind, id).await?;
+        if_match.check(current.version)?;
+        tx.delete_resource(kind, id).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn list(&self, kind: ResourceKind, q: &ListQuery, base: &str) -> Result<ListPage, ServiceError> {
+        let mut tx = self.store.read().await?;
+        let page = list_in(&mut tx, kind, q, base).await?;
+        tx.commit().await?;
+        Ok(page)
+    }
+}
+
+async fn load(tx: &mut StoreTx, kind: ResourceKind, id: &str) -> Result<StoredResource, ServiceError> {
+    tx.get_resource(kind, id)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound(kind.name(), id.to_owned()))
+}
+
+/// A PUT body may carry `id`; when it does it must be the resource's.
+fn check_body_id(body: &Value, id: &str) -> Result<(), ServiceError> {
+    match body.as_object().and_then(|o| get_ci(o, "id")) {
+        Some(Value::String(given)) if given != id => Err(ScimError::mutability(format!(
+            "id is read-only: the body names {given:?} but the URL names {id:?}"
+        ))
+        .into()),
+        _ => Ok(()),
+    }
+}
+
+fn take_members(kind: ResourceKind, doc: &mut Map<String, Value>) -> Option<Vec<Value>> {
+    if kind != ResourceKind::Group {
+        return None;
+    }
+    match doc.remove("members") {
+        Some(Value::Array(a)) => Some(a),
+        Some(_) | None => None,
+    }
+}
+
+/// Check that every member exists; a group may not contain itself.
+async fn resolve_members(tx: &mut StoreTx, group_id: &str, members: &[Value]) -> Result<Vec<MemberRef>, ServiceError> {
+    let mut out: Vec<MemberRef> = Vec::with_capacity(members.len());
+    for m in members {
+        let Some(id) = m.get("value").and_then(Value::as_str) else {
+            return Err(ScimError::invalid_value("every member needs a value (the member's id)").into());
+        };
+        if out.iter().any(|o| o.id == id) {
+            continue;
+        }
+        if id == group_id {
+            return Err(ScimError::invalid_value("a group cannot be a member of itself").into());
+        }
+        match tx.kind_of(id).await? {
+            Some(kind) => out.push(MemberRef {
+                id: id.to_owned(),
+                kind,
+                doc: m.as_object().cloned().unwrap_or_default(),
+            }),
+            None => {
+                return Err(ScimError::invalid_value(format!(
+                    "member {id:?} is neither a User nor a Group of this server"
+                ))
+                .into());
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn indexed_fields(kind: ResourceKind, doc: &Map<String, Value>) -> IndexedFields {
+    let text = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_owned);
+    let (name, display) = match kind {
+        ResourceKind::User => (text("userName"), text("displayName").or_else(|| text("userName"))),
+        ResourceKind::Group => (text("displayName"), text("displayName")),
+    };
+    let emails_lc = match doc.get("emails") {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|e| e.get("value").and_then(Value::as_str))
+            .map(str::to_lowercase)
+            .collect(),
+        _ => Vec::new(),
+    };
+    IndexedFields {
+        name_lc: name.unwrap_or_default().to_lowercase(),
+        display,
+        external_id: text("externalId"),
+        emails_lc,
+    }
+}
+
+/// Members are returned as the client wrote them: nothing is added.
+fn members_json(members: &[MemberRef]) -> Value {
+    Value::Array(members.iter().map(|m| Value::Object(m.doc.clone())).collect())
+}
+
+/// The full representation: document, id, meta, and the derived `groups`
+/// (Users) or `members` (Groups).
+async fn render(tx: &mut StoreTx, stored: &StoredResource, base: &str) -> Result<Rendered, ServiceError> {
+    render_with(tx, stored, base, true).await
+}
+
+async fn render_with(
+    tx: &mut StoreTx,
+    stored: &StoredResource,
+    base: &str,
+    relations: bool,
+) -> Result<Rendered, ServiceError> {
+    let kind = stored.kind;
+    let mut body = Map::new();
+    body.insert("schemas".into(), stored.doc.get("schemas").cloned().unwrap_or_else(|| json!([kind.core().id])));
+    body.insert("id".into(), Value::String(stored.id.clone()));
+    for (k, v) in &stored.doc {
+        if k != "schemas" {
+            body.insert(k.clone(), v.clone());
+        }
+    }
+    if relations {
+        match kind {
+            ResourceKind::Group => {
+                let members = tx.members(&stored.id).await?;
+                if !members.is_empty() {
+                    body.insert("members".into(), members_json(&members));
+                }
+            }
+            ResourceKind::User => {
+                let groups = tx.groups_of(&stored.id).await?;
+                if !groups.is_empty() {
+                    let items: Vec<Value> = groups
+                        .into_iter()
+                        .map(|(gid, display)| {
+                            let mut o = json!({
+                                "value": gid,
+                                "$ref": format!("{base}/Groups/{gid}"),
+                                "type": "direct",
+                            });
+                            if let (Some(d), Some(map)) = (display, o.as_object_mut()) {
+                                map.insert("display".into(), Value::String(d));
+                            }
+                            o
+                        })
+                        .collect();
+                    body.insert("groups".into(), Value::Array(items));
+                }
+            }
+        }
+    }
+    body.insert(
+        "meta".into(),
+        json!({
+            "resourceType": kind.name(),
+            "created": stored.created,
+            "lastModified": stored.last_modified,
+            "location": format!("{base}{}/{}", kind.endpoint(), stored.id),
+            "version": etag(stored.version),
+        }),
+    );
+    Ok(Rendered {
+        body,
+        version: stored.version,
+    })
+}
+
+/// Whether rendering needs members/groups for this query.
+fn needs_relations(kind: ResourceKind, q: &ListQuery) -> bool {
+    let name = match kind {
+        ResourceKind::User => "groups",
+        ResourceKind::Group => "members",
+    };
+    let wanted_in_output = !q.projection.excludes(kind, name);
+    let in_filter = q.filter.as_ref().is_some_and(|f| query::mentions(f, name));
+    let in_sort = q.sort_by.as_ref().is_some_and(|p| p.name.eq_ignore_ascii_case(name));
+    wanted_in_output || in_filter || in_sort
+}
+
+async fn list_in(tx: &mut StoreTx, kind: ResourceKind, q: &ListQuery, base: &str) -> Result<ListPage, ServiceError> {
+    let relations = needs_relations(kind, q);
+    let offset = q.start_index.saturating_sub(1);
+    // Fast path: no filter, no sort: page in the database.
+    if q.filter.is_none() && q.sort_by.is_none() {
+        let total = usize::try_from(tx.count_resources(kind).await?).unwrap_or(0);
+        let rows = if q.count == 0 {
+            Vec::new()
+        } else {
+            tx.page_resources(kind, i64::try_from(offset).unwrap_or(i64::MAX), i64::try_from(q.count).unwrap_or(i64::MAX))
+                .await?
+        };
+        let mut resources = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let full = render_with(tx, r, base, relations).await?;
+            resources.push(resource::project(kind, &full.body, &q.projection));
+        }
+        return Ok(ListPage {
+            total,
+            start_index: q.start_index,
+            resources,
+        });
+    }
+    let candidates = match q.index_key(kind) {
+        Some(key) => {
+            let ids = tx.find_ids(kind, &key).await?;
+            tx.get_resources(kind, &ids).await?
+        }
+        None => {
+            if tx.count_resources(kind).await? > SCAN_LIMIT {
+                return Err(ScimError::bad_request(
+                    crate::scim::error::ScimType::TooMany,
+                    format!(
+                        "this filter is not answered from an index and more than {SCAN_LIMIT} resources are stored; filter on userName, externalId, id, emails.value or displayName"
+                    ),
+                )
+                .into());
+            }
+            tx.all_resources(kind).await?
+        }
+    };
+    let mut matched: Vec<Map<String, Value>> = Vec::new();
+    for c in &candidates {
+        let full = render_with(tx, c, base, relations).await?;
+        let keep = match &q.filter {
+            Some(f) => filter::matches(f, &Value::Object(full.body.clone()), &kind),
+            None => true,
+        };
+        if keep {
+            matched.push(full.body);
+        }
+    }
+    if let Some(by) = &q.sort_by {
+        query::sort(kind, &mut matched, by, q.sort_order);
+    }
+    let total = matched.len();
+    let resources = matched
+        .into_iter()
+        .skip(offset)
+        .take(q.count)
+        .map(|r| resource::project(kind, &r, &q.projection))
+        .collect();
+    Ok(ListPage {
+        total,
+        start_index: q.start_index,
+        resources,
+    })
+}
+
+/// Apply a projection to a single rendered resource.
+pub fn project(kind: ResourceKind, rendered: &Rendered, projection: &Projection) -> Map<String, Value> {
+    resource::project(kind, &rendered.body, projection)
+}

@@ -1,0 +1,174 @@
+//! The storage contract and its two backends, SQLite and PostgreSQL.
+//!
+//! This is the only module that holds SQL. Both backends run the *same* SQL
+//! text through sqlx's `Any` driver: the statements use `$n` parameters, upserts
+//! and `RETURNING`, which both databases understand, so no query branches on the
+//! backend. What differs is set up once in [`Store::connect`]: the migrations
+//! directory, SQLite's pragmas (WAL, synchronous=NORMAL) and the statement that
+//! opens a write transaction (`BEGIN IMMEDIATE` on SQLite, so that concurrent
+//! writers queue on the busy timeout instead of failing on lock upgrade).
+//!
+//! Invariant: every write goes through a [`StoreTx`], and a SCIM change and
+//! everything derived from it commit together or not at all.
+
+mod scim;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, Transaction};
+
+use crate::config::DatabaseUrl;
+
+pub use scim::{IndexedFields, MemberRef, StoredResource};
+pub use crate::scim::query::IndexKey;
+
+/// Why a storage call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique column already holds the value (userName, displayName, id).
+    #[error("a resource with the same {0} already exists")]
+    Conflict(&'static str),
+    /// The row changed since it was read (optimistic concurrency).
+    #[error("the resource was modified concurrently")]
+    VersionMismatch,
+    #[error("stored data is not valid: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A handle on the database; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connect, create the SQLite file if missing, and run the migrations.
+    pub async fn connect(url: &DatabaseUrl) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let (backend, conn_url) = match url {
+            DatabaseUrl::Sqlite(u) => (Backend::Sqlite, sqlite_url(u)),
+            DatabaseUrl::Postgres(u) => (Backend::Postgres, u.clone()),
+        };
+        let options = AnyConnectOptions::from_str(&conn_url)?;
+        let pool_options = AnyPoolOptions::new()
+            .max_connections(match backend {
+                Backend::Sqlite => 4,
+                Backend::Postgres => 10,
+            })
+            .acquire_timeout(Duration::from_secs(10));
+        let pool_options = match backend {
+            Backend::Sqlite => pool_options.after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    use sqlx::Executor;
+                    conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    conn.execute("PRAGMA synchronous = NORMAL").await?;
+                    Ok(())
+                })
+            }),
+            Backend::Postgres => pool_options,
+        };
+        let pool = pool_options.connect_with(options).await?;
+        if backend == Backend::Sqlite {
+            // WAL is a property of the database file: set once, kept.
+            sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
+        }
+        let store = Self { pool, backend };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        match self.backend {
+            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.pool).await?,
+            Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// True when the database answers a trivial query.
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    /// Open a transaction for writing.
+    pub async fn write(&self) -> Result<StoreTx, StoreError> {
+        let statement = match self.backend {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        };
+        Ok(StoreTx {
+            tx: self.pool.begin_with(statement).await?,
+        })
+    }
+
+    /// Open a transaction for reading (a consistent snapshot).
+    pub async fn read(&self) -> Result<StoreTx, StoreError> {
+        Ok(StoreTx {
+            tx: self.pool.begin().await?,
+        })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// `sqlite://PATH` with the file created if missing.
+fn sqlite_url(url: &str) -> String {
+    if url.contains("mode=") || url.contains(":memory:") {
+        url.to_owned()
+    } else if url.contains('?') {
+        format!("{url}&mode=rwc")
+    } else {
+        format!("{url}?mode=rwc")
+    }
+}
+
+/// One database transaction. Dropped without [`StoreTx::commit`], it rolls back.
+pub struct StoreTx {
+    tx: Transaction<'static, Any>,
+}
+
+impl StoreTx {
+    pub async fn commit(self) -> Result<(), StoreError> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Map a unique-constraint violation to [`StoreError::Conflict`].
+fn conflict_or(e: sqlx::Error, what: &'static str) -> StoreError {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(what),
+        _ => StoreError::Database(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_create_the_file() {
+        assert_eq!(sqlite_url("sqlite://bridge.db"), "sqlite://bridge.db?mode=rwc");
+        assert_eq!(sqlite_url("sqlite://b.db?cache=shared"), "sqlite://b.db?cache=shared&mode=rwc");
+        assert_eq!(sqlite_url("sqlite::memory:"), "sqlite::memory:");
+    }
+}

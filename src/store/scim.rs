@@ -1,0 +1,381 @@
+//! SCIM resources, user emails and group memberships.
+
+use serde_json::{Map, Value};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{IndexKey, StoreError, StoreTx, conflict_or};
+use crate::scim::schema::ResourceKind;
+
+/// A resource as stored: its canonical document plus server-kept metadata.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredResource {
+    pub kind: ResourceKind,
+    pub id: String,
+    pub version: i64,
+    pub created: String,
+    pub last_modified: String,
+    /// Canonical document without `id`, `meta`, `groups` and `members`.
+    pub doc: Map<String, Value>,
+}
+
+/// The indexed columns a resource is written with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexedFields {
+    pub name_lc: String,
+    pub display: Option<String>,
+    pub external_id: Option<String>,
+    /// Lower-cased `emails[].value` (Users only).
+    pub emails_lc: Vec<String>,
+}
+
+
+/// A group member as stored: its id and kind, and the member object exactly
+/// as the client sent it (value, and any of $ref, type, display).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberRef {
+    pub id: String,
+    pub kind: ResourceKind,
+    pub doc: Map<String, Value>,
+}
+
+fn kind_str(kind: ResourceKind) -> &'static str {
+    kind.name()
+}
+
+fn parse_kind(s: &str) -> Result<ResourceKind, StoreError> {
+    match s {
+        "User" => Ok(ResourceKind::User),
+        "Group" => Ok(ResourceKind::Group),
+        other => Err(StoreError::Corrupt(format!("unknown resource kind {other:?}"))),
+    }
+}
+
+const COLUMNS: &str = "kind, id, version, created, last_modified, doc";
+
+fn from_row(row: &AnyRow) -> Result<StoredResource, StoreError> {
+    let kind: String = row.try_get("kind")?;
+    let doc: String = row.try_get("doc")?;
+    let doc = match serde_json::from_str::<Value>(&doc) {
+        Ok(Value::Object(m)) => m,
+        _ => return Err(StoreError::Corrupt("a stored document is not a JSON object".into())),
+    };
+    Ok(StoredResource {
+        kind: parse_kind(&kind)?,
+        id: row.try_get("id")?,
+        version: row.try_get("version")?,
+        created: row.try_get("created")?,
+        last_modified: row.try_get("last_modified")?,
+        doc,
+    })
+}
+
+fn doc_text(doc: &Map<String, Value>) -> String {
+    Value::Object(doc.clone()).to_string()
+}
+
+impl StoreTx {
+    /// Insert a new resource (version 1).
+    pub async fn insert_resource(
+        &mut self,
+        kind: ResourceKind,
+        id: &str,
+        fields: &IndexedFields,
+        doc: &Map<String, Value>,
+        now: &str,
+    ) -> Result<StoredResource, StoreError> {
+        sqlx::query(
+            "INSERT INTO scim_resources
+               (kind, id, name_lc, display, display_lc, external_id, version, created, last_modified, doc)
+             VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7, $8)",
+        )
+        .bind(kind_str(kind))
+        .bind(id)
+        .bind(&fields.name_lc)
+        .bind(fields.display.as_deref())
+        .bind(fields.display.as_ref().map(|d| d.to_lowercase()))
+        .bind(fields.external_id.as_deref())
+        .bind(now)
+        .bind(doc_text(doc))
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| conflict_or(e, unique_name(kind)))?;
+        self.write_emails(id, &fields.emails_lc).await?;
+        Ok(StoredResource {
+            kind,
+            id: id.to_owned(),
+            version: 1,
+            created: now.to_owned(),
+            last_modified: now.to_owned(),
+            doc: doc.clone(),
+        })
+    }
+
+    /// Replace a resource's document; fails with `VersionMismatch` when the
+    /// stored version is not `expected_version`.
+    pub async fn update_resource(
+        &mut self,
+        current: &StoredResource,
+        fields: &IndexedFields,
+        doc: &Map<String, Value>,
+        now: &str,
+    ) -> Result<StoredResource, StoreError> {
+        let result = sqlx::query(
+            "UPDATE scim_resources
+                SET name_lc = $1, display = $2, display_lc = $3, external_id = $4,
+                    version = version + 1, last_modified = $5, doc = $6
+              WHERE id = $7 AND kind = $8 AND version = $9",
+        )
+        .bind(&fields.name_lc)
+        .bind(fields.display.as_deref())
+        .bind(fields.display.as_ref().map(|d| d.to_lowercase()))
+        .bind(fields.external_id.as_deref())
+        .bind(now)
+        .bind(doc_text(doc))
+        .bind(&current.id)
+        .bind(kind_str(current.kind))
+        .bind(current.version)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| conflict_or(e, unique_name(current.kind)))?;
+        if result.rows_affected() != 1 {
+            return Err(StoreError::VersionMismatch);
+        }
+        sqlx::query("DELETE FROM scim_user_emails WHERE user_id = $1")
+            .bind(&current.id)
+            .execute(&mut *self.tx)
+            .await?;
+        self.write_emails(&current.id, &fields.emails_lc).await?;
+        Ok(StoredResource {
+            kind: current.kind,
+            id: current.id.clone(),
+            version: current.version + 1,
+            created: current.created.clone(),
+            last_modified: now.to_owned(),
+            doc: doc.clone(),
+        })
+    }
+
+    /// Bump a resource's version and modification time without changing its
+    /// document (a group whose members changed).
+    pub async fn touch_resource(&mut self, current: &StoredResource, now: &str) -> Result<StoredResource, StoreError> {
+        let result = sqlx::query(
+            "UPDATE scim_resources SET version = version + 1, last_modified = $1
+              WHERE id = $2 AND version = $3",
+        )
+        .bind(now)
+        .bind(&current.id)
+        .bind(current.version)
+        .execute(&mut *self.tx)
+        .await?;
+        if result.rows_affected() != 1 {
+            return Err(StoreError::VersionMismatch);
+        }
+        Ok(StoredResource {
+            version: current.version + 1,
+            last_modified: now.to_owned(),
+            ..current.clone()
+        })
+    }
+
+    async fn write_emails(&mut self, user_id: &str, emails_lc: &[String]) -> Result<(), StoreError> {
+        let mut seen: Vec<&String> = Vec::new();
+        for e in emails_lc {
+            if seen.contains(&e) {
+                continue;
+            }
+            seen.push(e);
+            sqlx::query("INSERT INTO scim_user_emails (user_id, value_lc) VALUES ($1, $2)")
+                .bind(user_id)
+                .bind(e)
+                .execute(&mut *self.tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    pub async fn get_resource(&mut self, kind: ResourceKind, id: &str) -> Result<Option<StoredResource>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM scim_resources WHERE id = $1 AND kind = $2"
+        ))
+        .bind(id)
+        .bind(kind_str(kind))
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        row.as_ref().map(from_row).transpose()
+    }
+
+    /// Delete a resource with its emails and every membership it takes part in.
+    pub async fn delete_resource(&mut self, kind: ResourceKind, id: &str) -> Result<bool, StoreError> {
+        let result = sqlx::query("DELETE FROM scim_resources WHERE id = $1 AND kind = $2")
+            .bind(id)
+            .bind(kind_str(kind))
+            .execute(&mut *self.tx)
+            .await?;
+        if result.rows_affected() == 0 {
+            return Ok(false);
+        }
+        for sql in [
+            "DELETE FROM scim_user_emails WHERE user_id = $1",
+            "DELETE FROM scim_group_members WHERE member_id = $1",
+            "DELETE FROM scim_group_members WHERE group_id = $1",
+        ] {
+            sqlx::query(sql).bind(id).execute(&mut *self.tx).await?;
+        }
+        Ok(true)
+    }
+
+    /// Ids of the resources an index key selects, in creation order.
+    pub async fn find_ids(&mut self, kind: ResourceKind, key: &IndexKey) -> Result<Vec<String>, StoreError> {
+        let (sql, value) = match key {
+            IndexKey::Id(v) => ("SELECT id FROM scim_resources WHERE kind = $1 AND id = $2 ORDER BY seq", v),
+            IndexKey::NameLc(v) => ("SELECT id FROM scim_resources WHERE kind = $1 AND name_lc = $2 ORDER BY seq", v),
+            IndexKey::DisplayLc(v) => ("SELECT id FROM scim_resources WHERE kind = $1 AND display_lc = $2 ORDER BY seq", v),
+            IndexKey::ExternalId(v) => ("SELECT id FROM scim_resources WHERE kind = $1 AND external_id = $2 ORDER BY seq", v),
+            IndexKey::EmailLc(v) => (
+                "SELECT r.id FROM scim_resources r JOIN scim_user_emails e ON e.user_id = r.id
+                  WHERE r.kind = $1 AND e.value_lc = $2 ORDER BY r.seq",
+                v,
+            ),
+        };
+        let rows = sqlx::query(sql)
+            .bind(kind_str(kind))
+            .bind(value)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(|r| r.try_get("id").map_err(StoreError::from)).collect()
+    }
+
+    pub async fn count_resources(&mut self, kind: ResourceKind) -> Result<i64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM scim_resources WHERE kind = $1")
+            .bind(kind_str(kind))
+            .fetch_one(&mut *self.tx)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    /// A page of resources in creation order.
+    pub async fn page_resources(
+        &mut self,
+        kind: ResourceKind,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredResource>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM scim_resources WHERE kind = $1 ORDER BY seq LIMIT $2 OFFSET $3"
+        ))
+        .bind(kind_str(kind))
+        .bind(limit)
+        .bind(offset)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// Resources by id, in creation order; unknown ids are skipped.
+    pub async fn get_resources(&mut self, kind: ResourceKind, ids: &[String]) -> Result<Vec<StoredResource>, StoreError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(r) = self.get_resource(kind, id).await? {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every resource of a kind, in creation order.
+    pub async fn all_resources(&mut self, kind: ResourceKind) -> Result<Vec<StoredResource>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM scim_resources WHERE kind = $1 ORDER BY seq"
+        ))
+        .bind(kind_str(kind))
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// The kind of a resource id, if it exists (for validating member references).
+    pub async fn kind_of(&mut self, id: &str) -> Result<Option<ResourceKind>, StoreError> {
+        let row = sqlx::query("SELECT kind FROM scim_resources WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        match row {
+            None => Ok(None),
+            Some(r) => {
+                let kind: String = r.try_get("kind")?;
+                Ok(Some(parse_kind(&kind)?))
+            }
+        }
+    }
+
+    /// A group's members with their display names, in insertion order of ids.
+    pub async fn members(&mut self, group_id: &str) -> Result<Vec<MemberRef>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT member_id, member_kind, doc FROM scim_group_members
+              WHERE group_id = $1 ORDER BY member_id",
+        )
+        .bind(group_id)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let kind: String = r.try_get("member_kind")?;
+                let doc: String = r.try_get("doc")?;
+                let doc = match serde_json::from_str::<Value>(&doc) {
+                    Ok(Value::Object(m)) => m,
+                    _ => return Err(StoreError::Corrupt("a stored member is not a JSON object".into())),
+                };
+                Ok(MemberRef {
+                    id: r.try_get("member_id")?,
+                    kind: parse_kind(&kind)?,
+                    doc,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn add_member(&mut self, group_id: &str, member: &MemberRef) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO scim_group_members (group_id, member_id, member_kind, doc) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (group_id, member_id) DO UPDATE SET doc = excluded.doc",
+        )
+        .bind(group_id)
+        .bind(&member.id)
+        .bind(kind_str(member.kind))
+        .bind(doc_text(&member.doc))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn remove_member(&mut self, group_id: &str, member_id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM scim_group_members WHERE group_id = $1 AND member_id = $2")
+            .bind(group_id)
+            .bind(member_id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// The groups a resource is a direct member of: (id, displayName).
+    pub async fn groups_of(&mut self, member_id: &str) -> Result<Vec<(String, Option<String>)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT g.id, g.display FROM scim_group_members m JOIN scim_resources g ON g.id = m.group_id
+              WHERE m.member_id = $1 ORDER BY g.seq",
+        )
+        .bind(member_id)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("display")?)))
+            .collect()
+    }
+}
+
+fn unique_name(kind: ResourceKind) -> &'static str {
+    match kind {
+        ResourceKind::User => "userName",
+        ResourceKind::Group => "displayName",
+    }
+}
