@@ -7,7 +7,14 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use crate::clock::SystemClock;
 use crate::config::{self, ConfigError};
+use crate::store::Store;
 
 #[derive(Debug, Parser)]
 #[command(name = "snyk-scim-bridge", version, about = "Keeps Snyk organization access in step with an identity provider, over SCIM 2.0")]
@@ -22,6 +29,12 @@ pub enum Command {
     Serve(ConfigArg),
     /// Validate the configuration file and print the mapping table.
     CheckConfig(ConfigArg),
+    /// Print every Snyk call a sync would make now; changes nothing.
+    Plan(ConfigArg),
+    /// Reconcile with Snyk and make the calls (a full sync).
+    Sync(ConfigArg),
+    /// Outbox counts by state, the last failures, per-org counts.
+    Status(ConfigArg),
 }
 
 #[derive(Debug, clap::Args)]
@@ -39,7 +52,163 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::CheckConfig(a) => check_config(a),
         Command::Serve(a) => serve(a),
+        Command::Plan(a) => with_engine(a, false, plan),
+        Command::Sync(a) => with_engine(a, true, sync),
+        Command::Status(a) => with_engine(a, false, status),
     }
+}
+
+type EngineCommand = fn(crate::sync::Engine, Store) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>>>>;
+
+/// Load the configuration, open the store, build the engine, run `f`.
+fn with_engine(a: ConfigArg, log: bool, f: EngineCommand) -> ExitCode {
+    let config = match load(&a) {
+        Ok(c) => c,
+        Err((_, e)) => {
+            eprintln!("{e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    if log {
+        crate::telemetry::init(config.log_format);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        let store = Store::connect(&config.database_url)
+            .await
+            .context("Failed to open the database (database_url)")?;
+        let engine = crate::sync::Engine::new(store.clone(), &config, Arc::new(SystemClock))
+            .map_err(anyhow::Error::msg)?;
+        f(engine, store).await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn plan(engine: crate::sync::Engine, _store: Store) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>>>> {
+    Box::pin(async move {
+        let (report, calls) = engine.plan().await.context("Failed to plan")?;
+        for e in &report.errors {
+            println!("warning: could not read {e}");
+        }
+        if report.adopted + report.vanished + report.drift > 0 {
+            println!(
+                "live Snyk state: {} first logins to adopt, {} grants gone from Snyk, {} roles changed by hand",
+                report.adopted, report.vanished, report.drift
+            );
+        }
+        for (user, op) in &calls {
+            println!("{op}    # scim user {user}");
+        }
+        println!("{} call(s) planned{}", calls.len(), if engine.settings().dry_run { " (snyk.dry_run = true: sync would record, not send)" } else { "" });
+        Ok(())
+    })
+}
+
+fn sync(engine: crate::sync::Engine, store: Store) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>>>> {
+    Box::pin(async move {
+        let _lock = lead(&store).await?;
+        let report = engine.reconcile(true).await.context("Failed to reconcile")?;
+        let queued = engine.enqueue_all().await.context("Failed to queue the targets")?;
+        let bar = if std::io::stderr().is_terminal() {
+            let b = indicatif::ProgressBar::new(u64::try_from(queued).unwrap_or(0));
+            b.set_style(
+                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} targets, {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            Some(b)
+        } else {
+            None
+        };
+        let drained = engine
+            .drain(|r| {
+                if let Some(b) = &bar {
+                    b.set_position(u64::try_from(r.processed).unwrap_or(0));
+                    b.set_message(format!("{} failed, {} to retry", r.failed, r.deferred));
+                }
+            })
+            .await
+            .context("Failed to run the queued calls")?;
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+        println!(
+            "reconciled: {} first logins adopted, {} vanished grants, {} drifted roles queued to be put back",
+            report.adopted, report.vanished, report.drift
+        );
+        println!(
+            "synced: {} targets processed, {} failed, {} left to retry{}",
+            drained.processed,
+            drained.failed,
+            drained.deferred,
+            if engine.settings().dry_run { " (dry run: calls recorded, none sent)" } else { "" }
+        );
+        Ok(())
+    })
+}
+
+/// Become the only sender, or say who is.
+async fn lead(store: &Store) -> anyhow::Result<crate::store::LeaderLock> {
+    for _ in 0..10 {
+        if let Some(lock) = store.try_lead().await.context("Failed to take the leader lock")? {
+            return Ok(lock);
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
+    anyhow::bail!("another process is sending to Snyk (a running `serve`); its worker keeps Snyk in step")
+}
+
+fn status(_engine: crate::sync::Engine, store: Store) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>>>> {
+    Box::pin(async move {
+        let s = crate::sync::engine::status(&store).await.context("Failed to read the status")?;
+        println!("outbox (targets by state):");
+        if s.targets.is_empty() {
+            println!("  (empty)");
+        }
+        for (state, n) in &s.targets {
+            println!("  {state:<8} {n}");
+        }
+        println!("access applied in Snyk, per org:");
+        if s.per_org.is_empty() {
+            println!("  (none)");
+        }
+        for (org, state, n) in &s.per_org {
+            println!("  {org}  {state:<8} {n}");
+        }
+        println!("last failures:");
+        if s.failures.is_empty() {
+            println!("  (none)");
+        }
+        for f in &s.failures {
+            println!(
+                "  user {} org {} [{}] attempts {}: {}{}",
+                f.user_id,
+                f.org_id,
+                f.status,
+                f.attempts,
+                f.last_error.as_deref().unwrap_or(""),
+                f.last_error_ref.as_deref().map(|r| format!(" (x-error-reference {r})")).unwrap_or_default()
+            );
+        }
+        if !s.drift.is_empty() {
+            println!("role drift (changed in Snyk by hand; `sync` puts it back):");
+            for (user, org, expected, actual) in &s.drift {
+                println!("  user {user} org {org}: expected {expected}, found {actual}");
+            }
+        }
+        Ok(())
+    })
 }
 
 fn load(a: &ConfigArg) -> Result<config::Config, (PathBuf, ConfigError)> {

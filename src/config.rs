@@ -111,6 +111,10 @@ pub struct SnykSettings {
     pub requests_per_minute: u32,
     pub max_concurrent_requests: u32,
     pub reconcile_interval_secs: u64,
+    /// After failing this long, an operation goes to the dead-letter state.
+    pub retry_max_secs: u64,
+    /// Per-call timeout.
+    pub timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,6 +212,8 @@ struct RawSnyk {
     requests_per_minute: Option<u32>,
     max_concurrent_requests: Option<u32>,
     reconcile_interval_secs: Option<u64>,
+    retry_max_secs: Option<u64>,
+    timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -504,8 +510,18 @@ fn validate_snyk(raw: RawSnyk, env: &Env, issues: &mut Vec<ConfigIssue>) -> Opti
             "must be at least 10 seconds",
         );
     }
+    let retry_max_secs = raw.retry_max_secs.unwrap_or(86_400);
+    if retry_max_secs < 60 {
+        issue(issues, "snyk.retry_max_secs", "must be at least 60 seconds");
+    }
+    let timeout_secs = raw.timeout_secs.unwrap_or(30);
+    if !(1..=300).contains(&timeout_secs) {
+        issue(issues, "snyk.timeout_secs", "must be between 1 and 300 seconds");
+    }
     Some(SnykSettings {
         api_url,
+        retry_max_secs,
+        timeout_secs,
         token: token.map(SecretString::from),
         group_id: raw.group_id,
         dry_run,

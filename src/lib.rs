@@ -8,6 +8,8 @@
 //! - [`scim`]: the pure protocol core (schemas, filters, PATCH, projection).
 //! - [`store`]: the only module with SQL; SQLite and PostgreSQL.
 //! - [`service`]: SCIM use cases, one store transaction each.
+//! - [`sync`]: desired vs applied access, the outbox worker, reconciliation.
+//! - [`snyk`]: the Snyk v1 client and its error classes.
 //! - [`auth`]: bearer tokens and JWTs.
 //! - [`http`]: the only module that knows actix-web.
 //! - [`clock`]: injected time.
@@ -22,5 +24,7 @@ pub mod domain;
 pub mod http;
 pub mod scim;
 pub mod service;
+pub mod snyk;
 pub mod store;
+pub mod sync;
 pub mod telemetry;

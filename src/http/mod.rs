@@ -21,7 +21,8 @@ use tracing::Instrument;
 use crate::auth::Authenticator;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ScimSettings};
-use crate::service::ScimService;
+use crate::service::{ScimService, SyncHook};
+use crate::sync::Engine;
 use crate::store::Store;
 
 pub use error::scim_error_response;
@@ -35,23 +36,51 @@ pub struct AppState {
     pub store: Store,
 }
 
-/// The running service: a bound listener and its server.
+/// The running service: a bound listener, its server, and the sync worker.
 pub struct Application {
     port: u16,
     server: Server,
     store: Store,
+    engine: Engine,
+    start_worker: bool,
+}
+
+/// How to build the application (tests use a manual clock, or drive the
+/// sync worker themselves).
+pub struct AppOptions {
+    pub clock: Arc<dyn Clock>,
+    pub start_worker: bool,
+}
+
+impl Default for AppOptions {
+    fn default() -> Self {
+        Self {
+            clock: Arc::new(SystemClock),
+            start_worker: true,
+        }
+    }
 }
 
 impl Application {
     /// Connect the store, bind `config.listen`, and build the server.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        Self::build_with_clock(config, Arc::new(SystemClock)).await
+        Self::build_with(config, AppOptions::default()).await
     }
 
-    pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+    pub async fn build_with(config: Config, options: AppOptions) -> anyhow::Result<Self> {
+        let clock = options.clock;
         let store = Store::connect(&config.database_url)
             .await
             .context("Failed to open the database (database_url)")?;
+        let engine = Engine::new(store.clone(), &config, clock.clone()).map_err(anyhow::Error::msg)?;
+        engine
+            .enqueue_if_mappings_changed()
+            .await
+            .context("Failed to plan the mappings at start-up")?;
+        let hook = SyncHook {
+            mappings: Arc::new(config.mappings.clone()),
+            notify: engine.notifier(),
+        };
         let http = reqwest::Client::builder()
             .user_agent(concat!("snyk-scim-bridge/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -61,7 +90,7 @@ impl Application {
             .with_context(|| format!("Failed to bind {} (listen)", config.listen))?;
         let port = listener.local_addr()?.port();
         let state = AppState {
-            service: ScimService::new(store.clone(), clock),
+            service: ScimService::new(store.clone(), clock, hook),
             auth,
             limits: Arc::new(config.scim.clone()),
             store: store.clone(),
@@ -74,7 +103,18 @@ impl Application {
         })
         .listen(listener)?
         .run();
-        Ok(Self { port, server, store })
+        Ok(Self {
+            port,
+            server,
+            store,
+            engine,
+            start_worker: options.start_worker,
+        })
+    }
+
+    /// The sync engine (tests drive it step by step).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     pub fn port(&self) -> u16 {
@@ -85,9 +125,22 @@ impl Application {
         &self.store
     }
 
-    /// Serve until the process is told to stop (SIGINT/SIGTERM).
+    /// Serve until the process is told to stop (SIGINT/SIGTERM); the sync
+    /// worker runs beside the server and stops with it.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let worker = self.start_worker.then(|| {
+            let engine = self.engine.clone();
+            tokio::spawn(engine.run(async move {
+                let _ = stop_rx.await;
+            }))
+        });
+        let result = self.server.await;
+        let _ = stop_tx.send(());
+        if let Some(w) = worker {
+            let _ = w.await;
+        }
+        result
     }
 }
 

@@ -202,6 +202,9 @@ fn apply_keyed(
             return Err(ScimError::invalid_value(format!("{} must be an object", ext.id)));
         };
         for (k, iv) in inner {
+            if k.eq_ignore_ascii_case("schemas") {
+                continue;
+            }
             let path = format!("{}:{k}", ext.id);
             apply_keyed(kind, doc, op, &path, iv)?;
         }

@@ -18,7 +18,34 @@ use crate::scim::patch;
 use crate::scim::query::{self, ListQuery};
 use crate::scim::resource::{self, Projection, get_ci};
 use crate::scim::schema::ResourceKind;
+use std::collections::BTreeSet;
+
+use tokio::sync::Notify;
+
+use crate::config::Mapping;
 use crate::store::{IndexedFields, MemberRef, Store, StoreError, StoreTx, StoredResource};
+use crate::sync;
+
+/// What a change touched, for queueing Snyk work.
+enum Change {
+    User(String),
+    Group {
+        names: Vec<Option<String>>,
+        users: BTreeSet<String>,
+    },
+}
+
+fn user_members(members: &[MemberRef]) -> BTreeSet<String> {
+    members
+        .iter()
+        .filter(|m| m.kind == ResourceKind::User)
+        .map(|m| m.id.clone())
+        .collect()
+}
+
+fn display_name(doc: &Map<String, Value>) -> Option<String> {
+    doc.get("displayName").and_then(Value::as_str).map(str::to_owned)
+}
 
 /// Above this many stored resources, a filter that no index answers is
 /// refused with `tooMany` rather than scanning every row.
@@ -126,15 +153,45 @@ impl IfMatch {
     }
 }
 
+/// What the SCIM side tells the sync engine: which targets to queue (in the
+/// same transaction as the change) and a bell to ring after commit.
+#[derive(Clone, Debug)]
+pub struct SyncHook {
+    pub mappings: Arc<Vec<Mapping>>,
+    pub notify: Arc<Notify>,
+}
+
 #[derive(Clone, Debug)]
 pub struct ScimService {
     store: Store,
     clock: Arc<dyn Clock>,
+    sync: SyncHook,
 }
 
 impl ScimService {
-    pub fn new(store: Store, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock }
+    pub fn new(store: Store, clock: Arc<dyn Clock>, sync: SyncHook) -> Self {
+        Self { store, clock, sync }
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.clock.now().timestamp_millis()
+    }
+
+    /// Queue the Snyk work a change to these resources implies.
+    async fn enqueue(&self, tx: &mut StoreTx, change: &Change) -> Result<(), ServiceError> {
+        let now = self.now_ms();
+        match change {
+            Change::User(id) => sync::enqueue_user(tx, &self.sync.mappings, id, now).await?,
+            Change::Group { names, users } => {
+                let names: Vec<Option<&str>> = names.iter().map(|n| n.as_deref()).collect();
+                sync::enqueue_group_members(tx, &self.sync.mappings, &names, users, now).await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn ring(&self) {
+        self.sync.notify.notify_one();
     }
 
     pub fn store(&self) -> &Store {
@@ -150,6 +207,7 @@ impl ScimService {
         let mut tx = self.store.write().await?;
         let rendered = self.create_in(&mut tx, kind, doc, base).await?;
         tx.commit().await?;
+        self.ring();
         Ok(rendered)
     }
 
@@ -166,12 +224,22 @@ impl ScimService {
         let stored = tx
             .insert_resource(kind, id.as_str(), &fields, &doc, &self.now())
             .await?;
+        let mut users = BTreeSet::new();
         if let Some(members) = members {
             let wanted = resolve_members(tx, id.as_str(), &members).await?;
             for m in &wanted {
                 tx.add_member(id.as_str(), m).await?;
             }
+            users = user_members(&wanted);
         }
+        let change = match kind {
+            ResourceKind::User => Change::User(id.as_str().to_owned()),
+            ResourceKind::Group => Change::Group {
+                names: vec![display_name(&stored.doc)],
+                users,
+            },
+        };
+        self.enqueue(tx, &change).await?;
         render(tx, &stored, base).await
     }
 
@@ -205,6 +273,7 @@ impl ScimService {
         let stored = self.write_doc(&mut tx, &current, doc, members.as_deref()).await?;
         let r = render(&mut tx, &stored, base).await?;
         tx.commit().await?;
+        self.ring();
         Ok(r)
     }
 
@@ -238,6 +307,7 @@ impl ScimService {
         let stored = self.write_doc(&mut tx, &current, doc, members.as_deref()).await?;
         let r = render(&mut tx, &stored, base).await?;
         tx.commit().await?;
+        self.ring();
         Ok(r)
     }
 
@@ -251,9 +321,12 @@ impl ScimService {
     ) -> Result<StoredResource, ServiceError> {
         let now = self.now();
         let mut members_changed = false;
+        let mut touched_users = BTreeSet::new();
         if let Some(members) = members {
             let wanted = resolve_members(tx, &current.id, members).await?;
             let existing = tx.members(&current.id).await?;
+            touched_users.extend(user_members(&wanted));
+            touched_users.extend(user_members(&existing));
             for m in &wanted {
                 if !existing.iter().any(|e| e == m) {
                     tx.add_member(&current.id, m).await?;
@@ -267,6 +340,14 @@ impl ScimService {
                 }
             }
         }
+        let change = match current.kind {
+            ResourceKind::User => Change::User(current.id.clone()),
+            ResourceKind::Group => Change::Group {
+                names: vec![display_name(&current.doc), display_name(&doc)],
+                users: touched_users,
+            },
+        };
+        self.enqueue(tx, &change).await?;
         if doc == current.doc {
             if members_changed {
                 return Ok(tx.touch_resource(current, &now).await?);
@@ -281,8 +362,17 @@ impl ScimService {
         let mut tx = self.store.write().await?;
         let current = load(&mut tx, kind, id).await?;
         if_match.check(current.version)?;
+        let change = match kind {
+            ResourceKind::User => Change::User(id.to_owned()),
+            ResourceKind::Group => Change::Group {
+                names: vec![display_name(&current.doc)],
+                users: user_members(&tx.members(id).await?),
+            },
+        };
         tx.delete_resource(kind, id).await?;
+        self.enqueue(&mut tx, &change).await?;
         tx.commit().await?;
+        self.ring();
         Ok(())
     }
 

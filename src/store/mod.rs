@@ -12,6 +12,7 @@
 //! everything derived from it commit together or not at all.
 
 mod scim;
+mod sync;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -23,6 +24,7 @@ use crate::config::DatabaseUrl;
 
 pub use scim::{IndexedFields, MemberRef, StoredResource};
 pub use crate::scim::query::IndexKey;
+pub use sync::{AccessRow, CallRecord, Finish, LeaderLock, TargetRow};
 
 /// Why a storage call failed.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,285 @@
+//! The Snyk v1 client: the calls of the reference doc, `Authorization: token
+//! ...`, timeouts, a versioned User-Agent, and a classification of every
+//! failure the worker acts on.
+//!
+//! It knows nothing of the database or of actix; it never logs the token.
+//! Pacing (rate and concurrency) is the caller's: see `sync::pacer`.
+
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::sync::planner::SnykOp;
+
+/// How a failed call should be handled.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SnykError {
+    /// 429: pause every call.
+    #[error("rate limited by Snyk")]
+    RateLimited { retry_after: Option<Duration> },
+    /// 5xx, timeouts, connection errors: retry this operation with backoff.
+    #[error("transient failure: {message}")]
+    Transient { status: Option<u16>, message: String },
+    /// 401: the token is missing, expired or revoked; pause and alert.
+    #[error("Snyk rejected the API token ({status})")]
+    Unauthorized { status: u16 },
+    /// The provision was refused because the user already exists in Snyk.
+    #[error("the user already exists in Snyk: {message}")]
+    AlreadyExists { message: String, error_ref: Option<String> },
+    /// Any other 4xx: fail the operation with Snyk's message.
+    #[error("Snyk answered {status}: {message}")]
+    Permanent {
+        status: u16,
+        message: String,
+        error_ref: Option<String>,
+    },
+}
+
+/// The headers Snyk uses to trace a call.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Trace {
+    pub request_id: Option<String>,
+    pub error_ref: Option<String>,
+    pub status: Option<u16>,
+}
+
+/// A member of an org, as `GET /org/{orgId}/members` lists it.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct OrgMember {
+    pub id: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub role: Option<String>,
+}
+
+/// A pending provision, as `GET /org/{orgId}/provision` lists it.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct PendingProvision {
+    pub email: String,
+    #[serde(default)]
+    pub role: Option<String>,
+    #[serde(default, rename = "rolePublicId")]
+    pub role_public_id: Option<String>,
+}
+
+/// A member of the group, as `GET /group/{groupId}/members` lists it.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct GroupMember {
+    pub id: String,
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct SnykClient {
+    http: reqwest::Client,
+    base: String,
+    token: Option<SecretString>,
+}
+
+impl SnykClient {
+    pub fn new(base: &str, token: Option<SecretString>, timeout: Duration) -> Result<Self, String> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("snyk-scim-bridge/", env!("CARGO_PKG_VERSION")))
+            .timeout(timeout)
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| format!("cannot build the Snyk HTTP client: {e}"))?;
+        Ok(Self {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            token,
+        })
+    }
+
+    /// Send one planned op; the trace carries Snyk's request ids either way.
+    pub async fn execute(&self, op: &SnykOp) -> (Result<Value, SnykError>, Trace) {
+        let (method, path) = op.method_and_path();
+        self.call(method, &path, op.body()).await
+    }
+
+    pub async fn list_provisions(&self, org: &str) -> (Result<Vec<PendingProvision>, SnykError>, Trace) {
+        let (r, t) = self.call("GET", &format!("/org/{org}/provision"), None).await;
+        (r.and_then(parse_list), t)
+    }
+
+    pub async fn list_org_members(&self, org: &str) -> (Result<Vec<OrgMember>, SnykError>, Trace) {
+        let (r, t) = self
+            .call("GET", &format!("/org/{org}/members?includeGroupAdmins=true"), None)
+            .await;
+        (r.and_then(parse_list), t)
+    }
+
+    pub async fn list_group_members(&self, group: &str) -> (Result<Vec<GroupMember>, SnykError>, Trace) {
+        let (r, t) = self.call("GET", &format!("/group/{group}/members"), None).await;
+        (r.and_then(parse_list), t)
+    }
+
+    pub async fn add_group_member_to_org(
+        &self,
+        group: &str,
+        org: &str,
+        user_id: &str,
+        role: &str,
+    ) -> (Result<Value, SnykError>, Trace) {
+        let body = serde_json::json!({"userId": user_id, "role": role});
+        self.call("POST", &format!("/group/{group}/org/{org}/members"), Some(body))
+            .await
+    }
+
+    /// One HTTP call with the token; never retries (the outbox does).
+    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (Result<Value, SnykError>, Trace) {
+        let url = format!("{}{}", self.base, path);
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
+        let mut req = self.http.request(m, &url);
+        if let Some(t) = &self.token {
+            req = req.header("Authorization", format!("token {}", t.expose_secret()));
+        }
+        if let Some(b) = &body {
+            req = req.json(b);
+        }
+        let resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) => {
+                let message = if e.is_timeout() {
+                    "timed out".to_owned()
+                } else if e.is_connect() {
+                    "could not connect".to_owned()
+                } else {
+                    "request failed".to_owned()
+                };
+                return (
+                    Err(SnykError::Transient { status: None, message }),
+                    Trace::default(),
+                );
+            }
+        };
+        let status = resp.status().as_u16();
+        let trace = trace_of(resp.headers(), status);
+        let retry_after = retry_after(resp.headers());
+        let text = resp.text().await.unwrap_or_default();
+        let json: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let result = classify(method, path, status, &json, &text, retry_after, &trace);
+        (result.map(|()| json), trace)
+    }
+}
+
+fn parse_list<T: for<'de> Deserialize<'de>>(v: Value) -> Result<Vec<T>, SnykError> {
+    serde_json::from_value(v).map_err(|e| SnykError::Transient {
+        status: None,
+        message: format!("unexpected response shape: {e}"),
+    })
+}
+
+fn trace_of(headers: &HeaderMap, status: u16) -> Trace {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    Trace {
+        request_id: get("snyk-request-id"),
+        error_ref: get("x-error-reference"),
+        status: Some(status),
+    }
+}
+
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    headers
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
+}
+
+/// Snyk's error message from a v1 body (`message`, else `error`), else the text.
+pub fn error_message(json: &Value, text: &str) -> String {
+    let field = |k: &str| json.get(k).and_then(Value::as_str).map(str::to_owned);
+    field("message")
+        .or_else(|| field("error"))
+        .unwrap_or_else(|| text.chars().take(300).collect())
+}
+
+/// Sort a response into success or one of the [`SnykError`] classes.
+///
+/// The answer to provisioning a user who already exists is not documented
+/// (third parties guess 409): any 4xx other than 401/403/404/429 to a
+/// provision POST whose message mentions "exist" or "already", and any 409,
+/// counts as `AlreadyExists`. What Snyk said is logged by the caller.
+pub fn classify(
+    method: &str,
+    path: &str,
+    status: u16,
+    json: &Value,
+    text: &str,
+    retry_after: Option<Duration>,
+    trace: &Trace,
+) -> Result<(), SnykError> {
+    match status {
+        200..=299 => Ok(()),
+        429 => Err(SnykError::RateLimited { retry_after }),
+        401 => Err(SnykError::Unauthorized { status }),
+        500..=599 | 408 => Err(SnykError::Transient {
+            status: Some(status),
+            message: error_message(json, text),
+        }),
+        _ => {
+            let message = error_message(json, text);
+            let lower = message.to_lowercase();
+            let is_provision = method == "POST" && path.ends_with("/provision");
+            let says_exists = lower.contains("exist") || lower.contains("already");
+            if is_provision && (status == 409 || (says_exists && !matches!(status, 403 | 404))) {
+                Err(SnykError::AlreadyExists {
+                    message,
+                    error_ref: trace.error_ref.clone(),
+                })
+            } else {
+                Err(SnykError::Permanent {
+                    status,
+                    message,
+                    error_ref: trace.error_ref.clone(),
+                })
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn c(method: &str, path: &str, status: u16, body: Value) -> Result<(), SnykError> {
+        classify(method, path, status, &body, "", None, &Trace::default())
+    }
+
+    #[test]
+    fn classification_table() {
+        let p = "/org/o/provision";
+        assert_eq!(c("POST", p, 200, json!({})), Ok(()));
+        assert!(matches!(c("POST", p, 429, json!({})), Err(SnykError::RateLimited { .. })));
+        assert!(matches!(c("POST", p, 503, json!({})), Err(SnykError::Transient { .. })));
+        assert!(matches!(c("POST", p, 401, json!({})), Err(SnykError::Unauthorized { .. })));
+        assert!(matches!(c("POST", p, 409, json!({"message": "conflict"})), Err(SnykError::AlreadyExists { .. })));
+        assert!(matches!(
+            c("POST", p, 400, json!({"message": "User a@x.com already exists in Snyk"})),
+            Err(SnykError::AlreadyExists { .. })
+        ));
+        assert!(matches!(
+            c("POST", p, 422, json!({"error": "user exists"})),
+            Err(SnykError::AlreadyExists { .. })
+        ));
+        match c("POST", p, 400, json!({"code": 400, "message": "Invalid role"})) {
+            Err(SnykError::Permanent { status, message, .. }) => {
+                assert_eq!((status, message.as_str()), (400, "Invalid role"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            c("POST", p, 403, json!({"message": "no user provision permission or does not have permissions in role being provisioned"})),
+            Err(SnykError::Permanent { status: 403, .. })
+        ));
+        // A 409 elsewhere is not "already exists".
+        assert!(matches!(c("PUT", "/org/o/members/u", 409, json!({})), Err(SnykError::Permanent { .. })));
+    }
+}

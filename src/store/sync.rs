@@ -1,0 +1,502 @@
+//! The sync engine's tables: outbox targets, applied access, Snyk calls and
+//! drift; and the leader lock that lets exactly one replica send to Snyk.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{Backend, Store, StoreError, StoreTx};
+
+/// One outbox row: "bring (user, org) in line with the desired state".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetRow {
+    pub user_id: String,
+    pub org_id: String,
+    pub status: String,
+    pub generation: i64,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub first_failure_at: Option<i64>,
+    pub last_error: Option<String>,
+    pub last_error_ref: Option<String>,
+    pub updated_at: i64,
+}
+
+/// How a worker leaves a target it processed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finish {
+    /// In line with the desired state (idle, or pending again if it changed meanwhile).
+    Done,
+    /// Try again at `at` (first failure time is kept for the dead-letter rule).
+    Retry { at: i64, error: String, error_ref: Option<String> },
+    /// Try again at `at` without counting a failure (rate limited, paused).
+    Defer { at: i64 },
+    /// A permanent failure, kept with Snyk's message until the next change.
+    Failed { error: String, error_ref: Option<String> },
+    /// Retries exhausted.
+    Dead { error: String, error_ref: Option<String> },
+}
+
+/// Applied access as stored (see `sync::planner::Applied`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessRow {
+    pub user_id: String,
+    pub org_id: String,
+    pub email: String,
+    pub state: String,
+    pub role: String,
+    pub snyk_user_id: Option<String>,
+    pub updated_at: i64,
+}
+
+/// One Snyk call, sent or (dry run) only recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallRecord {
+    pub at: i64,
+    pub user_id: Option<String>,
+    pub org_id: Option<String>,
+    pub method: String,
+    pub path: String,
+    pub body: Option<String>,
+    pub dry_run: bool,
+    pub status: Option<i64>,
+    pub outcome: String,
+    pub message: Option<String>,
+    pub request_id: Option<String>,
+    pub error_ref: Option<String>,
+}
+
+fn target_from_row(r: &AnyRow) -> Result<TargetRow, StoreError> {
+    Ok(TargetRow {
+        user_id: r.try_get("user_id")?,
+        org_id: r.try_get("org_id")?,
+        status: r.try_get("status")?,
+        generation: r.try_get("generation")?,
+        attempts: r.try_get("attempts")?,
+        next_attempt_at: r.try_get("next_attempt_at")?,
+        first_failure_at: r.try_get("first_failure_at")?,
+        last_error: r.try_get("last_error")?,
+        last_error_ref: r.try_get("last_error_ref")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+const TARGET_COLUMNS: &str = "user_id, org_id, status, generation, attempts, next_attempt_at, first_failure_at, last_error, last_error_ref, updated_at";
+
+fn access_from_row(r: &AnyRow) -> Result<AccessRow, StoreError> {
+    Ok(AccessRow {
+        user_id: r.try_get("user_id")?,
+        org_id: r.try_get("org_id")?,
+        email: r.try_get("email")?,
+        state: r.try_get("state")?,
+        role: r.try_get("role")?,
+        snyk_user_id: r.try_get("snyk_user_id")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+impl StoreTx {
+    /// Mark (user, org) as needing work now. Several changes before the worker
+    /// gets there collapse into this one row; a change while the worker holds
+    /// it bumps `generation`, so the worker leaves it pending when done.
+    pub async fn enqueue_target(&mut self, user_id: &str, org_id: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sync_targets (user_id, org_id, status, generation, attempts, next_attempt_at, updated_at)
+             VALUES ($1, $2, 'pending', 1, 0, $3, $3)
+             ON CONFLICT (user_id, org_id) DO UPDATE SET
+                status = 'pending',
+                generation = sync_targets.generation + 1,
+                attempts = CASE WHEN sync_targets.status IN ('failed', 'dead') THEN 0 ELSE sync_targets.attempts END,
+                first_failure_at = CASE WHEN sync_targets.status IN ('failed', 'dead') THEN NULL ELSE sync_targets.first_failure_at END,
+                next_attempt_at = CASE WHEN sync_targets.status = 'pending' AND sync_targets.next_attempt_at > $3
+                                       THEN sync_targets.next_attempt_at ELSE $3 END,
+                updated_at = $3",
+        )
+        .bind(user_id)
+        .bind(org_id)
+        .bind(now)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Claim the next due target with a lease; `None` when nothing is due.
+    pub async fn claim_target(&mut self, owner: &str, now: i64, lease_ms: i64) -> Result<Option<TargetRow>, StoreError> {
+        let row = sqlx::query(&format!(
+            "UPDATE sync_targets SET lease_owner = $1, lease_until = $2, attempts = attempts + 1
+              WHERE (user_id, org_id) = (
+                    SELECT user_id, org_id FROM sync_targets
+                     WHERE status = 'pending' AND next_attempt_at <= $3
+                       AND (lease_until IS NULL OR lease_until < $3)
+                     ORDER BY next_attempt_at, user_id, org_id LIMIT 1)
+                AND (lease_until IS NULL OR lease_until < $3)
+             RETURNING {TARGET_COLUMNS}"
+        ))
+        .bind(owner)
+        .bind(now + lease_ms)
+        .bind(now)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        row.as_ref().map(target_from_row).transpose()
+    }
+
+    /// Record how a claimed target ended.
+    pub async fn finish_target(&mut self, t: &TargetRow, finish: &Finish, now: i64) -> Result<(), StoreError> {
+        let q = match finish {
+            Finish::Done => sqlx::query(
+                "UPDATE sync_targets SET
+                    status = CASE WHEN generation = $1 THEN 'idle' ELSE 'pending' END,
+                    attempts = 0, first_failure_at = NULL, last_error = NULL, last_error_ref = NULL,
+                    lease_owner = NULL, lease_until = NULL, next_attempt_at = $2, updated_at = $2
+                  WHERE user_id = $3 AND org_id = $4",
+            )
+            .bind(t.generation)
+            .bind(now)
+            .bind(&t.user_id)
+            .bind(&t.org_id),
+            Finish::Retry { at, error, error_ref } => sqlx::query(
+                "UPDATE sync_targets SET status = 'pending', next_attempt_at = $1,
+                    first_failure_at = COALESCE(first_failure_at, $2), last_error = $3, last_error_ref = $4,
+                    lease_owner = NULL, lease_until = NULL, updated_at = $2
+                  WHERE user_id = $5 AND org_id = $6",
+            )
+            .bind(*at)
+            .bind(now)
+            .bind(error.clone())
+            .bind(error_ref.clone())
+            .bind(&t.user_id)
+            .bind(&t.org_id),
+            Finish::Defer { at } => sqlx::query(
+                "UPDATE sync_targets SET status = 'pending', next_attempt_at = $1,
+                    attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END,
+                    lease_owner = NULL, lease_until = NULL, updated_at = $2
+                  WHERE user_id = $3 AND org_id = $4",
+            )
+            .bind(*at)
+            .bind(now)
+            .bind(&t.user_id)
+            .bind(&t.org_id),
+            Finish::Failed { error, error_ref } | Finish::Dead { error, error_ref } => {
+                let end_state = if matches!(finish, Finish::Dead { .. }) { "dead" } else { "failed" };
+                sqlx::query(
+                    "UPDATE sync_targets SET
+                        status = CASE WHEN generation = $1 THEN $2 ELSE 'pending' END,
+                        last_error = $3, last_error_ref = $4, lease_owner = NULL, lease_until = NULL,
+                        next_attempt_at = $5, updated_at = $5
+                      WHERE user_id = $6 AND org_id = $7",
+                )
+                .bind(t.generation)
+                .bind(end_state)
+                .bind(error.clone())
+                .bind(error_ref.clone())
+                .bind(now)
+                .bind(&t.user_id)
+                .bind(&t.org_id)
+            }
+        };
+        q.execute(&mut *self.tx).await?;
+        Ok(())
+    }
+
+    /// Forget every lease: called by a worker that has just become the only
+    /// sender, since any lease left is a dead sender's.
+    pub async fn reset_leases(&mut self) -> Result<u64, StoreError> {
+        let r = sqlx::query("UPDATE sync_targets SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL")
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(r.rows_affected())
+    }
+
+    pub async fn get_target(&mut self, user_id: &str, org_id: &str) -> Result<Option<TargetRow>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {TARGET_COLUMNS} FROM sync_targets WHERE user_id = $1 AND org_id = $2"
+        ))
+        .bind(user_id)
+        .bind(org_id)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        row.as_ref().map(target_from_row).transpose()
+    }
+
+    /// Targets by status, for `status` and metrics.
+    pub async fn target_counts(&mut self) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM sync_targets GROUP BY status ORDER BY status")
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("status")?, r.try_get("n")?)))
+            .collect()
+    }
+
+    /// The most recent failed, dead or retrying targets with their messages.
+    pub async fn recent_failures(&mut self, limit: i64) -> Result<Vec<TargetRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {TARGET_COLUMNS} FROM sync_targets WHERE last_error IS NOT NULL
+              ORDER BY updated_at DESC, user_id LIMIT $1"
+        ))
+        .bind(limit)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(target_from_row).collect()
+    }
+
+    /// Time of the oldest due pending target (ms), if any.
+    pub async fn oldest_pending(&mut self) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query("SELECT MIN(updated_at) AS t FROM sync_targets WHERE status = 'pending'")
+            .fetch_one(&mut *self.tx)
+            .await?;
+        Ok(row.try_get("t")?)
+    }
+
+    pub async fn get_access(&mut self, user_id: &str, org_id: &str) -> Result<Option<AccessRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT user_id, org_id, email, state, role, snyk_user_id, updated_at
+               FROM snyk_access WHERE user_id = $1 AND org_id = $2",
+        )
+        .bind(user_id)
+        .bind(org_id)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        row.as_ref().map(access_from_row).transpose()
+    }
+
+    pub async fn put_access(&mut self, a: &AccessRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO snyk_access (user_id, org_id, email, state, role, snyk_user_id, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (user_id, org_id) DO UPDATE SET email = excluded.email, state = excluded.state,
+                role = excluded.role, snyk_user_id = excluded.snyk_user_id, updated_at = excluded.updated_at",
+        )
+        .bind(&a.user_id)
+        .bind(&a.org_id)
+        .bind(&a.email)
+        .bind(&a.state)
+        .bind(&a.role)
+        .bind(a.snyk_user_id.as_deref())
+        .bind(a.updated_at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn delete_access(&mut self, user_id: &str, org_id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM snyk_access WHERE user_id = $1 AND org_id = $2")
+            .bind(user_id)
+            .bind(org_id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Orgs in which the bridge holds applied access for a user.
+    pub async fn access_orgs(&mut self, user_id: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT org_id FROM snyk_access WHERE user_id = $1 ORDER BY org_id")
+            .bind(user_id)
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(|r| r.try_get("org_id").map_err(StoreError::from)).collect()
+    }
+
+    /// All applied access in one org.
+    pub async fn access_in_org(&mut self, org_id: &str) -> Result<Vec<AccessRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT user_id, org_id, email, state, role, snyk_user_id, updated_at
+               FROM snyk_access WHERE org_id = $1 ORDER BY user_id",
+        )
+        .bind(org_id)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(access_from_row).collect()
+    }
+
+    /// Applied access counted by (org, state).
+    pub async fn access_counts(&mut self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT org_id, state, COUNT(*) AS n FROM snyk_access GROUP BY org_id, state ORDER BY org_id, state",
+        )
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("org_id")?, r.try_get("state")?, r.try_get("n")?)))
+            .collect()
+    }
+
+    /// Every user id that has applied access (for full reconciliation of deleted users).
+    pub async fn access_user_ids(&mut self) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT DISTINCT user_id FROM snyk_access ORDER BY user_id")
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(|r| r.try_get("user_id").map_err(StoreError::from)).collect()
+    }
+
+    pub async fn record_call(&mut self, c: &CallRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO snyk_calls (at, user_id, org_id, method, path, body, dry_run, status, outcome, message, request_id, error_ref)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(c.at)
+        .bind(c.user_id.as_deref())
+        .bind(c.org_id.as_deref())
+        .bind(&c.method)
+        .bind(&c.path)
+        .bind(c.body.as_deref())
+        .bind(i64::from(c.dry_run))
+        .bind(c.status)
+        .bind(&c.outcome)
+        .bind(c.message.as_deref())
+        .bind(c.request_id.as_deref())
+        .bind(c.error_ref.as_deref())
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Recorded calls, oldest first (optionally for one user).
+    pub async fn calls(&mut self, user_id: Option<&str>, limit: i64) -> Result<Vec<CallRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at, user_id, org_id, method, path, body, dry_run, status, outcome, message, request_id, error_ref
+               FROM snyk_calls WHERE ($1 IS NULL OR user_id = $1) ORDER BY seq LIMIT $2",
+        )
+        .bind(user_id)
+        .bind(limit)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let dry: i64 = r.try_get("dry_run")?;
+                Ok(CallRecord {
+                    at: r.try_get("at")?,
+                    user_id: r.try_get("user_id")?,
+                    org_id: r.try_get("org_id")?,
+                    method: r.try_get("method")?,
+                    path: r.try_get("path")?,
+                    body: r.try_get("body")?,
+                    dry_run: dry != 0,
+                    status: r.try_get("status")?,
+                    outcome: r.try_get("outcome")?,
+                    message: r.try_get("message")?,
+                    request_id: r.try_get("request_id")?,
+                    error_ref: r.try_get("error_ref")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn record_drift(
+        &mut self,
+        user_id: &str,
+        org_id: &str,
+        expected: &str,
+        actual: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sync_drift (user_id, org_id, expected_role, actual_role, seen_at) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (user_id, org_id) DO UPDATE SET expected_role = excluded.expected_role,
+                actual_role = excluded.actual_role, seen_at = excluded.seen_at",
+        )
+        .bind(user_id)
+        .bind(org_id)
+        .bind(expected)
+        .bind(actual)
+        .bind(now)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn clear_drift(&mut self, user_id: &str, org_id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sync_drift WHERE user_id = $1 AND org_id = $2")
+            .bind(user_id)
+            .bind(org_id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Drift seen: (user, org, expected role, actual role).
+    pub async fn drift(&mut self) -> Result<Vec<(String, String, String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT user_id, org_id, expected_role, actual_role FROM sync_drift ORDER BY org_id, user_id",
+        )
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("user_id")?,
+                    r.try_get("org_id")?,
+                    r.try_get("expected_role")?,
+                    r.try_get("actual_role")?,
+                ))
+            })
+            .collect()
+    }
+
+    pub async fn meta(&mut self, key: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT value FROM sync_meta WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        row.map(|r| r.try_get("value").map_err(StoreError::from)).transpose()
+    }
+
+    pub async fn set_meta(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sync_meta (key, value) VALUES ($1, $2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Ids of every SCIM user.
+    pub async fn user_ids(&mut self) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT id FROM scim_resources WHERE kind = 'User' ORDER BY seq")
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter().map(|r| r.try_get("id").map_err(StoreError::from)).collect()
+    }
+}
+
+/// Held while this process is the one that sends to Snyk.
+pub enum LeaderLock {
+    /// SQLite: one process owns the file.
+    Local,
+    /// PostgreSQL: a session-level advisory lock on a dedicated connection;
+    /// it is released when the connection closes, also when the process dies.
+    Advisory(sqlx::AnyConnection),
+}
+
+/// The advisory lock key: "snykscim" in ASCII, as a number.
+const LEADER_KEY: i64 = 0x736e_796b_7363_696d;
+
+impl LeaderLock {
+    /// Still held? For PostgreSQL, the connection must still answer.
+    pub async fn alive(&mut self) -> bool {
+        match self {
+            Self::Local => true,
+            Self::Advisory(conn) => sqlx::query("SELECT 1").execute(&mut *conn).await.is_ok(),
+        }
+    }
+}
+
+impl Store {
+    /// Try to become the only sender; `None` when another replica is.
+    pub async fn try_lead(&self) -> Result<Option<LeaderLock>, StoreError> {
+        match self.backend {
+            Backend::Sqlite => Ok(Some(LeaderLock::Local)),
+            Backend::Postgres => {
+                let mut conn = self.pool.acquire().await?.detach();
+                let row = sqlx::query("SELECT pg_try_advisory_lock($1) AS ok")
+                    .bind(LEADER_KEY)
+                    .fetch_one(&mut conn)
+                    .await?;
+                let ok: bool = row.try_get("ok")?;
+                Ok(ok.then_some(LeaderLock::Advisory(conn)))
+            }
+        }
+    }
+}

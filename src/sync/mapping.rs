@@ -1,0 +1,166 @@
+//! Desired access: which (Snyk org, role) a user should have, from the
+//! `[[mappings]]` of the configuration, the user's groups and `active` flag
+//! (interface.md, "Sync semantics"). Pure and table-tested.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use crate::config::Mapping;
+use crate::domain::{Email, SnykOrgId, SnykRole};
+
+/// What the sync engine needs to know about one SCIM user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserFacts {
+    pub email: Option<Email>,
+    pub active: bool,
+    /// displayNames of the groups the user is a direct member of.
+    pub groups: Vec<String>,
+}
+
+/// The user's email: the `primary` entry, else the first of type `work`,
+/// else the first entry, else `userName` when it holds an `@`.
+pub fn email_of(doc: &Map<String, Value>) -> Option<Email> {
+    let emails: Vec<&Map<String, Value>> = match doc.get("emails") {
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_object).collect(),
+        _ => Vec::new(),
+    };
+    let value = |e: &&Map<String, Value>| e.get("value").and_then(Value::as_str).map(str::to_owned);
+    let chosen = emails
+        .iter()
+        .find(|e| e.get("primary") == Some(&Value::Bool(true)))
+        .and_then(value)
+        .or_else(|| {
+            emails
+                .iter()
+                .find(|e| e.get("type").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case("work")))
+                .and_then(value)
+        })
+        .or_else(|| emails.first().and_then(value))
+        .or_else(|| {
+            doc.get("userName")
+                .and_then(Value::as_str)
+                .filter(|u| u.contains('@'))
+                .map(str::to_owned)
+        });
+    chosen.and_then(|e| Email::parse(&e).ok())
+}
+
+/// Facts from a stored user document and the names of its groups.
+pub fn facts(doc: &Map<String, Value>, groups: Vec<String>) -> UserFacts {
+    UserFacts {
+        email: email_of(doc),
+        // A user without `active` is active (RFC 7643 leaves the default to the server).
+        active: doc.get("active").and_then(Value::as_bool).unwrap_or(true),
+        groups,
+    }
+}
+
+/// Desired access per org. Where several mappings give one org, the mapping
+/// listed first wins. Inactive or deleted users (pass `None`) get nothing, and
+/// so does a user without a usable email.
+pub fn desired(mappings: &[Mapping], user: Option<&UserFacts>) -> BTreeMap<SnykOrgId, SnykRole> {
+    let mut out = BTreeMap::new();
+    let Some(user) = user else { return out };
+    if !user.active || user.email.is_none() {
+        return out;
+    }
+    for m in mappings {
+        if user.groups.iter().any(|g| m.group.matches(g)) {
+            out.entry(m.org_id.clone()).or_insert_with(|| m.role.clone());
+        }
+    }
+    out
+}
+
+/// Every org some mapping names, in file order without repeats.
+pub fn mapped_orgs(mappings: &[Mapping]) -> Vec<SnykOrgId> {
+    let mut out: Vec<SnykOrgId> = Vec::new();
+    for m in mappings {
+        if !out.contains(&m.org_id) {
+            out.push(m.org_id.clone());
+        }
+    }
+    out
+}
+
+/// Whether a group name is named by some mapping.
+pub fn is_mapped_group(mappings: &[Mapping], display_name: &str) -> bool {
+    mappings.iter().any(|m| m.group.matches(display_name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::GroupName;
+    use serde_json::json;
+
+    const ORG_A: &str = "6b7a7c5e-1111-4c4c-9d9d-00000000000a";
+    const ORG_B: &str = "6b7a7c5e-1111-4c4c-9d9d-00000000000b";
+
+    fn m(group: &str, org: &str, role: SnykRole) -> Mapping {
+        Mapping {
+            group: GroupName::parse(group).expect("group"),
+            org_id: SnykOrgId::parse(org).expect("org"),
+            role,
+        }
+    }
+
+    fn user(active: bool, groups: &[&str]) -> UserFacts {
+        UserFacts {
+            email: Email::parse("ann@x.com").ok(),
+            active,
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn email_rules_in_order() {
+        let cases = [
+            (json!({"userName": "u", "emails": [{"value": "w@x", "type": "work"}, {"value": "P@X", "primary": true}]}), Some("p@x")),
+            (json!({"userName": "u", "emails": [{"value": "h@x", "type": "home"}, {"value": "w@x", "type": "work"}]}), Some("w@x")),
+            (json!({"userName": "u", "emails": [{"value": "h@x", "type": "home"}]}), Some("h@x")),
+            (json!({"userName": "Ann@X.com"}), Some("ann@x.com")),
+            (json!({"userName": "ann"}), None),
+            (json!({"userName": "ann", "emails": [{"value": "not-an-email"}]}), None),
+        ];
+        for (doc, want) in cases {
+            let got = email_of(doc.as_object().expect("object"));
+            assert_eq!(got.as_ref().map(Email::as_str), want, "{doc}");
+        }
+    }
+
+    #[test]
+    fn desired_access_table() {
+        let maps = vec![
+            m("Snyk Admins", ORG_A, SnykRole::Admin),
+            m("Developers", ORG_A, SnykRole::Collaborator),
+            m("Developers", ORG_B, SnykRole::Custom("dev-readonly".into())),
+        ];
+        let a = SnykOrgId::parse(ORG_A).expect("org");
+        let b = SnykOrgId::parse(ORG_B).expect("org");
+        type Want = Vec<(SnykOrgId, SnykRole)>;
+        let cases: Vec<(Option<UserFacts>, Want)> = vec![
+            (Some(user(true, &[])), vec![]),
+            (Some(user(true, &["snyk admins"])), vec![(a.clone(), SnykRole::Admin)]),
+            // first mapping in the file wins for org A
+            (Some(user(true, &["Developers", "Snyk Admins"])), vec![(a.clone(), SnykRole::Admin), (b.clone(), SnykRole::Custom("dev-readonly".into()))]),
+            (Some(user(true, &["DEVELOPERS"])), vec![(a.clone(), SnykRole::Collaborator), (b.clone(), SnykRole::Custom("dev-readonly".into()))]),
+            (Some(user(false, &["Snyk Admins"])), vec![]),
+            (None, vec![]),
+            (Some(UserFacts { email: None, active: true, groups: vec!["Snyk Admins".into()] }), vec![]),
+        ];
+        for (u, want) in cases {
+            let got: Want = desired(&maps, u.as_ref()).into_iter().collect();
+            assert_eq!(got, want, "{u:?}");
+        }
+    }
+
+    #[test]
+    fn users_without_active_are_active() {
+        let f = facts(json!({"userName": "a@x.com"}).as_object().expect("o"), vec![]);
+        assert!(f.active);
+        let f = facts(json!({"userName": "a@x.com", "active": false}).as_object().expect("o"), vec![]);
+        assert!(!f.active);
+    }
+}
