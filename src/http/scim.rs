@@ -180,29 +180,8 @@ async fn search(
 async fn root_search(req: HttpRequest, state: web::Data<AppState>, payload: web::Payload) -> HandlerResult {
     let body = read_json(&req, payload, state.limits.max_body_bytes).await?;
     let q = ListQuery::from_search_body(&body, state.limits.max_results)?;
-    let base = base_url(&req);
-    let mut all_q = q.clone();
-    all_q.start_index = 1;
-    all_q.count = usize::MAX;
-    let mut resources = Vec::new();
-    for kind in crate::scim::schema::ALL_KINDS {
-        let page = state.service.list(kind, &all_q, &base).await?;
-        resources.extend(page.resources);
-    }
-    let total = resources.len();
-    let resources = resources
-        .into_iter()
-        .skip(q.start_index.saturating_sub(1))
-        .take(q.count)
-        .collect();
-    Ok(scim_json(
-        actix_web::http::StatusCode::OK,
-        &list_response(ListPage {
-            total,
-            start_index: q.start_index,
-            resources,
-        }),
-    ))
+    let page = state.service.search_all(&q, &base_url(&req)).await?;
+    Ok(scim_json(actix_web::http::StatusCode::OK, &list_response(page)))
 }
 
 async fn create(

@@ -681,7 +681,35 @@ impl<'a> Parser<'a> {
                 "value paths cannot be nested: '{path}[' appears inside another value filter"
             )));
         }
-        let inner = self.bracketed_value_filter()?;
+        let mut inner = self.bracketed_value_filter()?;
+        if self.peek() == Some('.') {
+            // Entra's matching-attribute form `emails[type eq "work"].value eq "x"`
+            // (not RFC grammar): read as `emails[type eq "work" and value eq "x"]`.
+            self.bump();
+            let sub_start = self.pos;
+            let sub = self.take_while(is_path_char).to_owned();
+            if sub.is_empty() || sub.contains('.') || sub.contains(':') {
+                return Err(FilterError::new(
+                    "expected a sub-attribute name after ']'.".to_owned(),
+                    sub_start,
+                ));
+            }
+            let sub_path = AttrPath { uri: None, name: sub, sub: None };
+            self.skip_ws();
+            let op_pos = self.pos;
+            let word = self.take_while(|c| c.is_ascii_alphabetic());
+            let condition = if word.eq_ignore_ascii_case("pr") {
+                Filter::Present(sub_path)
+            } else {
+                let op = CompareOp::from_keyword(word)
+                    .ok_or_else(|| self.operator_error(&sub_path, word, op_pos))?;
+                self.skip_ws();
+                let value = self.comp_value()?;
+                Filter::Compare { path: sub_path, op, value }
+            };
+            self.expect_separator()?;
+            inner = Node::join(inner, Node::leaf(condition), Filter::And, open)?;
+        }
         Node::wrap(inner, |filter| Filter::ValuePath { path, filter }, open)
     }
 
@@ -1729,9 +1757,9 @@ mod tests {
                 "value paths cannot be nested",
             ),
             (
-                r#"emails[type pr].value eq "x""#,
-                15,
-                "expected 'and', 'or' or end",
+                r#"emails[type pr].value.x eq "x""#,
+                16,
+                "expected a sub-attribute name",
             ),
             ("userName eq bjensen", 12, "invalid value 'bjensen'"),
             ("userName eq 01", 13, "leading zeros"),

@@ -279,6 +279,8 @@ mod tests {
             (u, r#"emails.value eq "A@x""#, Some(EmailLc("a@x".into()))),
             (u, r#"emails[type eq "work" and value eq "A@x"]"#, Some(EmailLc("a@x".into()))),
             (u, r#"displayName eq "Ann""#, Some(DisplayLc("ann".into()))),
+            // Entra's matching-attribute form, read as a value path.
+            (u, r#"emails[type eq "work"].value eq "A@x""#, Some(EmailLc("a@x".into()))),
             (g, r#"displayName eq "Admins""#, Some(NameLc("admins".into()))),
             (u, r#"active eq true and userName eq "a""#, Some(NameLc("a".into()))),
             (u, r#"userName eq "a" or userName eq "b""#, None),
@@ -289,6 +291,21 @@ mod tests {
         for (kind, f, want) in cases {
             assert_eq!(key(kind, f), want, "{f}");
         }
+    }
+
+    #[test]
+    fn entra_value_path_with_sub_attribute_matches_like_the_bracket_form() {
+        use crate::scim::filter::matches;
+        let user = serde_json::json!({"emails": [
+            {"value": "home@x.com", "type": "home"},
+            {"value": "work@x.com", "type": "work"}]});
+        let dotted = filter::parse(r#"emails[type eq "work"].value eq "WORK@x.com""#).expect("parses");
+        let bracket = filter::parse(r#"emails[type eq "work" and value eq "WORK@x.com"]"#).expect("parses");
+        assert_eq!(dotted, bracket);
+        assert!(matches(&dotted, &user, &ResourceKind::User));
+        let wrong = filter::parse(r#"emails[type eq "work"].value eq "home@x.com""#).expect("parses");
+        assert!(!matches(&wrong, &user, &ResourceKind::User));
+        assert!(filter::parse(r#"emails[type eq "work"]. eq "x""#).is_err());
     }
 
     #[test]

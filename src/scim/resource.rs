@@ -241,6 +241,16 @@ fn coerce_single(def: &AttributeDef, value: &Value, what: &str) -> Result<Option
     if !def.is_complex() {
         return coerce_simple(def.kind, value, what).map(Some);
     }
+    // Entra may send a bare id for a complex attribute with a `value`
+    // sub-attribute (the enterprise `manager`): read it as {"value": id}.
+    let wrapped;
+    let value = match value {
+        Value::String(_) if !def.multi_valued && def.sub("value").is_some() => {
+            wrapped = serde_json::json!({ "value": value });
+            &wrapped
+        }
+        other => other,
+    };
     let obj = value.as_object().ok_or_else(|| {
         ScimError::invalid_value(format!("{what} must be an object with sub-attributes"))
     })?;
@@ -545,7 +555,9 @@ fn project_attribute(
     Some(v)
 }
 
-fn map_objects(value: &Value, f: &dyn Fn(&Map<String, Value>) -> Map<String, Value>) -> Option<Value> {
+type ObjectMap<'a> = &'a dyn Fn(&Map<String, Value>) -> Map<String, Value>;
+
+fn map_objects(value: &Value, f: ObjectMap<'_>) -> Option<Value> {
     match value {
         Value::Object(o) => {
             let m = f(o);

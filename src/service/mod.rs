@@ -245,7 +245,10 @@ impl ScimService {
 
     pub async fn get(&self, kind: ResourceKind, id: &str, base: &str) -> Result<Rendered, ServiceError> {
         let mut tx = self.store.read().await?;
-        let stored = load(&mut tx, kind, id).await?;
+        let stored = tx
+            .get_resource(kind, id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(kind.name(), id.to_owned()))?;
         let r = render(&mut tx, &stored, base).await?;
         tx.commit().await?;
         Ok(r)
@@ -376,6 +379,42 @@ impl ScimService {
         Ok(())
     }
 
+    /// `POST /.search` at the root: Users and Groups filtered, sorted and
+    /// paged together.
+    pub async fn search_all(&self, q: &ListQuery, base: &str) -> Result<ListPage, ServiceError> {
+        let mut all_q = q.clone();
+        all_q.start_index = 1;
+        all_q.count = usize::MAX;
+        all_q.sort_by = None;
+        all_q.projection = Projection::default();
+        let mut found: Vec<(ResourceKind, Map<String, Value>)> = Vec::new();
+        for kind in crate::scim::schema::ALL_KINDS {
+            let page = self.list(kind, &all_q, base).await?;
+            found.extend(page.resources.into_iter().map(|r| (kind, r)));
+        }
+        if let Some(by) = &q.sort_by {
+            found.sort_by(|(_, a), (_, b)| {
+                let o = resource::compare_sort_values(resource::sort_value(a, by), resource::sort_value(b, by), false);
+                match q.sort_order {
+                    query::SortOrder::Ascending => o,
+                    query::SortOrder::Descending => o.reverse(),
+                }
+            });
+        }
+        let total = found.len();
+        let resources = found
+            .into_iter()
+            .skip(q.start_index.saturating_sub(1))
+            .take(q.count)
+            .map(|(kind, r)| resource::project(kind, &r, &q.projection))
+            .collect();
+        Ok(ListPage {
+            total,
+            start_index: q.start_index,
+            resources,
+        })
+    }
+
     pub async fn list(&self, kind: ResourceKind, q: &ListQuery, base: &str) -> Result<ListPage, ServiceError> {
         let mut tx = self.store.read().await?;
         let page = list_in(&mut tx, kind, q, base).await?;
@@ -384,7 +423,9 @@ impl ScimService {
     }
 }
 
+/// Load a resource for writing: lock its row first.
 async fn load(tx: &mut StoreTx, kind: ResourceKind, id: &str) -> Result<StoredResource, ServiceError> {
+    tx.lock_resource(kind, id).await?;
     tx.get_resource(kind, id)
         .await?
         .ok_or_else(|| ServiceError::NotFound(kind.name(), id.to_owned()))

@@ -194,6 +194,20 @@ impl StoreTx {
         Ok(())
     }
 
+    /// Take the row lock of a resource before reading it for a write, so
+    /// that concurrent writers to one resource queue instead of failing
+    /// their version check. A no-op UPDATE: the same SQL locks the row on
+    /// PostgreSQL, and on SQLite the write transaction already holds the
+    /// database lock.
+    pub async fn lock_resource(&mut self, kind: ResourceKind, id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE scim_resources SET version = version WHERE id = $1 AND kind = $2")
+            .bind(id)
+            .bind(kind_str(kind))
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
     pub async fn get_resource(&mut self, kind: ResourceKind, id: &str) -> Result<Option<StoredResource>, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM scim_resources WHERE id = $1 AND kind = $2"

@@ -60,7 +60,9 @@ impl Pacer {
     /// Remaining pause, if any.
     pub fn paused_for(&self) -> Option<Duration> {
         let until = self.paused_until.lock().ok().and_then(|p| *p)?;
-        until.checked_duration_since(Instant::now())
+        until
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
     }
 }
 

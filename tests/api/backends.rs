@@ -7,7 +7,11 @@ use crate::helpers::*;
 
 async fn okta_create_and_deactivate(app: &TestApp) {
     let r = app
-        .filter("Users", r#"userName eq "okta.flow@example.com""#, "&startIndex=1&count=100")
+        .filter(
+            "Users",
+            r#"userName eq "okta.flow@example.com""#,
+            "&startIndex=1&count=100",
+        )
         .await;
     assert_eq!(r.expect(200)["totalResults"], 0);
     let r = app
@@ -30,16 +34,22 @@ async fn okta_create_and_deactivate(app: &TestApp) {
     r.expect(201);
     assert!(r.body.get("password").is_none());
     let id = r.id();
-    app.post("/Users", &json!({"schemas": [USER_SCHEMA], "userName": "OKTA.FLOW@example.com"}))
-        .await
-        .expect_error(409, Some("uniqueness"));
+    app.post(
+        "/Users",
+        &json!({"schemas": [USER_SCHEMA], "userName": "OKTA.FLOW@example.com"}),
+    )
+    .await
+    .expect_error(409, Some("uniqueness"));
     let r = app
         .filter("Users", r#"userName eq "Okta.Flow@Example.com""#, "")
         .await;
     assert_eq!(r.expect(200)["Resources"][0]["id"], id.as_str());
 
     let r = app
-        .patch_ops(&format!("/Users/{id}"), json!([{"op": "replace", "value": {"active": false}}]))
+        .patch_ops(
+            &format!("/Users/{id}"),
+            json!([{"op": "replace", "value": {"active": false}}]),
+        )
         .await;
     assert_eq!(r.expect(200)["active"], false);
     let r = app.get(&format!("/Users/{id}")).await;
@@ -48,33 +58,62 @@ async fn okta_create_and_deactivate(app: &TestApp) {
 }
 
 async fn entra_member_add_and_remove(app: &TestApp) {
-    let u1 = app.create_user("entra1", json!({"externalId": "E1"})).await["id"].as_str().unwrap().to_owned();
-    let u2 = app.create_user("entra2", json!({"externalId": "E2"})).await["id"].as_str().unwrap().to_owned();
+    let u1 = app.create_user("entra1", json!({"externalId": "E1"})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let u2 = app.create_user("entra2", json!({"externalId": "E2"})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let r = app
-        .filter("Groups", r#"displayName eq "Snyk Admins""#, "&excludedAttributes=members")
+        .filter(
+            "Groups",
+            r#"displayName eq "Snyk Admins""#,
+            "&excludedAttributes=members",
+        )
         .await;
     assert_eq!(r.expect(200)["totalResults"], 0);
-    let gid = app.create_group("Snyk Admins", &[]).await["id"].as_str().unwrap().to_owned();
+    let gid = app.create_group("Snyk Admins", &[]).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let path = format!("/Groups/{gid}");
 
-    app.patch_ops(&path, json!([{"op": "Add", "path": "members", "value": [{"value": u1}, {"value": u2}]}]))
-        .await
-        .expect(200);
-    assert_eq!(app.member_ids(&gid).await, sorted(vec![u1.clone(), u2.clone()]));
+    app.patch_ops(
+        &path,
+        json!([{"op": "Add", "path": "members", "value": [{"value": u1}, {"value": u2}]}]),
+    )
+    .await
+    .expect(200);
+    assert_eq!(
+        app.member_ids(&gid).await,
+        sorted(vec![u1.clone(), u2.clone()])
+    );
     let r = app.get(&format!("/Users/{u1}")).await;
     assert_eq!(r.expect(200)["groups"][0]["value"], gid.as_str());
 
-    app.patch_ops(&path, json!([{"op": "Remove", "path": "members", "value": [{"value": u1}]}]))
-        .await
-        .expect(200);
+    app.patch_ops(
+        &path,
+        json!([{"op": "Remove", "path": "members", "value": [{"value": u1}]}]),
+    )
+    .await
+    .expect(200);
     assert_eq!(app.member_ids(&gid).await, vec![u2.clone()]);
-    app.patch_ops(&path, json!([{"op": "remove", "path": format!("members[value eq \"{u2}\"]")}]))
-        .await
-        .expect(200);
+    app.patch_ops(
+        &path,
+        json!([{"op": "remove", "path": format!("members[value eq \"{u2}\"]")}]),
+    )
+    .await
+    .expect(200);
     assert!(app.member_ids(&gid).await.is_empty());
 
     let r = app
-        .filter("Groups", r#"displayName eq "snyk admins""#, "&excludedAttributes=members")
+        .filter(
+            "Groups",
+            r#"displayName eq "snyk admins""#,
+            "&excludedAttributes=members",
+        )
         .await;
     assert_eq!(r.expect(200)["totalResults"], 1);
     assert_eq!(app.delete(&path).await.status, 204);
@@ -86,16 +125,32 @@ async fn entra_member_add_and_remove(app: &TestApp) {
 async fn concurrent_member_adds_all_land(app: &TestApp) {
     let mut ids = Vec::new();
     for i in 0..8 {
-        ids.push(app.create_user(&format!("parallel{i}"), json!({})).await["id"].as_str().unwrap().to_owned());
+        ids.push(
+            app.create_user(&format!("parallel{i}"), json!({})).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
     }
-    let gid = app.create_group("Parallel", &[]).await["id"].as_str().unwrap().to_owned();
+    let gid = app.create_group("Parallel", &[]).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let path = format!("/Groups/{gid}");
-    let patches = ids
-        .iter()
-        .map(|id| app.patch_ops(&path, json!([{"op": "add", "path": "members", "value": [{"value": id}]}])));
+    let patches = ids.iter().map(|id| {
+        app.patch_ops(
+            &path,
+            json!([{"op": "add", "path": "members", "value": [{"value": id}]}]),
+        )
+    });
     let results = futures_util::future::join_all(patches).await;
     let statuses: Vec<u16> = results.iter().map(|r| r.status).collect();
-    assert_eq!(statuses, vec![200; 8], "{:#?}", results.iter().map(|r| &r.body).collect::<Vec<_>>());
+    assert_eq!(
+        statuses,
+        vec![200; 8],
+        "{:#?}",
+        results.iter().map(|r| &r.body).collect::<Vec<_>>()
+    );
     assert_eq!(app.member_ids(&gid).await, sorted(ids));
 }
 
@@ -132,14 +187,17 @@ macro_rules! on_both_backends {
                         return;
                     };
                     super::$flow(&app).await;
-                    app.cleanup().await;
                 }
             )*
         }
     };
 }
 
-on_both_backends!(okta_create_and_deactivate, entra_member_add_and_remove, concurrent_creates_of_one_user_name);
+on_both_backends!(
+    okta_create_and_deactivate,
+    entra_member_add_and_remove,
+    concurrent_creates_of_one_user_name
+);
 
 #[tokio::test]
 async fn sqlite_concurrent_member_adds_all_land() {
@@ -154,5 +212,4 @@ async fn postgres_concurrent_member_adds_all_land() {
         return;
     };
     concurrent_member_adds_all_land(&app).await;
-    app.cleanup().await;
 }

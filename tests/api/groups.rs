@@ -8,15 +8,31 @@ use crate::helpers::*;
 async fn duplicate_display_name_is_a_uniqueness_conflict() {
     let app = spawn_app().await;
     app.create_group("Snyk Admins", &[]).await;
-    let r = app.post("/Groups", &json!({"schemas": [GROUP_SCHEMA], "displayName": "Snyk Admins"})).await;
+    let r = app
+        .post(
+            "/Groups",
+            &json!({"schemas": [GROUP_SCHEMA], "displayName": "Snyk Admins"}),
+        )
+        .await;
     r.expect_error(409, Some("uniqueness"));
-    let r = app.post("/Groups", &json!({"schemas": [GROUP_SCHEMA], "displayName": "snyk admins"})).await;
+    let r = app
+        .post(
+            "/Groups",
+            &json!({"schemas": [GROUP_SCHEMA], "displayName": "snyk admins"}),
+        )
+        .await;
     r.expect_error(409, Some("uniqueness"));
 
     // Renaming another group onto it is refused too.
-    let other = app.create_group("Other", &[]).await["id"].as_str().unwrap().to_owned();
+    let other = app.create_group("Other", &[]).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let r = app
-        .patch_ops(&format!("/Groups/{other}"), json!([{"op": "replace", "path": "displayName", "value": "SNYK ADMINS"}]))
+        .patch_ops(
+            &format!("/Groups/{other}"),
+            json!([{"op": "replace", "path": "displayName", "value": "SNYK ADMINS"}]),
+        )
         .await;
     r.expect_error(409, Some("uniqueness"));
 }
@@ -35,8 +51,14 @@ async fn a_member_that_does_not_exist_is_invalid_value() {
     let r = app.filter("Groups", r#"displayName eq "Ghosts""#, "").await;
     assert_eq!(r.expect(200)["totalResults"], 0, "nothing was created");
 
-    let uid = app.create_user("real", json!({})).await["id"].as_str().unwrap().to_owned();
-    let gid = app.create_group("Real", &[&uid]).await["id"].as_str().unwrap().to_owned();
+    let uid = app.create_user("real", json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let gid = app.create_group("Real", &[&uid]).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let r = app
         .patch_ops(
             &format!("/Groups/{gid}"),
@@ -47,7 +69,10 @@ async fn a_member_that_does_not_exist_is_invalid_value() {
     assert_eq!(app.member_ids(&gid).await, vec![uid]);
 
     let r = app
-        .patch_ops(&format!("/Groups/{gid}"), json!([{"op": "add", "path": "members", "value": [{"display": "no value"}]}]))
+        .patch_ops(
+            &format!("/Groups/{gid}"),
+            json!([{"op": "add", "path": "members", "value": [{"display": "no value"}]}]),
+        )
         .await;
     r.expect_error(400, Some("invalidValue"));
 }
@@ -55,12 +80,18 @@ async fn a_member_that_does_not_exist_is_invalid_value() {
 #[tokio::test]
 async fn a_group_cannot_contain_itself_but_can_contain_another_group() {
     let app = spawn_app().await;
-    let inner = app.create_group("Inner", &[]).await["id"].as_str().unwrap().to_owned();
+    let inner = app.create_group("Inner", &[]).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let outer = app.create_group("Outer", &[&inner]).await;
     assert_eq!(ids_of(&outer["members"]), vec![inner.clone()]);
     let oid = outer["id"].as_str().unwrap();
     let r = app
-        .patch_ops(&format!("/Groups/{oid}"), json!([{"op": "add", "path": "members", "value": [{"value": oid}]}]))
+        .patch_ops(
+            &format!("/Groups/{oid}"),
+            json!([{"op": "add", "path": "members", "value": [{"value": oid}]}]),
+        )
         .await;
     r.expect_error(400, Some("invalidValue"));
 }
@@ -68,8 +99,14 @@ async fn a_group_cannot_contain_itself_but_can_contain_another_group() {
 #[tokio::test]
 async fn put_replaces_the_members_and_keeps_the_id() {
     let app = spawn_app().await;
-    let a = app.create_user("a", json!({})).await["id"].as_str().unwrap().to_owned();
-    let b = app.create_user("b", json!({})).await["id"].as_str().unwrap().to_owned();
+    let a = app.create_user("a", json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let b = app.create_user("b", json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let g = app.create_group("Put Group", &[&a]).await;
     let gid = g["id"].as_str().unwrap();
     let r = app
@@ -87,7 +124,10 @@ async fn put_replaces_the_members_and_keeps_the_id() {
 
     // A PUT without members empties the group.
     let r = app
-        .put(&format!("/Groups/{gid}"), &json!({"schemas": [GROUP_SCHEMA], "displayName": "Put Group 2"}))
+        .put(
+            &format!("/Groups/{gid}"),
+            &json!({"schemas": [GROUP_SCHEMA], "displayName": "Put Group 2"}),
+        )
         .await;
     assert!(r.expect(200).get("members").is_none());
     assert!(app.member_ids(gid).await.is_empty());
@@ -96,11 +136,17 @@ async fn put_replaces_the_members_and_keeps_the_id() {
 #[tokio::test]
 async fn a_membership_change_alone_bumps_the_version() {
     let app = spawn_app().await;
-    let a = app.create_user("a", json!({})).await["id"].as_str().unwrap().to_owned();
+    let a = app.create_user("a", json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let g = app.create_group("Versioned", &[]).await;
     let gid = g["id"].as_str().unwrap();
     let r = app
-        .patch_ops(&format!("/Groups/{gid}"), json!([{"op": "add", "path": "members", "value": [{"value": a}]}]))
+        .patch_ops(
+            &format!("/Groups/{gid}"),
+            json!([{"op": "add", "path": "members", "value": [{"value": a}]}]),
+        )
         .await;
     assert_ne!(r.expect(200)["meta"]["version"], g["meta"]["version"]);
     assert_eq!(r.header("etag"), r.body["meta"]["version"].as_str());
@@ -109,47 +155,83 @@ async fn a_membership_change_alone_bumps_the_version() {
 #[tokio::test]
 async fn members_keep_the_display_and_type_the_client_sent() {
     let app = spawn_app().await;
-    let a = app.create_user("display.me", json!({})).await["id"].as_str().unwrap().to_owned();
+    let a = app.create_user("display.me", json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let r = app
         .post(
             "/Groups",
             &json!({"schemas": [GROUP_SCHEMA], "displayName": "Shown", "members": [{"value": a, "display": "Display Me", "type": "User"}]}),
         )
         .await;
-    assert_eq!(r.expect(201)["members"], json!([{"value": a, "display": "Display Me", "type": "User"}]));
+    assert_eq!(
+        r.expect(201)["members"],
+        json!([{"value": a, "display": "Display Me", "type": "User"}])
+    );
 }
 
 #[tokio::test]
 async fn group_filters_on_members_value() {
     let app = spawn_app().await;
-    let a = app.create_user("a", json!({})).await["id"].as_str().unwrap().to_owned();
-    let b = app.create_user("b", json!({})).await["id"].as_str().unwrap().to_owned();
-    let g1 = app.create_group("With A", &[&a]).await["id"].as_str().unwrap().to_owned();
+    let a = app.create_user("a", json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let b = app.create_user("b", json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let g1 = app.create_group("With A", &[&a]).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     app.create_group("With B", &[&b]).await;
-    let r = app.filter("Groups", &format!("members[value eq \"{a}\"]"), "").await;
+    let r = app
+        .filter("Groups", &format!("members[value eq \"{a}\"]"), "")
+        .await;
     assert_eq!(r.expect(200)["totalResults"], 1);
     assert_eq!(r.body["Resources"][0]["id"], g1.as_str());
-    let r = app.filter("Groups", &format!("members.value eq \"{b}\""), "").await;
+    let r = app
+        .filter("Groups", &format!("members.value eq \"{b}\""), "")
+        .await;
     assert_eq!(r.expect(200)["totalResults"], 1);
 }
 
 #[tokio::test]
 async fn deleting_a_group_keeps_its_members_and_empties_their_groups() {
     let app = spawn_app().await;
-    let a = app.create_user("a", json!({})).await["id"].as_str().unwrap().to_owned();
-    let gid = app.create_group("Gone", &[&a]).await["id"].as_str().unwrap().to_owned();
+    let a = app.create_user("a", json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let gid = app.create_group("Gone", &[&a]).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(app.delete(&format!("/Groups/{gid}")).await.status, 204);
     let u = app.get(&format!("/Users/{a}")).await;
     assert!(u.expect(200).get("groups").is_none());
-    app.delete(&format!("/Groups/{gid}")).await.expect_error(404, None);
+    app.delete(&format!("/Groups/{gid}"))
+        .await
+        .expect_error(404, None);
 }
 
 #[tokio::test]
 async fn deleting_a_nested_group_removes_it_from_the_outer_group() {
     let app = spawn_app().await;
-    let a = app.create_user("a", json!({})).await["id"].as_str().unwrap().to_owned();
-    let inner = app.create_group("Inner", &[&a]).await["id"].as_str().unwrap().to_owned();
-    let outer = app.create_group("Outer", &[&inner, &a]).await["id"].as_str().unwrap().to_owned();
+    let a = app.create_user("a", json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let inner = app.create_group("Inner", &[&a]).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let outer = app.create_group("Outer", &[&inner, &a]).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(app.delete(&format!("/Groups/{inner}")).await.status, 204);
     assert_eq!(app.member_ids(&outer).await, vec![a]);
 }
@@ -157,10 +239,22 @@ async fn deleting_a_nested_group_removes_it_from_the_outer_group() {
 #[tokio::test]
 async fn ids_are_scoped_to_their_resource_type() {
     let app = spawn_app().await;
-    let uid = app.create_user("typed", json!({})).await["id"].as_str().unwrap().to_owned();
-    let gid = app.create_group("Typed", &[]).await["id"].as_str().unwrap().to_owned();
-    app.get(&format!("/Groups/{uid}")).await.expect_error(404, None);
-    app.get(&format!("/Users/{gid}")).await.expect_error(404, None);
-    app.delete(&format!("/Groups/{uid}")).await.expect_error(404, None);
+    let uid = app.create_user("typed", json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let gid = app.create_group("Typed", &[]).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.get(&format!("/Groups/{uid}"))
+        .await
+        .expect_error(404, None);
+    app.get(&format!("/Users/{gid}"))
+        .await
+        .expect_error(404, None);
+    app.delete(&format!("/Groups/{uid}"))
+        .await
+        .expect_error(404, None);
     app.get(&format!("/Users/{uid}")).await.expect(200);
 }

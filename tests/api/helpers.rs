@@ -48,7 +48,11 @@ impl Resp {
     /// Assert the status, showing the body on failure.
     #[track_caller]
     pub fn expect(&self, status: u16) -> &Value {
-        assert_eq!(self.status, status, "unexpected status; body: {:#}", self.body);
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {:#}",
+            self.body
+        );
         &self.body
     }
 
@@ -56,8 +60,18 @@ impl Resp {
     #[track_caller]
     pub fn expect_error(&self, status: u16, scim_type: Option<&str>) {
         self.expect(status);
-        assert_eq!(self.body["schemas"], json!([ERROR_SCHEMA]), "{:#}", self.body);
-        assert_eq!(self.body["status"], json!(status.to_string()), "{:#}", self.body);
+        assert_eq!(
+            self.body["schemas"],
+            json!([ERROR_SCHEMA]),
+            "{:#}",
+            self.body
+        );
+        assert_eq!(
+            self.body["status"],
+            json!(status.to_string()),
+            "{:#}",
+            self.body
+        );
         assert!(
             self.body["detail"].as_str().is_some_and(|d| !d.is_empty()),
             "detail missing: {:#}",
@@ -73,7 +87,10 @@ impl Resp {
     }
 
     pub fn id(&self) -> String {
-        self.body["id"].as_str().expect("response has an id").to_owned()
+        self.body["id"]
+            .as_str()
+            .expect("response has an id")
+            .to_owned()
     }
 }
 
@@ -101,7 +118,9 @@ role = "ADMIN"
 async fn start(database_url: &str, scim_extra: &str) -> (u16, String, reqwest::Client) {
     let text = config_text(database_url, scim_extra);
     let config = parse(Path::new("test.toml"), &text, &Env::new()).expect("test config is valid");
-    let app = Application::build(config).await.expect("application builds");
+    let app = Application::build(config)
+        .await
+        .expect("application builds");
     let port = app.port();
     tokio::spawn(app.run_until_stopped());
     let client = reqwest::Client::builder()
@@ -134,7 +153,9 @@ pub async fn spawn_app_with(scim_extra: &str) -> TestApp {
 /// The application on a fresh PostgreSQL database, when `TEST_POSTGRES_URL` is set.
 pub async fn spawn_app_pg() -> Option<TestApp> {
     use sqlx::{Connection, Executor};
-    let maintenance = std::env::var("TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty())?;
+    let maintenance = std::env::var("TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())?;
     let name = format!("t_{}", uuid::Uuid::new_v4().simple());
     let mut conn = sqlx::PgConnection::connect(&maintenance)
         .await
@@ -160,18 +181,34 @@ pub async fn spawn_app_pg() -> Option<TestApp> {
     })
 }
 
-impl TestApp {
-    /// Drop the PostgreSQL test database (no-op on SQLite).
-    pub async fn cleanup(self) {
-        use sqlx::{Connection, Executor};
-        if let Some((name, maintenance)) = &self.pg {
-            let mut conn = sqlx::PgConnection::connect(maintenance).await.expect("connect");
-            conn.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-                .await
-                .expect("drop the test database");
+impl Drop for TestApp {
+    /// Drop the PostgreSQL test database, even when the test failed. This runs
+    /// on its own thread and runtime, as `Drop` cannot await.
+    fn drop(&mut self) {
+        let Some((name, maintenance)) = self.pg.take() else {
+            return;
+        };
+        let dropped = std::thread::spawn(move || {
+            use sqlx::{Connection, Executor};
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let mut conn = sqlx::PgConnection::connect(&maintenance).await?;
+                conn.execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                    .await?;
+                conn.close().await
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop a PostgreSQL test database");
         }
     }
+}
 
+impl TestApp {
     /// `http://127.0.0.1:{port}` (outside `/scim/v2`).
     pub fn root(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
@@ -183,15 +220,34 @@ impl TestApp {
 
     /// A request with the bearer token, extra headers and an optional JSON body
     /// (sent as `application/scim+json` unless a content-type header is given).
-    pub async fn request(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Option<&Value>) -> Resp {
-        let url = if path.starts_with("http") { path.to_owned() } else { self.url(path) };
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Resp {
+        let url = if path.starts_with("http") {
+            path.to_owned()
+        } else {
+            self.url(path)
+        };
         let mut h = HeaderMap::new();
-        h.insert("authorization", HeaderValue::from_str(&format!("Bearer {}", self.token)).unwrap());
+        h.insert(
+            "authorization",
+            HeaderValue::from_str(&format!("Bearer {}", self.token)).unwrap(),
+        );
         if body.is_some() {
-            h.insert("content-type", HeaderValue::from_static("application/scim+json"));
+            h.insert(
+                "content-type",
+                HeaderValue::from_static("application/scim+json"),
+            );
         }
         for (k, v) in headers {
-            h.insert(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+            h.insert(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
         }
         let mut rb = self.client.request(method, url).headers(h);
         if let Some(b) = body {
@@ -201,8 +257,18 @@ impl TestApp {
     }
 
     /// A request with a raw body and exactly the given headers (no token added).
-    pub async fn raw(&self, method: Method, path: &str, headers: &[(&str, &str)], body: Option<Vec<u8>>) -> Resp {
-        let url = if path.starts_with("http") { path.to_owned() } else { self.url(path) };
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Resp {
+        let url = if path.starts_with("http") {
+            path.to_owned()
+        } else {
+            self.url(path)
+        };
         let mut rb = self.client.request(method, url);
         for (k, v) in headers {
             rb = rb.header(*k, *v);
@@ -241,7 +307,8 @@ impl TestApp {
 
     /// PATCH with a PatchOp body made of `ops`.
     pub async fn patch_ops(&self, path: &str, ops: Value) -> Resp {
-        self.patch(path, &json!({"schemas": [PATCH_SCHEMA], "Operations": ops})).await
+        self.patch(path, &json!({"schemas": [PATCH_SCHEMA], "Operations": ops}))
+            .await
     }
 
     /// Create a user with this userName (and given extra attributes); returns the body.
@@ -279,7 +346,11 @@ async fn send(rb: reqwest::RequestBuilder) -> Resp {
         serde_json::from_slice(&bytes)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
     };
-    Resp { status, headers, body }
+    Resp {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// Percent-encode a query parameter value.
@@ -287,7 +358,9 @@ pub fn enc(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }
@@ -297,7 +370,11 @@ pub fn enc(s: &str) -> String {
 /// The `value` of every element of a multi-valued attribute (empty when absent).
 pub fn ids_of(v: &Value) -> Vec<String> {
     v.as_array()
-        .map(|a| a.iter().filter_map(|m| m["value"].as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|m| m["value"].as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default()
 }
 

@@ -27,19 +27,28 @@ fn okta_user_body(user_name: &str) -> Value {
 async fn okta_spec_test_passes_all_twelve_steps_in_order() {
     let app = spawn_app().await;
     // Seed one user, as the SPEC test requires.
-    app.post("/Users", &okta_user_body("seed.user@okta.local")).await.expect(201);
+    app.post("/Users", &okta_user_body("seed.user@okta.local"))
+        .await
+        .expect(201);
 
     // 1. GET /Users?count=1&startIndex=1
     let r = app.get("/Users?count=1&startIndex=1").await;
     let list = r.expect(200).clone();
     assert_eq!(list["schemas"], json!([LIST_SCHEMA]));
-    assert!(list["itemsPerPage"].is_u64() && list["startIndex"].is_u64() && list["totalResults"].is_u64());
+    assert!(
+        list["itemsPerPage"].is_u64()
+            && list["startIndex"].is_u64()
+            && list["totalResults"].is_u64()
+    );
     assert_eq!(list["itemsPerPage"], 1);
     assert_eq!(list["startIndex"], 1);
     assert_eq!(list["totalResults"], 1);
     let first = &list["Resources"][0];
     for field in ["id", "userName"] {
-        assert!(first[field].as_str().is_some_and(|s| !s.is_empty()), "{field}");
+        assert!(
+            first[field].as_str().is_some_and(|s| !s.is_empty()),
+            "{field}"
+        );
     }
     assert_eq!(first["name"]["familyName"], "User");
     assert_eq!(first["name"]["givenName"], "Test");
@@ -57,7 +66,13 @@ async fn okta_spec_test_passes_all_twelve_steps_in_order() {
     assert_eq!(one["emails"][0]["value"], first["emails"][0]["value"]);
 
     // 3. filter on an invalid user email
-    let r = app.filter("Users", r#"userName eq "invalid-user-email@example.com""#, "").await;
+    let r = app
+        .filter(
+            "Users",
+            r#"userName eq "invalid-user-email@example.com""#,
+            "",
+        )
+        .await;
     assert_eq!(r.expect(200)["totalResults"], 0);
     assert_eq!(r.body["schemas"], json!([LIST_SCHEMA]));
 
@@ -67,13 +82,20 @@ async fn okta_spec_test_passes_all_twelve_steps_in_order() {
 
     // 5. filter on a random email
     let random = format!("{}@example.com", guid());
-    let r = app.filter("Users", &format!(r#"userName eq "{random}""#), "").await;
+    let r = app
+        .filter("Users", &format!(r#"userName eq "{random}""#), "")
+        .await;
     assert_eq!(r.expect(200)["totalResults"], 0);
 
     // 6. POST /Users with Content-Type: application/json
     let body = okta_user_body("Realistic.Person@okta.local");
     let r = app
-        .request(Method::POST, "/Users", &[("content-type", "application/json")], Some(&body))
+        .request(
+            Method::POST,
+            "/Users",
+            &[("content-type", "application/json")],
+            Some(&body),
+        )
         .await;
     let created = r.expect(201).clone();
     assert_eq!(created["active"], true);
@@ -81,7 +103,12 @@ async fn okta_spec_test_passes_all_twelve_steps_in_order() {
     assert_eq!(created["userName"], "Realistic.Person@okta.local");
     assert_eq!(created["name"]["givenName"], "Test");
     assert_eq!(created["name"]["familyName"], "User");
-    assert!(created["schemas"].as_array().unwrap().contains(&json!(USER_SCHEMA)));
+    assert!(
+        created["schemas"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(USER_SCHEMA))
+    );
     let new_id = created["id"].as_str().unwrap().to_owned();
 
     // 7. GET the new user
@@ -95,7 +122,12 @@ async fn okta_spec_test_passes_all_twelve_steps_in_order() {
 
     // 8. POST the same userName again
     let r = app
-        .request(Method::POST, "/Users", &[("content-type", "application/json")], Some(&body))
+        .request(
+            Method::POST,
+            "/Users",
+            &[("content-type", "application/json")],
+            Some(&body),
+        )
         .await;
     r.expect_error(409, Some("uniqueness"));
 
@@ -114,10 +146,18 @@ async fn okta_spec_test_passes_all_twelve_steps_in_order() {
 
     // 11. a bad Authorization header
     let r = app
-        .raw(Method::GET, "/Users", &[("authorization", "non-token")], None)
+        .raw(
+            Method::GET,
+            "/Users",
+            &[("authorization", "non-token")],
+            None,
+        )
         .await;
     r.expect_error(401, None);
-    assert!(r.header("www-authenticate").is_some_and(|h| h.starts_with("Bearer")));
+    assert!(
+        r.header("www-authenticate")
+            .is_some_and(|h| h.starts_with("Bearer"))
+    );
 
     // 12. GET a user id that does not exist
     let r = app.get("/Users/00919288221112222").await;
@@ -129,7 +169,11 @@ async fn okta_create_flow_filters_then_creates_and_never_returns_the_password() 
     let app = spawn_app().await;
     let user_name = "isaac.brock@okta.local";
     let r = app
-        .filter("Users", &format!(r#"userName eq "{user_name}""#), "&startIndex=1&count=100")
+        .filter(
+            "Users",
+            &format!(r#"userName eq "{user_name}""#),
+            "&startIndex=1&count=100",
+        )
         .await;
     let empty = r.expect(200);
     assert_eq!(
@@ -144,7 +188,11 @@ async fn okta_create_flow_filters_then_creates_and_never_returns_the_password() 
     assert_eq!(location, format!("{}/Users/{id}", app.base));
     assert_eq!(created["meta"]["location"], location);
     assert_eq!(r.header("etag"), created["meta"]["version"].as_str());
-    assert!(created["meta"]["version"].as_str().is_some_and(|v| v.starts_with("W/\"")));
+    assert!(
+        created["meta"]["version"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("W/\""))
+    );
     assert_eq!(created["meta"]["resourceType"], "User");
     assert_eq!(created["meta"]["created"], created["meta"]["lastModified"]);
     assert_eq!(created["externalId"], "00ujl29u0le5T6Aj10h7");
@@ -154,14 +202,26 @@ async fn okta_create_flow_filters_then_creates_and_never_returns_the_password() 
         created["emails"],
         json!([{"primary": true, "value": user_name, "type": "work"}])
     );
-    assert!(created.get("groups").is_none(), "no group membership yet: {created:#}");
+    assert!(
+        created.get("groups").is_none(),
+        "no group membership yet: {created:#}"
+    );
 
     let get = app.get(&format!("/Users/{id}")).await;
     let list = app
-        .filter("Users", &format!(r#"userName eq "{user_name}""#), "&startIndex=1&count=100")
+        .filter(
+            "Users",
+            &format!(r#"userName eq "{user_name}""#),
+            "&startIndex=1&count=100",
+        )
         .await;
     assert_eq!(list.expect(200)["totalResults"], 1);
-    for body in [&created, get.expect(200), &list.body["Resources"][0], &list.body] {
+    for body in [
+        &created,
+        get.expect(200),
+        &list.body["Resources"][0],
+        &list.body,
+    ] {
         let text = body.to_string();
         assert!(!text.contains("password"), "{text}");
         assert!(!text.contains("1mz050nq"), "{text}");
@@ -171,7 +231,11 @@ async fn okta_create_flow_filters_then_creates_and_never_returns_the_password() 
 #[tokio::test]
 async fn okta_update_by_put_keeps_id_and_created_and_changes_the_version() {
     let app = spawn_app().await;
-    let created = app.post("/Users", &okta_user_body("put.me@okta.local")).await.expect(201).clone();
+    let created = app
+        .post("/Users", &okta_user_body("put.me@okta.local"))
+        .await
+        .expect(201)
+        .clone();
     let id = created["id"].as_str().unwrap();
 
     let mut full = app.get(&format!("/Users/{id}")).await.expect(200).clone();
@@ -194,36 +258,63 @@ async fn okta_update_by_put_keeps_id_and_created_and_changes_the_version() {
 #[tokio::test]
 async fn okta_deactivates_with_a_no_path_replace_and_reactivates() {
     let app = spawn_app().await;
-    let id = app.post("/Users", &okta_user_body("leaver@okta.local")).await.id();
+    let id = app
+        .post("/Users", &okta_user_body("leaver@okta.local"))
+        .await
+        .id();
 
     let r = app
-        .patch_ops(&format!("/Users/{id}"), json!([{"op": "replace", "value": {"active": false}}]))
+        .patch_ops(
+            &format!("/Users/{id}"),
+            json!([{"op": "replace", "value": {"active": false}}]),
+        )
         .await;
     assert_eq!(r.expect(200)["active"], false);
     assert_eq!(r.body["userName"], "leaver@okta.local");
-    assert_eq!(app.get(&format!("/Users/{id}")).await.expect(200)["active"], false);
+    assert_eq!(
+        app.get(&format!("/Users/{id}")).await.expect(200)["active"],
+        false
+    );
 
     let r = app
-        .patch_ops(&format!("/Users/{id}"), json!([{"op": "replace", "value": {"active": true}}]))
+        .patch_ops(
+            &format!("/Users/{id}"),
+            json!([{"op": "replace", "value": {"active": true}}]),
+        )
         .await;
     assert_eq!(r.expect(200)["active"], true);
-    assert_eq!(app.get(&format!("/Users/{id}")).await.expect(200)["active"], true);
+    assert_eq!(
+        app.get(&format!("/Users/{id}")).await.expect(200)["active"],
+        true
+    );
 }
 
 #[tokio::test]
 async fn okta_push_groups_create_add_remove_rename_replace_and_delete() {
     let app = spawn_app().await;
-    let alice = app.post("/Users", &okta_user_body("alice@okta.local")).await.id();
-    let bob = app.post("/Users", &okta_user_body("bob@okta.local")).await.id();
+    let alice = app
+        .post("/Users", &okta_user_body("alice@okta.local"))
+        .await
+        .id();
+    let bob = app
+        .post("/Users", &okta_user_body("bob@okta.local"))
+        .await
+        .id();
 
     let r = app
-        .post("/Groups", &json!({"schemas": [GROUP_SCHEMA], "displayName": "Snyk Admins", "members": []}))
+        .post(
+            "/Groups",
+            &json!({"schemas": [GROUP_SCHEMA], "displayName": "Snyk Admins", "members": []}),
+        )
         .await;
     let group = r.expect(201).clone();
     let gid = r.id();
     assert_eq!(group["displayName"], "Snyk Admins");
     assert!(ids_of(&group["members"]).is_empty());
-    assert_eq!(r.header("location"), Some(format!("{}/Groups/{gid}", app.base).as_str()));
+    assert_eq!(
+        r.header("location"),
+        Some(format!("{}/Groups/{gid}", app.base).as_str())
+    );
     let path = format!("/Groups/{gid}");
 
     let add_alice = json!([{"op": "add", "path": "members", "value": [{"value": alice, "display": "alice@okta.local"}]}]);
@@ -241,16 +332,25 @@ async fn okta_push_groups_create_add_remove_rename_replace_and_delete() {
         .patch_ops(&path, json!([{"op": "add", "path": "members", "value": [{"value": bob, "display": "bob@okta.local"}]}]))
         .await;
     r.expect(200);
-    assert_eq!(app.member_ids(&gid).await, sorted(vec![alice.clone(), bob.clone()]));
+    assert_eq!(
+        app.member_ids(&gid).await,
+        sorted(vec![alice.clone(), bob.clone()])
+    );
 
     let r = app
-        .patch_ops(&path, json!([{"op": "remove", "path": format!("members[value eq \"{alice}\"]")}]))
+        .patch_ops(
+            &path,
+            json!([{"op": "remove", "path": format!("members[value eq \"{alice}\"]")}]),
+        )
         .await;
     r.expect(200);
     assert_eq!(app.member_ids(&gid).await, vec![bob.clone()]);
 
     let r = app
-        .patch_ops(&path, json!([{"op": "replace", "value": {"id": gid, "displayName": "New"}}]))
+        .patch_ops(
+            &path,
+            json!([{"op": "replace", "value": {"id": gid, "displayName": "New"}}]),
+        )
         .await;
     assert_eq!(r.expect(200)["displayName"], "New");
     assert_eq!(r.body["id"], gid.as_str());
@@ -277,7 +377,10 @@ async fn okta_push_groups_create_add_remove_rename_replace_and_delete() {
 #[tokio::test]
 async fn a_users_groups_attribute_reflects_membership_and_is_read_only() {
     let app = spawn_app().await;
-    let uid = app.post("/Users", &okta_user_body("member@okta.local")).await.id();
+    let uid = app
+        .post("/Users", &okta_user_body("member@okta.local"))
+        .await
+        .id();
     let group = app.create_group("Snyk Admins", &[&uid]).await;
     let gid = group["id"].as_str().unwrap();
 
@@ -289,9 +392,12 @@ async fn a_users_groups_attribute_reflects_membership_and_is_read_only() {
     assert_eq!(groups[0]["$ref"], format!("{}/Groups/{gid}", app.base));
 
     // A rename shows through.
-    app.patch_ops(&format!("/Groups/{gid}"), json!([{"op": "replace", "path": "displayName", "value": "Renamed"}]))
-        .await
-        .expect(200);
+    app.patch_ops(
+        &format!("/Groups/{gid}"),
+        json!([{"op": "replace", "path": "displayName", "value": "Renamed"}]),
+    )
+    .await
+    .expect(200);
     let user = app.get(&format!("/Users/{uid}")).await;
     assert_eq!(user.expect(200)["groups"][0]["display"], "Renamed");
 
@@ -303,14 +409,20 @@ async fn a_users_groups_attribute_reflects_membership_and_is_read_only() {
         .await;
     r.expect_error(400, Some("mutability"));
     let r = app
-        .patch_ops(&format!("/Users/{uid}"), json!([{"op": "remove", "path": "groups"}]))
+        .patch_ops(
+            &format!("/Users/{uid}"),
+            json!([{"op": "remove", "path": "groups"}]),
+        )
         .await;
     r.expect_error(400, Some("mutability"));
 
     // Leaving the group empties the attribute.
-    app.patch_ops(&format!("/Groups/{gid}"), json!([{"op": "remove", "path": format!("members[value eq \"{uid}\"]")}]))
-        .await
-        .expect(200);
+    app.patch_ops(
+        &format!("/Groups/{gid}"),
+        json!([{"op": "remove", "path": format!("members[value eq \"{uid}\"]")}]),
+    )
+    .await
+    .expect(200);
     let user = app.get(&format!("/Users/{uid}")).await;
     assert!(user.expect(200).get("groups").is_none(), "{:#}", user.body);
 }

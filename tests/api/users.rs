@@ -82,7 +82,11 @@ async fn the_whole_core_schema_round_trips() {
     let sent = full_core_user();
     let r = app.post("/Users", &sent).await;
     let created = r.expect(201).clone();
-    let got = app.get(&format!("/Users/{}", r.id())).await.expect(200).clone();
+    let got = app
+        .get(&format!("/Users/{}", r.id()))
+        .await
+        .expect(200)
+        .clone();
     for body in [&created, &got] {
         for attr in CORE_ATTRIBUTES {
             assert_eq!(body[attr], sent[attr], "{attr}");
@@ -118,10 +122,20 @@ async fn the_enterprise_extension_round_trips_and_is_listed_in_schemas() {
     assert_eq!(got.expect(200)[ENTERPRISE], ext);
 
     let r = app
-        .filter("Users", &format!("{ENTERPRISE}:manager.value eq \"{manager_id}\""), "")
+        .filter(
+            "Users",
+            &format!("{ENTERPRISE}:manager.value eq \"{manager_id}\""),
+            "",
+        )
         .await;
     assert_eq!(r.expect(200)["totalResults"], 1);
-    let r = app.filter("Users", &format!("{ENTERPRISE}:employeeNumber eq \"701984\""), "").await;
+    let r = app
+        .filter(
+            "Users",
+            &format!("{ENTERPRISE}:employeeNumber eq \"701984\""),
+            "",
+        )
+        .await;
     assert_eq!(r.expect(200)["totalResults"], 1);
 }
 
@@ -147,7 +161,10 @@ async fn an_unknown_extension_is_kept_returned_and_listed() {
 async fn unknown_core_attributes_are_dropped() {
     let app = spawn_app().await;
     let r = app
-        .post("/Users", &json!({"schemas": [USER_SCHEMA], "userName": "x", "favouriteColour": "blue"}))
+        .post(
+            "/Users",
+            &json!({"schemas": [USER_SCHEMA], "userName": "x", "favouriteColour": "blue"}),
+        )
         .await;
     assert!(r.expect(201).get("favouriteColour").is_none());
 }
@@ -155,14 +172,21 @@ async fn unknown_core_attributes_are_dropped() {
 #[tokio::test]
 async fn create_without_user_name_is_invalid_value() {
     let app = spawn_app().await;
-    let r = app.post("/Users", &json!({"schemas": [USER_SCHEMA], "displayName": "No Name"})).await;
+    let r = app
+        .post(
+            "/Users",
+            &json!({"schemas": [USER_SCHEMA], "displayName": "No Name"}),
+        )
+        .await;
     r.expect_error(400, Some("invalidValue"));
 }
 
 #[tokio::test]
 async fn put_keeps_the_id_and_ignores_read_only_attributes() {
     let app = spawn_app().await;
-    let created = app.create_user("putter", json!({"nickName": "old", "title": "Boss"})).await;
+    let created = app
+        .create_user("putter", json!({"nickName": "old", "title": "Boss"}))
+        .await;
     let id = created["id"].as_str().unwrap();
     let r = app
         .put(
@@ -180,7 +204,10 @@ async fn put_keeps_the_id_and_ignores_read_only_attributes() {
     let u = r.expect(200).clone();
     assert_eq!(u["id"], id);
     assert_eq!(u["nickName"], "new");
-    assert!(u.get("title").is_none(), "PUT replaces: attributes left out are cleared");
+    assert!(
+        u.get("title").is_none(),
+        "PUT replaces: attributes left out are cleared"
+    );
     assert!(u.get("groups").is_none(), "groups is read-only: {u:#}");
     assert_eq!(u["meta"]["created"], created["meta"]["created"]);
     assert_eq!(u["meta"]["resourceType"], "User");
@@ -189,7 +216,10 @@ async fn put_keeps_the_id_and_ignores_read_only_attributes() {
 
     // Without id in the body, the URL decides.
     let r = app
-        .put(&format!("/Users/{id}"), &json!({"schemas": [USER_SCHEMA], "userName": "putter"}))
+        .put(
+            &format!("/Users/{id}"),
+            &json!({"schemas": [USER_SCHEMA], "userName": "putter"}),
+        )
         .await;
     assert_eq!(r.expect(200)["id"], id);
 }
@@ -197,7 +227,10 @@ async fn put_keeps_the_id_and_ignores_read_only_attributes() {
 #[tokio::test]
 async fn put_with_a_different_id_in_the_body_is_a_mutability_error() {
     let app = spawn_app().await;
-    let id = app.create_user("fixed", json!({})).await["id"].as_str().unwrap().to_owned();
+    let id = app.create_user("fixed", json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let r = app
         .put(
             &format!("/Users/{id}"),
@@ -205,14 +238,23 @@ async fn put_with_a_different_id_in_the_body_is_a_mutability_error() {
         )
         .await;
     r.expect_error(400, Some("mutability"));
-    assert!(app.get(&format!("/Users/{id}")).await.expect(200).get("nickName").is_none());
+    assert!(
+        app.get(&format!("/Users/{id}"))
+            .await
+            .expect(200)
+            .get("nickName")
+            .is_none()
+    );
 }
 
 #[tokio::test]
 async fn put_on_a_missing_user_is_404() {
     let app = spawn_app().await;
     let r = app
-        .put(&format!("/Users/{}", guid()), &json!({"schemas": [USER_SCHEMA], "userName": "ghost"}))
+        .put(
+            &format!("/Users/{}", guid()),
+            &json!({"schemas": [USER_SCHEMA], "userName": "ghost"}),
+        )
         .await;
     r.expect_error(404, None);
 }
@@ -274,7 +316,10 @@ async fn patch_add_replace_and_remove_with_value_filter_paths() {
     );
 
     let r = app
-        .patch_ops(&path, json!([{"op": "remove", "path": "emails[type eq \"home\"]"}]))
+        .patch_ops(
+            &path,
+            json!([{"op": "remove", "path": "emails[type eq \"home\"]"}]),
+        )
         .await;
     assert_eq!(
         r.expect(200)["emails"],
@@ -290,21 +335,28 @@ async fn patch_add_replace_and_remove_with_value_filter_paths() {
     assert_eq!(r.expect(200)["emails"].as_array().unwrap().len(), 2);
 
     let r = app
-        .patch_ops(&path, json!([{"op": "remove", "path": "phoneNumbers[type eq \"work\"].value"}]))
+        .patch_ops(
+            &path,
+            json!([{"op": "remove", "path": "phoneNumbers[type eq \"work\"].value"}]),
+        )
         .await;
     assert_eq!(
         r.expect(200)["phoneNumbers"],
         json!([{"type": "work"}, {"value": "333", "type": "mobile"}])
     );
 
-    let r = app.patch_ops(&path, json!([{"op": "remove", "path": "phoneNumbers"}])).await;
+    let r = app
+        .patch_ops(&path, json!([{"op": "remove", "path": "phoneNumbers"}]))
+        .await;
     assert!(r.expect(200).get("phoneNumbers").is_none());
 }
 
 #[tokio::test]
 async fn patch_applies_all_operations_or_none() {
     let app = spawn_app().await;
-    let id = app.create_user("atomic", json!({"nickName": "before"})).await["id"]
+    let id = app
+        .create_user("atomic", json!({"nickName": "before"}))
+        .await["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -318,13 +370,21 @@ async fn patch_applies_all_operations_or_none() {
         )
         .await;
     r.expect_error(400, Some("invalidValue"));
-    assert_eq!(app.get(&format!("/Users/{id}")).await.expect(200)["nickName"], "before");
+    assert_eq!(
+        app.get(&format!("/Users/{id}")).await.expect(200)["nickName"],
+        "before"
+    );
 }
 
 #[tokio::test]
 async fn patch_errors_carry_the_rfc_scim_types() {
     let app = spawn_app().await;
-    let id = app.create_user("errors", json!({"emails": [{"value": "a@x.com", "type": "work"}]})).await["id"]
+    let id = app
+        .create_user(
+            "errors",
+            json!({"emails": [{"value": "a@x.com", "type": "work"}]}),
+        )
+        .await["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -333,41 +393,88 @@ async fn patch_errors_carry_the_rfc_scim_types() {
     let r = app.patch_ops(&path, json!([{"op": "remove"}])).await;
     r.expect_error(400, Some("noTarget"));
 
-    let r = app.patch_ops(&path, json!([{"op": "replace", "path": "nonexistent", "value": "x"}])).await;
+    let r = app
+        .patch_ops(
+            &path,
+            json!([{"op": "replace", "path": "nonexistent", "value": "x"}]),
+        )
+        .await;
     r.expect_error(400, Some("invalidPath"));
 
-    let r = app.patch_ops(&path, json!([{"op": "replace", "path": "emails[type eq", "value": "x"}])).await;
+    let r = app
+        .patch_ops(
+            &path,
+            json!([{"op": "replace", "path": "emails[type eq", "value": "x"}]),
+        )
+        .await;
     r.expect_error(400, Some("invalidPath"));
 
-    let r = app.patch_ops(&path, json!([{"op": "replace", "path": "name.nosuch", "value": "x"}])).await;
+    let r = app
+        .patch_ops(
+            &path,
+            json!([{"op": "replace", "path": "name.nosuch", "value": "x"}]),
+        )
+        .await;
     r.expect_error(400, Some("invalidPath"));
 
-    let r = app.patch_ops(&path, json!([{"op": "replace", "path": "active", "value": "maybe"}])).await;
+    let r = app
+        .patch_ops(
+            &path,
+            json!([{"op": "replace", "path": "active", "value": "maybe"}]),
+        )
+        .await;
     r.expect_error(400, Some("invalidValue"));
 
-    let r = app.patch_ops(&path, json!([{"op": "replace", "path": "active", "value": 1}])).await;
+    let r = app
+        .patch_ops(
+            &path,
+            json!([{"op": "replace", "path": "active", "value": 1}]),
+        )
+        .await;
     r.expect_error(400, Some("invalidValue"));
 
-    let r = app.patch_ops(&path, json!([{"op": "replace", "path": "userName"}])).await;
+    let r = app
+        .patch_ops(&path, json!([{"op": "replace", "path": "userName"}]))
+        .await;
     r.expect_error(400, Some("invalidValue"));
 
-    let r = app.patch_ops(&path, json!([{"op": "remove", "path": "userName"}])).await;
+    let r = app
+        .patch_ops(&path, json!([{"op": "remove", "path": "userName"}]))
+        .await;
     r.expect_error(400, Some("invalidValue"));
 
-    let r = app.patch_ops(&path, json!([{"op": "jump", "path": "nickName", "value": "x"}])).await;
+    let r = app
+        .patch_ops(
+            &path,
+            json!([{"op": "jump", "path": "nickName", "value": "x"}]),
+        )
+        .await;
     r.expect_error(400, Some("invalidSyntax"));
 
     let r = app.patch(&path, &json!({"schemas": [PATCH_SCHEMA]})).await;
     r.expect_error(400, Some("invalidSyntax"));
 
-    let r = app.patch_ops(&path, json!([{"op": "replace", "path": "id", "value": "new-id"}])).await;
+    let r = app
+        .patch_ops(
+            &path,
+            json!([{"op": "replace", "path": "id", "value": "new-id"}]),
+        )
+        .await;
     r.expect_error(400, Some("mutability"));
 
-    let r = app.patch_ops(&path, json!([{"op": "replace", "path": "meta.created", "value": "2001-01-01T00:00:00Z"}])).await;
+    let r = app
+        .patch_ops(
+            &path,
+            json!([{"op": "replace", "path": "meta.created", "value": "2001-01-01T00:00:00Z"}]),
+        )
+        .await;
     assert_eq!(r.status, 400, "{:#}", r.body);
 
     let r = app
-        .patch_ops(&format!("/Users/{}", guid()), json!([{"op": "replace", "path": "nickName", "value": "x"}]))
+        .patch_ops(
+            &format!("/Users/{}", guid()),
+            json!([{"op": "replace", "path": "nickName", "value": "x"}]),
+        )
         .await;
     r.expect_error(404, None);
 }
@@ -376,11 +483,17 @@ async fn patch_errors_carry_the_rfc_scim_types() {
 async fn a_wrong_value_type_on_create_is_invalid_value() {
     let app = spawn_app().await;
     let r = app
-        .post("/Users", &json!({"schemas": [USER_SCHEMA], "userName": "typed", "active": "maybe"}))
+        .post(
+            "/Users",
+            &json!({"schemas": [USER_SCHEMA], "userName": "typed", "active": "maybe"}),
+        )
         .await;
     r.expect_error(400, Some("invalidValue"));
     let r = app
-        .post("/Users", &json!({"schemas": [USER_SCHEMA], "userName": "typed", "emails": "not-an-object"}))
+        .post(
+            "/Users",
+            &json!({"schemas": [USER_SCHEMA], "userName": "typed", "emails": "not-an-object"}),
+        )
         .await;
     r.expect_error(400, Some("invalidValue"));
 }
@@ -388,7 +501,12 @@ async fn a_wrong_value_type_on_create_is_invalid_value() {
 #[tokio::test]
 async fn a_bad_filter_is_invalid_filter() {
     let app = spawn_app().await;
-    for f in [r#"userName eq"#, r#"userName zz "a""#, r#"(userName eq "a""#, r#"userName eq "a" and"#] {
+    for f in [
+        r#"userName eq"#,
+        r#"userName zz "a""#,
+        r#"(userName eq "a""#,
+        r#"userName eq "a" and"#,
+    ] {
         let r = app.filter("Users", f, "").await;
         r.expect_error(400, Some("invalidFilter"));
     }
@@ -399,12 +517,18 @@ async fn user_name_is_unique_regardless_of_case() {
     let app = spawn_app().await;
     app.create_user("Case.Person@Example.com", json!({})).await;
     let r = app
-        .post("/Users", &json!({"schemas": [USER_SCHEMA], "userName": "case.person@example.COM"}))
+        .post(
+            "/Users",
+            &json!({"schemas": [USER_SCHEMA], "userName": "case.person@example.COM"}),
+        )
         .await;
     r.expect_error(409, Some("uniqueness"));
 
     // Renaming another user onto it is refused too, by PATCH and by PUT.
-    let other = app.create_user("other", json!({})).await["id"].as_str().unwrap().to_owned();
+    let other = app.create_user("other", json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let r = app
         .patch_ops(
             &format!("/Users/{other}"),
@@ -413,15 +537,23 @@ async fn user_name_is_unique_regardless_of_case() {
         .await;
     r.expect_error(409, Some("uniqueness"));
     let r = app
-        .put(&format!("/Users/{other}"), &json!({"schemas": [USER_SCHEMA], "userName": "case.person@example.com"}))
+        .put(
+            &format!("/Users/{other}"),
+            &json!({"schemas": [USER_SCHEMA], "userName": "case.person@example.com"}),
+        )
         .await;
     r.expect_error(409, Some("uniqueness"));
 
     // Changing the case of one's own userName is fine.
-    let me = app.filter("Users", r#"userName eq "case.person@example.com""#, "").await;
+    let me = app
+        .filter("Users", r#"userName eq "case.person@example.com""#, "")
+        .await;
     let me = me.body["Resources"][0]["id"].as_str().unwrap().to_owned();
     let r = app
-        .patch_ops(&format!("/Users/{me}"), json!([{"op": "replace", "path": "userName", "value": "case.person@example.com"}]))
+        .patch_ops(
+            &format!("/Users/{me}"),
+            json!([{"op": "replace", "path": "userName", "value": "case.person@example.com"}]),
+        )
         .await;
     assert_eq!(r.expect(200)["userName"], "case.person@example.com");
 }
@@ -461,15 +593,23 @@ async fn only_the_first_primary_email_stays_primary() {
         .iter()
         .filter(|e| e["primary"] == true)
         .collect();
-    assert_eq!(primaries, vec![&json!({"value": "d@x.com", "primary": true})]);
+    assert_eq!(
+        primaries,
+        vec![&json!({"value": "d@x.com", "primary": true})]
+    );
 }
 
 #[tokio::test]
 async fn delete_then_get_is_404_and_the_user_name_is_free_again() {
     let app = spawn_app().await;
-    let id = app.create_user("recycled", json!({})).await["id"].as_str().unwrap().to_owned();
+    let id = app.create_user("recycled", json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(app.delete(&format!("/Users/{id}")).await.status, 204);
-    app.get(&format!("/Users/{id}")).await.expect_error(404, None);
+    app.get(&format!("/Users/{id}"))
+        .await
+        .expect_error(404, None);
     let again = app.create_user("recycled", json!({})).await;
     assert_ne!(again["id"], id.as_str());
 }
