@@ -72,7 +72,11 @@ pub fn bearer_token(header: &str) -> Option<&str> {
 
 impl Authenticator {
     pub fn new(settings: &ScimSettings, http: reqwest::Client) -> Result<Self, String> {
-        let token_digests = settings.tokens.iter().map(|t| digest(t.expose_secret())).collect();
+        let token_digests = settings
+            .tokens
+            .iter()
+            .map(|t| digest(t.expose_secret()))
+            .collect();
         let jwt = settings
             .jwt
             .as_ref()
@@ -215,7 +219,9 @@ impl JwtVerifier {
                 let set = fetch_jwks(http, url).await?;
                 keys.clear();
                 for jwk in &set.keys {
-                    let (Some(id), Ok(key)) = (jwk.common.key_id.clone(), DecodingKey::from_jwk(jwk)) else {
+                    let (Some(id), Ok(key)) =
+                        (jwk.common.key_id.clone(), DecodingKey::from_jwk(jwk))
+                    else {
                         continue;
                     };
                     let alg = jwk
@@ -228,9 +234,9 @@ impl JwtVerifier {
                 tracing::info!(keys = keys.len(), "fetched JWT signing keys");
             }
         }
-        keys.get(kid)
-            .map(|k| k.value().clone())
-            .ok_or_else(|| AuthError::JwtRejected("the token's kid is not among the signing keys".into()))
+        keys.get(kid).map(|k| k.value().clone()).ok_or_else(|| {
+            AuthError::JwtRejected("the token's kid is not among the signing keys".into())
+        })
     }
 }
 
@@ -261,7 +267,10 @@ mod tests {
 
     fn settings(tokens: &[&str], jwt: Option<JwtSettings>) -> ScimSettings {
         ScimSettings {
-            tokens: tokens.iter().map(|t| SecretString::from(t.to_string())).collect(),
+            tokens: tokens
+                .iter()
+                .map(|t| SecretString::from(t.to_string()))
+                .collect(),
             jwt,
             max_body_bytes: 1 << 20,
             max_results: 100,
@@ -271,12 +280,27 @@ mod tests {
 
     #[tokio::test]
     async fn static_tokens_any_of_several() {
-        let a = Authenticator::new(&settings(&["first-token-aaaaaaaa", "second-token-bbbbbbb"], None), reqwest::Client::new())
-            .expect("auth");
-        assert_eq!(a.authenticate(Some("Bearer second-token-bbbbbbb")).await, Ok(Principal::StaticToken(1)));
-        assert_eq!(a.authenticate(Some("bearer first-token-aaaaaaaa")).await, Ok(Principal::StaticToken(0)));
-        assert_eq!(a.authenticate(Some("Bearer nope")).await, Err(AuthError::Invalid));
-        assert_eq!(a.authenticate(Some("first-token-aaaaaaaa")).await, Err(AuthError::Missing));
+        let a = Authenticator::new(
+            &settings(&["first-token-aaaaaaaa", "second-token-bbbbbbb"], None),
+            reqwest::Client::new(),
+        )
+        .expect("auth");
+        assert_eq!(
+            a.authenticate(Some("Bearer second-token-bbbbbbb")).await,
+            Ok(Principal::StaticToken(1))
+        );
+        assert_eq!(
+            a.authenticate(Some("bearer first-token-aaaaaaaa")).await,
+            Ok(Principal::StaticToken(0))
+        );
+        assert_eq!(
+            a.authenticate(Some("Bearer nope")).await,
+            Err(AuthError::Invalid)
+        );
+        assert_eq!(
+            a.authenticate(Some("first-token-aaaaaaaa")).await,
+            Err(AuthError::Missing)
+        );
         assert_eq!(a.authenticate(None).await, Err(AuthError::Missing));
     }
 
@@ -284,7 +308,9 @@ mod tests {
         JwtSettings {
             issuer: "https://sts.windows.net/tenant/".into(),
             audience: "8adf8e6e-67b2-4cf2-a259-e3dc5476c621".into(),
-            key: JwtKey::Hs256Secret(SecretString::from("0123456789abcdef0123456789abcdef".to_string())),
+            key: JwtKey::Hs256Secret(SecretString::from(
+                "0123456789abcdef0123456789abcdef".to_string(),
+            )),
         }
     }
 
@@ -301,15 +327,22 @@ mod tests {
 
     #[tokio::test]
     async fn jwt_checks_issuer_audience_and_expiry() {
-        let a = Authenticator::new(&settings(&[], Some(hs_settings())), reqwest::Client::new()).expect("auth");
+        let a = Authenticator::new(&settings(&[], Some(hs_settings())), reqwest::Client::new())
+            .expect("auth");
         let aud = "8adf8e6e-67b2-4cf2-a259-e3dc5476c621";
         let iss = "https://sts.windows.net/tenant/";
         let ok = hs_token(iss, aud, 600);
         assert_eq!(
             a.authenticate(Some(&format!("Bearer {ok}"))).await,
-            Ok(Principal::Jwt { subject: "entra-provisioning".into() })
+            Ok(Principal::Jwt {
+                subject: "entra-provisioning".into()
+            })
         );
-        for bad in [hs_token("https://evil/", aud, 600), hs_token(iss, "other", 600), hs_token(iss, aud, -3600)] {
+        for bad in [
+            hs_token("https://evil/", aud, 600),
+            hs_token(iss, "other", 600),
+            hs_token(iss, aud, -3600),
+        ] {
             let r = a.authenticate(Some(&format!("Bearer {bad}"))).await;
             assert!(matches!(r, Err(AuthError::JwtRejected(_))), "{r:?}");
         }

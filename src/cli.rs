@@ -17,7 +17,11 @@ use crate::config::{self, ConfigError};
 use crate::store::Store;
 
 #[derive(Debug, Parser)]
-#[command(name = "snyk-scim-bridge", version, about = "Keeps Snyk organization access in step with an identity provider, over SCIM 2.0")]
+#[command(
+    name = "snyk-scim-bridge",
+    version,
+    about = "Keeps Snyk organization access in step with an identity provider, over SCIM 2.0"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -58,7 +62,11 @@ pub fn main() -> ExitCode {
     }
 }
 
-type EngineCommand = fn(crate::sync::Engine, Store) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>>>>;
+type EngineCommand = fn(
+    crate::sync::Engine,
+    Store,
+)
+    -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>>>>;
 
 /// Load the configuration, open the store, build the engine, run `f`.
 fn with_engine(a: ConfigArg, log: bool, f: EngineCommand) -> ExitCode {
@@ -72,7 +80,10 @@ fn with_engine(a: ConfigArg, log: bool, f: EngineCommand) -> ExitCode {
     if log {
         crate::telemetry::init(config.log_format);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("cannot start the runtime: {e}");
@@ -96,7 +107,10 @@ fn with_engine(a: ConfigArg, log: bool, f: EngineCommand) -> ExitCode {
     }
 }
 
-fn plan(engine: crate::sync::Engine, _store: Store) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>>>> {
+fn plan(
+    engine: crate::sync::Engine,
+    _store: Store,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>>>> {
     Box::pin(async move {
         let (report, calls) = engine.plan().await.context("Failed to plan")?;
         for e in &report.errors {
@@ -111,16 +125,33 @@ fn plan(engine: crate::sync::Engine, _store: Store) -> std::pin::Pin<Box<dyn std
         for (user, op) in &calls {
             println!("{op}    # scim user {user}");
         }
-        println!("{} call(s) planned{}", calls.len(), if engine.settings().dry_run { " (snyk.dry_run = true: sync would record, not send)" } else { "" });
+        println!(
+            "{} call(s) planned{}",
+            calls.len(),
+            if engine.settings().dry_run {
+                " (snyk.dry_run = true: sync would record, not send)"
+            } else {
+                ""
+            }
+        );
         Ok(())
     })
 }
 
-fn sync(engine: crate::sync::Engine, store: Store) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>>>> {
+fn sync(
+    engine: crate::sync::Engine,
+    store: Store,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>>>> {
     Box::pin(async move {
         let _lock = lead(&store).await?;
-        let report = engine.reconcile(true).await.context("Failed to reconcile")?;
-        let queued = engine.enqueue_all().await.context("Failed to queue the targets")?;
+        let report = engine
+            .reconcile(true)
+            .await
+            .context("Failed to reconcile")?;
+        let queued = engine
+            .enqueue_all()
+            .await
+            .context("Failed to queue the targets")?;
         let bar = if std::io::stderr().is_terminal() {
             let b = indicatif::ProgressBar::new(u64::try_from(queued).unwrap_or(0));
             b.set_style(
@@ -152,7 +183,11 @@ fn sync(engine: crate::sync::Engine, store: Store) -> std::pin::Pin<Box<dyn std:
             drained.processed,
             drained.failed,
             drained.deferred,
-            if engine.settings().dry_run { " (dry run: calls recorded, none sent)" } else { "" }
+            if engine.settings().dry_run {
+                " (dry run: calls recorded, none sent)"
+            } else {
+                ""
+            }
         );
         Ok(())
     })
@@ -161,17 +196,28 @@ fn sync(engine: crate::sync::Engine, store: Store) -> std::pin::Pin<Box<dyn std:
 /// Become the only sender, or say who is.
 async fn lead(store: &Store) -> anyhow::Result<crate::store::LeaderLock> {
     for _ in 0..10 {
-        if let Some(lock) = store.try_lead().await.context("Failed to take the leader lock")? {
+        if let Some(lock) = store
+            .try_lead()
+            .await
+            .context("Failed to take the leader lock")?
+        {
             return Ok(lock);
         }
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
-    anyhow::bail!("another process is sending to Snyk (a running `serve`); its worker keeps Snyk in step")
+    anyhow::bail!(
+        "another process is sending to Snyk (a running `serve`); its worker keeps Snyk in step"
+    )
 }
 
-fn status(_engine: crate::sync::Engine, store: Store) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>>>> {
+fn status(
+    _engine: crate::sync::Engine,
+    store: Store,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>>>> {
     Box::pin(async move {
-        let s = crate::sync::engine::status(&store).await.context("Failed to read the status")?;
+        let s = crate::sync::engine::status(&store)
+            .await
+            .context("Failed to read the status")?;
         println!("outbox (targets by state):");
         if s.targets.is_empty() {
             println!("  (empty)");
@@ -198,7 +244,10 @@ fn status(_engine: crate::sync::Engine, store: Store) -> std::pin::Pin<Box<dyn s
                 f.status,
                 f.attempts,
                 f.last_error.as_deref().unwrap_or(""),
-                f.last_error_ref.as_deref().map(|r| format!(" (x-error-reference {r})")).unwrap_or_default()
+                f.last_error_ref
+                    .as_deref()
+                    .map(|r| format!(" (x-error-reference {r})"))
+                    .unwrap_or_default()
             );
         }
         if !s.drift.is_empty() {
@@ -242,7 +291,10 @@ fn serve(a: ConfigArg) -> ExitCode {
         }
     };
     crate::telemetry::init(config.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("cannot start the runtime: {e}");

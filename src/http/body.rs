@@ -7,7 +7,11 @@ use serde_json::Value;
 
 use crate::scim::error::ScimError;
 
-pub async fn read_json(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<Value, ScimError> {
+pub async fn read_json(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<Value, ScimError> {
     let too_large = || {
         ScimError::new(
             413,
@@ -25,7 +29,9 @@ pub async fn read_json(req: &HttpRequest, mut payload: web::Payload, limit: usiz
     }
     let mut bytes = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ScimError::invalid_syntax(format!("the request body could not be read: {e}")))?;
+        let chunk = chunk.map_err(|e| {
+            ScimError::invalid_syntax(format!("the request body could not be read: {e}"))
+        })?;
         if bytes.len() + chunk.len() > limit {
             return Err(too_large());
         }
@@ -34,5 +40,6 @@ pub async fn read_json(req: &HttpRequest, mut payload: web::Payload, limit: usiz
     if bytes.is_empty() {
         return Err(ScimError::invalid_syntax("the request body is empty"));
     }
-    serde_json::from_slice(&bytes).map_err(|e| ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}")))
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ScimError::invalid_syntax(format!("the request body is not valid JSON: {e}")))
 }

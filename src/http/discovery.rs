@@ -12,7 +12,9 @@ use crate::scim::error::ScimError;
 use crate::scim::schema::{ALL_KINDS, LIST_RESPONSE, SPC_SCHEMA, all_schemas};
 
 fn json_response(v: &Value) -> HttpResponse {
-    HttpResponse::Ok().content_type(SCIM_JSON).body(v.to_string())
+    HttpResponse::Ok()
+        .content_type(SCIM_JSON)
+        .body(v.to_string())
 }
 
 fn list(resources: Vec<Value>) -> Value {
@@ -69,25 +71,40 @@ pub async fn get_spc(req: HttpRequest, state: web::Data<AppState>) -> HttpRespon
 
 pub async fn list_resource_types(req: HttpRequest) -> HttpResponse {
     let base = base_url(&req);
-    json_response(&list(ALL_KINDS.iter().map(|k| k.resource_type_json(&base)).collect()))
+    json_response(&list(
+        ALL_KINDS
+            .iter()
+            .map(|k| k.resource_type_json(&base))
+            .collect(),
+    ))
 }
 
 pub async fn get_resource_type(req: HttpRequest, name: web::Path<String>) -> HttpResponse {
     let base = base_url(&req);
-    match ALL_KINDS.iter().find(|k| k.name().eq_ignore_ascii_case(&name)) {
+    match ALL_KINDS
+        .iter()
+        .find(|k| k.name().eq_ignore_ascii_case(&name))
+    {
         Some(k) => json_response(&k.resource_type_json(&base)),
-        None => scim_error_response(&ScimError::not_found(format!("resource type {name:?} not found"))),
+        None => scim_error_response(&ScimError::not_found(format!(
+            "resource type {name:?} not found"
+        ))),
     }
 }
 
 pub async fn list_schemas(req: HttpRequest) -> HttpResponse {
     let base = base_url(&req);
-    json_response(&list(all_schemas().iter().map(|s| s.to_json(&base)).collect()))
+    json_response(&list(
+        all_schemas().iter().map(|s| s.to_json(&base)).collect(),
+    ))
 }
 
 pub async fn get_schema(req: HttpRequest, id: web::Path<String>) -> HttpResponse {
     let base = base_url(&req);
-    match all_schemas().iter().find(|s| s.id.eq_ignore_ascii_case(&id)) {
+    match all_schemas()
+        .iter()
+        .find(|s| s.id.eq_ignore_ascii_case(&id))
+    {
         Some(s) => json_response(&s.to_json(&base)),
         None => scim_error_response(&ScimError::not_found(format!("schema {id:?} not found"))),
     }

@@ -22,8 +22,8 @@ use crate::auth::Authenticator;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ScimSettings};
 use crate::service::{ScimService, SyncHook};
-use crate::sync::Engine;
 use crate::store::Store;
+use crate::sync::Engine;
 
 pub use error::scim_error_response;
 
@@ -72,7 +72,8 @@ impl Application {
         let store = Store::connect(&config.database_url)
             .await
             .context("Failed to open the database (database_url)")?;
-        let engine = Engine::new(store.clone(), &config, clock.clone()).map_err(anyhow::Error::msg)?;
+        let engine =
+            Engine::new(store.clone(), &config, clock.clone()).map_err(anyhow::Error::msg)?;
         engine
             .enqueue_if_mappings_changed()
             .await
@@ -157,7 +158,9 @@ async fn healthz() -> HttpResponse {
 
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     if state.store.ping().await {
-        HttpResponse::Ok().content_type("text/plain").body("ready\n")
+        HttpResponse::Ok()
+            .content_type("text/plain")
+            .body("ready\n")
     } else {
         HttpResponse::ServiceUnavailable()
             .content_type("text/plain")

@@ -33,9 +33,18 @@ pub fn scope() -> Scope<
 > {
     web::scope("/scim/v2")
         .wrap(actix_web::middleware::from_fn(authenticate))
-        .service(only("/ServiceProviderConfig", web::get().to(discovery::get_spc)))
-        .service(only("/ResourceTypes", web::get().to(discovery::list_resource_types)))
-        .service(only("/ResourceTypes/{name}", web::get().to(discovery::get_resource_type)))
+        .service(only(
+            "/ServiceProviderConfig",
+            web::get().to(discovery::get_spc),
+        ))
+        .service(only(
+            "/ResourceTypes",
+            web::get().to(discovery::list_resource_types),
+        ))
+        .service(only(
+            "/ResourceTypes/{name}",
+            web::get().to(discovery::get_resource_type),
+        ))
         .service(only("/Schemas", web::get().to(discovery::list_schemas)))
         .service(only("/Schemas/{id}", web::get().to(discovery::get_schema)))
         .service(only("/Bulk", web::post().to(bulk_handler)))
@@ -113,14 +122,26 @@ pub fn base_url(req: &HttpRequest) -> String {
 }
 
 fn scim_json(status: actix_web::http::StatusCode, body: &Value) -> HttpResponse {
-    HttpResponse::build(status).content_type(SCIM_JSON).body(body.to_string())
+    HttpResponse::build(status)
+        .content_type(SCIM_JSON)
+        .body(body.to_string())
 }
 
-fn resource_response(status: actix_web::http::StatusCode, r: &Rendered, body: Map<String, Value>) -> HttpResponse {
+fn resource_response(
+    status: actix_web::http::StatusCode,
+    r: &Rendered,
+    body: Map<String, Value>,
+) -> HttpResponse {
     let mut b = HttpResponse::build(status);
-    b.content_type(SCIM_JSON).insert_header((header::ETAG, r.etag()));
+    b.content_type(SCIM_JSON)
+        .insert_header((header::ETAG, r.etag()));
     if status == actix_web::http::StatusCode::CREATED {
-        if let Some(loc) = r.body.get("meta").and_then(|m| m.get("location")).and_then(Value::as_str) {
+        if let Some(loc) = r
+            .body
+            .get("meta")
+            .and_then(|m| m.get("location"))
+            .and_then(Value::as_str)
+        {
             b.insert_header((header::LOCATION, loc.to_owned()));
         }
     }
@@ -145,7 +166,11 @@ fn projection(req: &HttpRequest) -> Result<Projection, ScimError> {
 }
 
 fn if_match(req: &HttpRequest) -> IfMatch {
-    IfMatch::parse(req.headers().get(header::IF_MATCH).and_then(|v| v.to_str().ok()))
+    IfMatch::parse(
+        req.headers()
+            .get(header::IF_MATCH)
+            .and_then(|v| v.to_str().ok()),
+    )
 }
 
 fn list_response(page: ListPage) -> Value {
@@ -158,10 +183,17 @@ fn list_response(page: ListPage) -> Value {
     })
 }
 
-async fn list(req: HttpRequest, kind: web::Data<ResourceKind>, state: web::Data<AppState>) -> HandlerResult {
+async fn list(
+    req: HttpRequest,
+    kind: web::Data<ResourceKind>,
+    state: web::Data<AppState>,
+) -> HandlerResult {
     let q = ListQuery::from_params(&query_params(&req)?, state.limits.max_results)?;
     let page = state.service.list(**kind, &q, &base_url(&req)).await?;
-    Ok(scim_json(actix_web::http::StatusCode::OK, &list_response(page)))
+    Ok(scim_json(
+        actix_web::http::StatusCode::OK,
+        &list_response(page),
+    ))
 }
 
 async fn search(
@@ -173,15 +205,25 @@ async fn search(
     let body = read_json(&req, payload, state.limits.max_body_bytes).await?;
     let q = ListQuery::from_search_body(&body, state.limits.max_results)?;
     let page = state.service.list(**kind, &q, &base_url(&req)).await?;
-    Ok(scim_json(actix_web::http::StatusCode::OK, &list_response(page)))
+    Ok(scim_json(
+        actix_web::http::StatusCode::OK,
+        &list_response(page),
+    ))
 }
 
 /// `POST /.search` at the root: Users and Groups together.
-async fn root_search(req: HttpRequest, state: web::Data<AppState>, payload: web::Payload) -> HandlerResult {
+async fn root_search(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> HandlerResult {
     let body = read_json(&req, payload, state.limits.max_body_bytes).await?;
     let q = ListQuery::from_search_body(&body, state.limits.max_results)?;
     let page = state.service.search_all(&q, &base_url(&req)).await?;
-    Ok(scim_json(actix_web::http::StatusCode::OK, &list_response(page)))
+    Ok(scim_json(
+        actix_web::http::StatusCode::OK,
+        &list_response(page),
+    ))
 }
 
 async fn create(
@@ -194,7 +236,11 @@ async fn create(
     let proj = projection(&req)?;
     let r = state.service.create(**kind, &body, &base_url(&req)).await?;
     let out = project(**kind, &r, &proj);
-    Ok(resource_response(actix_web::http::StatusCode::CREATED, &r, out))
+    Ok(resource_response(
+        actix_web::http::StatusCode::CREATED,
+        &r,
+        out,
+    ))
 }
 
 async fn get(
@@ -211,8 +257,14 @@ async fn get(
         .and_then(|v| v.to_str().ok());
     if let Some(tags) = none_match {
         let etag = r.etag();
-        if tags.split(',').map(str::trim).any(|t| t == etag || t == "*") {
-            return Ok(HttpResponse::NotModified().insert_header((header::ETAG, etag)).finish());
+        if tags
+            .split(',')
+            .map(str::trim)
+            .any(|t| t == etag || t == "*")
+        {
+            return Ok(HttpResponse::NotModified()
+                .insert_header((header::ETAG, etag))
+                .finish());
         }
     }
     let out = project(**kind, &r, &proj);
@@ -263,9 +315,19 @@ async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-async fn bulk_handler(req: HttpRequest, state: web::Data<AppState>, payload: web::Payload) -> HandlerResult {
+async fn bulk_handler(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> HandlerResult {
     let body = read_json(&req, payload, state.limits.max_body_bytes).await?;
-    let out = bulk::run(&state.service, &body, state.limits.bulk_max_operations, &base_url(&req)).await?;
+    let out = bulk::run(
+        &state.service,
+        &body,
+        state.limits.bulk_max_operations,
+        &base_url(&req),
+    )
+    .await?;
     Ok(scim_json(actix_web::http::StatusCode::OK, &out))
 }
 
@@ -278,7 +340,10 @@ async fn me() -> HttpResponse {
 }
 
 async fn not_found(req: HttpRequest) -> HttpResponse {
-    scim_error_response(&ScimError::not_found(format!("no SCIM endpoint at {}", req.path())))
+    scim_error_response(&ScimError::not_found(format!(
+        "no SCIM endpoint at {}",
+        req.path()
+    )))
 }
 
 async fn method_not_allowed(req: HttpRequest) -> HttpResponse {

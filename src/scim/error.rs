@@ -95,7 +95,11 @@ impl ScimError {
     }
 
     pub fn unauthorized() -> Self {
-        Self::new(401, None, "Authentication required: send a valid bearer token")
+        Self::new(
+            401,
+            None,
+            "Authentication required: send a valid bearer token",
+        )
     }
 
     pub fn precondition_failed(detail: impl Into<String>) -> Self {

@@ -694,7 +694,11 @@ impl<'a> Parser<'a> {
                     sub_start,
                 ));
             }
-            let sub_path = AttrPath { uri: None, name: sub, sub: None };
+            let sub_path = AttrPath {
+                uri: None,
+                name: sub,
+                sub: None,
+            };
             self.skip_ws();
             let op_pos = self.pos;
             let word = self.take_while(|c| c.is_ascii_alphabetic());
@@ -705,7 +709,11 @@ impl<'a> Parser<'a> {
                     .ok_or_else(|| self.operator_error(&sub_path, word, op_pos))?;
                 self.skip_ws();
                 let value = self.comp_value()?;
-                Filter::Compare { path: sub_path, op, value }
+                Filter::Compare {
+                    path: sub_path,
+                    op,
+                    value,
+                }
             };
             self.expect_separator()?;
             inner = Node::join(inner, Node::leaf(condition), Filter::And, open)?;

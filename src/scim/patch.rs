@@ -62,14 +62,20 @@ pub fn parse(body: &Value) -> Result<Vec<Operation>, ScimError> {
             format!("at most {MAX_OPERATIONS} operations per PATCH"),
         ));
     }
-    ops.iter().enumerate().map(|(i, o)| parse_one(i, o)).collect()
+    ops.iter()
+        .enumerate()
+        .map(|(i, o)| parse_one(i, o))
+        .collect()
 }
 
 fn parse_one(i: usize, op: &Value) -> Result<Operation, ScimError> {
     let obj = op
         .as_object()
         .ok_or_else(|| ScimError::invalid_syntax(format!("Operations[{i}] must be an object")))?;
-    let kind = match get_ci(obj, "op").and_then(Value::as_str).map(str::to_ascii_lowercase) {
+    let kind = match get_ci(obj, "op")
+        .and_then(Value::as_str)
+        .map(str::to_ascii_lowercase)
+    {
         Some(s) if s == "add" => OpKind::Add,
         Some(s) if s == "replace" => OpKind::Replace,
         Some(s) if s == "remove" => OpKind::Remove,
@@ -82,9 +88,10 @@ fn parse_one(i: usize, op: &Value) -> Result<Operation, ScimError> {
     let path = match get_ci(obj, "path") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.trim().is_empty() => None,
-        Some(Value::String(s)) => Some(filter::parse_patch_path(s.trim()).map_err(|e| {
-            ScimError::invalid_path(format!("Operations[{i}].path {s:?}: {e}"))
-        })?),
+        Some(Value::String(s)) => Some(
+            filter::parse_patch_path(s.trim())
+                .map_err(|e| ScimError::invalid_path(format!("Operations[{i}].path {s:?}: {e}")))?,
+        ),
         Some(_) => {
             return Err(ScimError::invalid_path(format!(
                 "Operations[{i}].path must be a string"
@@ -98,7 +105,11 @@ fn parse_one(i: usize, op: &Value) -> Result<Operation, ScimError> {
         ))),
         (OpKind::Add | OpKind::Replace, _, None) => Err(ScimError::invalid_value(format!(
             "Operations[{i}]: {} needs a value",
-            if kind == OpKind::Add { "add" } else { "replace" }
+            if kind == OpKind::Add {
+                "add"
+            } else {
+                "replace"
+            }
         ))),
         (OpKind::Add | OpKind::Replace, None, Some(v)) if !v.is_object() => {
             Err(ScimError::invalid_value(format!(
@@ -114,7 +125,11 @@ fn parse_one(i: usize, op: &Value) -> Result<Operation, ScimError> {
 }
 
 /// Apply operations in order to `doc`; on error `doc` is left untouched.
-pub fn apply(kind: ResourceKind, doc: &mut Map<String, Value>, ops: &[Operation]) -> Result<(), ScimError> {
+pub fn apply(
+    kind: ResourceKind,
+    doc: &mut Map<String, Value>,
+    ops: &[Operation],
+) -> Result<(), ScimError> {
     let mut work = doc.clone();
     for op in ops {
         apply_one(kind, &mut work, op)?;
@@ -123,7 +138,11 @@ pub fn apply(kind: ResourceKind, doc: &mut Map<String, Value>, ops: &[Operation]
     Ok(())
 }
 
-fn apply_one(kind: ResourceKind, doc: &mut Map<String, Value>, op: &Operation) -> Result<(), ScimError> {
+fn apply_one(
+    kind: ResourceKind,
+    doc: &mut Map<String, Value>,
+    op: &Operation,
+) -> Result<(), ScimError> {
     match (&op.path, &op.value) {
         (None, Some(Value::Object(values))) => {
             for (key, v) in values {
@@ -131,16 +150,88 @@ fn apply_one(kind: ResourceKind, doc: &mut Map<String, Value>, op: &Operation) -
             }
             Ok(())
         }
-        (None, _) => Err(ScimError::invalid_value("a value object is required without a path")),
-        (Some(path), value) if whole_extension(kind, path).is_some() => {
-            apply_whole_extension(kind, doc, op.op, whole_extension(kind, path), value.as_ref())
-        }
+        (None, _) => Err(ScimError::invalid_value(
+            "a value object is required without a path",
+        )),
+        (Some(path), value) if whole_extension(kind, path).is_some() => apply_whole_extension(
+            kind,
+            doc,
+            op.op,
+            whole_extension(kind, path),
+            value.as_ref(),
+        ),
+        (Some(path), value) if unregistered_extension(kind, path).is_some() => apply_unregistered(
+            doc,
+            op.op,
+            path,
+            unregistered_extension(kind, path),
+            value.as_ref(),
+        ),
         (Some(path), value) => {
             let target = Target::resolve(kind, path)?;
             target.check_mutability(op.op)?;
             target.apply(doc, op.op, value.as_ref())
         }
     }
+}
+
+/// The URN of a path into an extension this server does not know (kept
+/// verbatim, as on create): `urn:example:custom:2.0:User:costCode`.
+fn unregistered_extension(kind: ResourceKind, path: &PatchPath) -> Option<String> {
+    let uri = path.attr.uri.as_deref()?;
+    let known = uri.eq_ignore_ascii_case(kind.core().id) || kind.extension(uri).is_some();
+    let whole = kind
+        .extension(&format!("{uri}:{}", path.attr.name))
+        .is_some();
+    (!known && !whole && path.filter.is_none() && path.sub_after_filter.is_none())
+        .then(|| uri.to_owned())
+}
+
+/// Set or remove `name` (or `name.sub`) inside an unregistered extension object.
+fn apply_unregistered(
+    doc: &mut Map<String, Value>,
+    op: OpKind,
+    path: &PatchPath,
+    uri: Option<String>,
+    value: Option<&Value>,
+) -> Result<(), ScimError> {
+    let Some(uri) = uri else { return Ok(()) };
+    let key = key_ci(doc, &uri).unwrap_or(uri);
+    if op != OpKind::Remove && !doc.contains_key(&key) {
+        doc.insert(key.clone(), Value::Object(Map::new()));
+    }
+    let Some(Value::Object(ext)) = doc.get_mut(&key) else {
+        return Ok(());
+    };
+    let name = key_ci(ext, &path.attr.name).unwrap_or_else(|| path.attr.name.clone());
+    match (&path.attr.sub, op) {
+        (None, OpKind::Remove) => {
+            ext.remove(&name);
+        }
+        (None, _) => {
+            ext.insert(name, value.cloned().unwrap_or(Value::Null));
+        }
+        (Some(sub), OpKind::Remove) => {
+            if let Some(Value::Object(inner)) = ext.get_mut(&name) {
+                if let Some(k) = key_ci(inner, sub) {
+                    inner.remove(&k);
+                }
+            }
+        }
+        (Some(sub), _) => {
+            let slot = ext.entry(name).or_insert_with(|| Value::Object(Map::new()));
+            if !slot.is_object() {
+                *slot = Value::Object(Map::new());
+            }
+            if let Value::Object(inner) = slot {
+                inner.insert(sub.clone(), value.cloned().unwrap_or(Value::Null));
+            }
+        }
+    }
+    if ext.is_empty() {
+        doc.remove(&key);
+    }
+    Ok(())
 }
 
 /// A path that names a whole extension schema, e.g.
@@ -151,7 +242,8 @@ fn whole_extension(kind: ResourceKind, path: &PatchPath) -> Option<&'static str>
         return None;
     }
     let uri = attr.uri.as_deref()?;
-    kind.extension(&format!("{uri}:{}", attr.name)).map(|s| s.id)
+    kind.extension(&format!("{uri}:{}", attr.name))
+        .map(|s| s.id)
 }
 
 fn apply_whole_extension(
@@ -169,7 +261,9 @@ fn apply_whole_extension(
         return Ok(());
     }
     let Some(Value::Object(values)) = value else {
-        return Err(ScimError::invalid_value(format!("the value for {ext} must be an object")));
+        return Err(ScimError::invalid_value(format!(
+            "the value for {ext} must be an object"
+        )));
     };
     if op == OpKind::Replace {
         if let Some(k) = key_ci(doc, ext) {
@@ -199,7 +293,10 @@ fn apply_keyed(
     }
     if let Some(ext) = kind.extension(key) {
         let Some(inner) = v.as_object() else {
-            return Err(ScimError::invalid_value(format!("{} must be an object", ext.id)));
+            return Err(ScimError::invalid_value(format!(
+                "{} must be an object",
+                ext.id
+            )));
         };
         for (k, iv) in inner {
             if k.eq_ignore_ascii_case("schemas") {
@@ -261,7 +358,9 @@ impl<'p> Target<'p> {
         })?;
         let sub_name = match (&attr.sub, &path.sub_after_filter) {
             (Some(_), Some(_)) => {
-                return Err(ScimError::invalid_path("a path has at most one sub-attribute"));
+                return Err(ScimError::invalid_path(
+                    "a path has at most one sub-attribute",
+                ));
             }
             (Some(s), None) | (None, Some(s)) => Some(s),
             (None, None) => None,
@@ -313,7 +412,11 @@ impl<'p> Target<'p> {
     }
 
     /// The object that holds the attribute, created when `create` is set.
-    fn holder<'d>(&self, doc: &'d mut Map<String, Value>, create: bool) -> Option<&'d mut Map<String, Value>> {
+    fn holder<'d>(
+        &self,
+        doc: &'d mut Map<String, Value>,
+        create: bool,
+    ) -> Option<&'d mut Map<String, Value>> {
         match self.container {
             None => Some(doc),
             Some(ext) => {
@@ -326,7 +429,12 @@ impl<'p> Target<'p> {
         }
     }
 
-    fn apply(&self, doc: &mut Map<String, Value>, op: OpKind, value: Option<&Value>) -> Result<(), ScimError> {
+    fn apply(
+        &self,
+        doc: &mut Map<String, Value>,
+        op: OpKind,
+        value: Option<&Value>,
+    ) -> Result<(), ScimError> {
         let Some(def) = self.def else {
             return Ok(());
         };
@@ -387,7 +495,9 @@ impl<'p> Target<'p> {
             (_, None, None, _) => set_whole(holder, &key, def, op, value),
             (_, None, Some(sub), false) => {
                 let v = value.cloned().unwrap_or(Value::Null);
-                let slot = holder.entry(key).or_insert_with(|| Value::Object(Map::new()));
+                let slot = holder
+                    .entry(key)
+                    .or_insert_with(|| Value::Object(Map::new()));
                 if !slot.is_object() {
                     *slot = Value::Object(Map::new());
                 }
@@ -417,7 +527,10 @@ impl<'p> Target<'p> {
 }
 
 /// The objects of a multi-valued complex attribute.
-fn elements_mut<'a>(holder: &'a mut Map<String, Value>, key: &str) -> Vec<&'a mut Map<String, Value>> {
+fn elements_mut<'a>(
+    holder: &'a mut Map<String, Value>,
+    key: &str,
+) -> Vec<&'a mut Map<String, Value>> {
     match holder.get_mut(key) {
         Some(Value::Array(items)) => items.iter_mut().filter_map(Value::as_object_mut).collect(),
         _ => Vec::new(),
@@ -425,7 +538,12 @@ fn elements_mut<'a>(holder: &'a mut Map<String, Value>, key: &str) -> Vec<&'a mu
 }
 
 /// Entra removes members with `{"op":"Remove","path":"members","value":[{"value":"id"}]}`.
-fn remove_listed(holder: &mut Map<String, Value>, key: &str, def: &AttributeDef, value: Option<&Value>) {
+fn remove_listed(
+    holder: &mut Map<String, Value>,
+    key: &str,
+    def: &AttributeDef,
+    value: Option<&Value>,
+) {
     let listed: Vec<Value> = match value {
         Some(Value::Array(a)) => a.clone(),
         Some(other) => vec![other.clone()],
@@ -447,7 +565,11 @@ fn same_element(def: &AttributeDef, a: &Value, b: &Value) -> bool {
     match (value_of(a), value_of(b)) {
         (Some(Value::String(x)), Some(Value::String(y))) => {
             let exact = def.sub("value").is_some_and(|s| s.case_exact);
-            if exact { x == y } else { x.to_lowercase() == y.to_lowercase() }
+            if exact {
+                x == y
+            } else {
+                x.to_lowercase() == y.to_lowercase()
+            }
         }
         (Some(x), Some(y)) => x == y,
         _ => a == b,
@@ -472,7 +594,9 @@ fn set_whole(
             holder.insert(key.to_owned(), Value::Array(new_items));
             return Ok(());
         }
-        let slot = holder.entry(key.to_owned()).or_insert_with(|| Value::Array(Vec::new()));
+        let slot = holder
+            .entry(key.to_owned())
+            .or_insert_with(|| Value::Array(Vec::new()));
         if !slot.is_array() {
             *slot = Value::Array(Vec::new());
         }
@@ -515,7 +639,9 @@ fn merge_objects(existing: &mut Value, new: &Value) {
 fn new_primary(v: &Value) -> bool {
     v.as_object()
         .and_then(|o| get_ci(o, "primary"))
-        .is_some_and(|p| p == &Value::Bool(true) || p.as_str().is_some_and(|s| s.eq_ignore_ascii_case("true")))
+        .is_some_and(|p| {
+            p == &Value::Bool(true) || p.as_str().is_some_and(|s| s.eq_ignore_ascii_case("true"))
+        })
 }
 
 fn clear_primary(items: &mut [Value]) {
@@ -541,7 +667,9 @@ fn set_filtered(
         Some(s) => s.name == "primary" && coerce_bool(&v),
         None => new_primary(&v),
     };
-    let slot = holder.entry(key.to_owned()).or_insert_with(|| Value::Array(Vec::new()));
+    let slot = holder
+        .entry(key.to_owned())
+        .or_insert_with(|| Value::Array(Vec::new()));
     if !slot.is_array() {
         *slot = Value::Array(Vec::new());
     }
@@ -590,7 +718,9 @@ fn set_filtered(
         return Ok(());
     }
     for n in matched {
-        let Some(item) = items.get_mut(n) else { continue };
+        let Some(item) = items.get_mut(n) else {
+            continue;
+        };
         match sub {
             Some(s) => {
                 if let Some(o) = item.as_object_mut() {

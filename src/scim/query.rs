@@ -43,7 +43,10 @@ pub struct ListQuery {
 
 impl ListQuery {
     /// From query-string parameters (names compared case-insensitively).
-    pub fn from_params(params: &HashMap<String, String>, max_results: usize) -> Result<Self, ScimError> {
+    pub fn from_params(
+        params: &HashMap<String, String>,
+        max_results: usize,
+    ) -> Result<Self, ScimError> {
         let get = |name: &str| {
             params
                 .iter()
@@ -113,10 +116,13 @@ impl ListQuery {
                     })
                     .collect(),
                 Some(Value::String(s)) => Ok(s.split(',').map(|x| x.trim().to_owned()).collect()),
-                Some(_) => Err(ScimError::invalid_value(format!("{name} must be an array of strings"))),
+                Some(_) => Err(ScimError::invalid_value(format!(
+                    "{name} must be an array of strings"
+                ))),
             }
         };
-        let projection = Projection::from_lists(&list("attributes")?, &list("excludedAttributes")?)?;
+        let projection =
+            Projection::from_lists(&list("attributes")?, &list("excludedAttributes")?)?;
         Self::build(
             text("filter")?,
             int("startIndex")?,
@@ -139,9 +145,9 @@ impl ListQuery {
     ) -> Result<Self, ScimError> {
         let filter = match filter.map(str::trim).filter(|f| !f.is_empty()) {
             None => None,
-            Some(f) => Some(
-                filter::parse(f).map_err(|e| ScimError::invalid_filter(format!("{e}")))?,
-            ),
+            Some(f) => {
+                Some(filter::parse(f).map_err(|e| ScimError::invalid_filter(format!("{e}")))?)
+            }
         };
         let start_index = usize::try_from(start_index.unwrap_or(1).max(1)).unwrap_or(1);
         let count = match count {
@@ -199,12 +205,20 @@ pub fn index_key(kind: ResourceKind, f: &Filter) -> Option<IndexKey> {
             value: CompValue::Str(v),
         } if is_core(kind, path) => {
             let name = path.name.to_ascii_lowercase();
-            match (name.as_str(), path.sub.as_deref().map(str::to_ascii_lowercase).as_deref(), kind) {
+            match (
+                name.as_str(),
+                path.sub.as_deref().map(str::to_ascii_lowercase).as_deref(),
+                kind,
+            ) {
                 ("id", None, _) => Some(IndexKey::Id(v.clone())),
                 ("externalid", None, _) => Some(IndexKey::ExternalId(v.clone())),
                 ("username", None, ResourceKind::User) => Some(IndexKey::NameLc(v.to_lowercase())),
-                ("displayname", None, ResourceKind::Group) => Some(IndexKey::NameLc(v.to_lowercase())),
-                ("displayname", None, ResourceKind::User) => Some(IndexKey::DisplayLc(v.to_lowercase())),
+                ("displayname", None, ResourceKind::Group) => {
+                    Some(IndexKey::NameLc(v.to_lowercase()))
+                }
+                ("displayname", None, ResourceKind::User) => {
+                    Some(IndexKey::DisplayLc(v.to_lowercase()))
+                }
                 ("emails", None | Some("value"), ResourceKind::User) => {
                     Some(IndexKey::EmailLc(v.to_lowercase()))
                 }
@@ -229,7 +243,9 @@ fn email_in_value_filter(f: &Filter) -> Option<String> {
             path,
             op: CompareOp::Eq,
             value: CompValue::Str(v),
-        } if path.name.eq_ignore_ascii_case("value") && path.sub.is_none() => Some(v.to_lowercase()),
+        } if path.name.eq_ignore_ascii_case("value") && path.sub.is_none() => {
+            Some(v.to_lowercase())
+        }
         _ => None,
     }
 }
@@ -246,7 +262,12 @@ pub fn mentions(f: &Filter, name: &str) -> bool {
 }
 
 /// Sort full representations in place by the query's `sortBy`.
-pub fn sort(kind: ResourceKind, resources: &mut [Map<String, Value>], by: &AttrPath, order: SortOrder) {
+pub fn sort(
+    kind: ResourceKind,
+    resources: &mut [Map<String, Value>],
+    by: &AttrPath,
+    order: SortOrder,
+) {
     let case_exact = kind.case_exact(by.uri.as_deref(), &by.name, by.sub.as_deref());
     resources.sort_by(|a, b| {
         let o = compare_sort_values(sort_value(a, by), sort_value(b, by), case_exact);
@@ -271,18 +292,42 @@ mod tests {
         let u = ResourceKind::User;
         let g = ResourceKind::Group;
         let cases: Vec<(ResourceKind, &str, Option<IndexKey>)> = vec![
-            (u, r#"userName eq "Ann@X.com""#, Some(NameLc("ann@x.com".into()))),
+            (
+                u,
+                r#"userName eq "Ann@X.com""#,
+                Some(NameLc("ann@x.com".into())),
+            ),
             (u, r#"USERNAME EQ "a""#, Some(NameLc("a".into()))),
-            (u, r#"urn:ietf:params:scim:schemas:core:2.0:User:userName eq "a""#, Some(NameLc("a".into()))),
+            (
+                u,
+                r#"urn:ietf:params:scim:schemas:core:2.0:User:userName eq "a""#,
+                Some(NameLc("a".into())),
+            ),
             (u, r#"externalId eq "E1""#, Some(ExternalId("E1".into()))),
             (u, r#"id eq "x""#, Some(Id("x".into()))),
             (u, r#"emails.value eq "A@x""#, Some(EmailLc("a@x".into()))),
-            (u, r#"emails[type eq "work" and value eq "A@x"]"#, Some(EmailLc("a@x".into()))),
+            (
+                u,
+                r#"emails[type eq "work" and value eq "A@x"]"#,
+                Some(EmailLc("a@x".into())),
+            ),
             (u, r#"displayName eq "Ann""#, Some(DisplayLc("ann".into()))),
             // Entra's matching-attribute form, read as a value path.
-            (u, r#"emails[type eq "work"].value eq "A@x""#, Some(EmailLc("a@x".into()))),
-            (g, r#"displayName eq "Admins""#, Some(NameLc("admins".into()))),
-            (u, r#"active eq true and userName eq "a""#, Some(NameLc("a".into()))),
+            (
+                u,
+                r#"emails[type eq "work"].value eq "A@x""#,
+                Some(EmailLc("a@x".into())),
+            ),
+            (
+                g,
+                r#"displayName eq "Admins""#,
+                Some(NameLc("admins".into())),
+            ),
+            (
+                u,
+                r#"active eq true and userName eq "a""#,
+                Some(NameLc("a".into())),
+            ),
             (u, r#"userName eq "a" or userName eq "b""#, None),
             (u, r#"userName co "a""#, None),
             (u, r#"not (userName eq "a")"#, None),
@@ -299,11 +344,14 @@ mod tests {
         let user = serde_json::json!({"emails": [
             {"value": "home@x.com", "type": "home"},
             {"value": "work@x.com", "type": "work"}]});
-        let dotted = filter::parse(r#"emails[type eq "work"].value eq "WORK@x.com""#).expect("parses");
-        let bracket = filter::parse(r#"emails[type eq "work" and value eq "WORK@x.com"]"#).expect("parses");
+        let dotted =
+            filter::parse(r#"emails[type eq "work"].value eq "WORK@x.com""#).expect("parses");
+        let bracket =
+            filter::parse(r#"emails[type eq "work" and value eq "WORK@x.com"]"#).expect("parses");
         assert_eq!(dotted, bracket);
         assert!(matches(&dotted, &user, &ResourceKind::User));
-        let wrong = filter::parse(r#"emails[type eq "work"].value eq "home@x.com""#).expect("parses");
+        let wrong =
+            filter::parse(r#"emails[type eq "work"].value eq "home@x.com""#).expect("parses");
         assert!(!matches(&wrong, &user, &ResourceKind::User));
         assert!(filter::parse(r#"emails[type eq "work"]. eq "x""#).is_err());
     }
@@ -326,6 +374,9 @@ mod tests {
         let mut p = HashMap::new();
         p.insert("filter".to_owned(), "userName eq".to_owned());
         let e = ListQuery::from_params(&p, 10).expect_err("invalid");
-        assert_eq!(e.scim_type, Some(crate::scim::error::ScimType::InvalidFilter));
+        assert_eq!(
+            e.scim_type,
+            Some(crate::scim::error::ScimType::InvalidFilter)
+        );
     }
 }

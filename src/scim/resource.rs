@@ -80,9 +80,10 @@ fn check_schemas(kind: ResourceKind, obj: &Map<String, Value>) -> Result<(), Sci
     let list = schemas
         .as_array()
         .ok_or_else(|| ScimError::invalid_syntax("schemas must be an array of URNs"))?;
-    let names_core = list
-        .iter()
-        .any(|s| s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(kind.core().id)));
+    let names_core = list.iter().any(|s| {
+        s.as_str()
+            .is_some_and(|s| s.eq_ignore_ascii_case(kind.core().id))
+    });
     if !names_core {
         return Err(ScimError::invalid_syntax(format!(
             "schemas must include {}",
@@ -105,9 +106,9 @@ fn normalize_urn_key(
         if value.is_null() {
             return Ok(());
         }
-        let inner = value.as_object().ok_or_else(|| {
-            ScimError::invalid_value(format!("{} must be an object", ext.id))
-        })?;
+        let inner = value
+            .as_object()
+            .ok_or_else(|| ScimError::invalid_value(format!("{} must be an object", ext.id)))?;
         for (k, v) in inner {
             match ext.attribute(k) {
                 Some(def) => {
@@ -123,7 +124,11 @@ fn normalize_urn_key(
                 }
             }
         }
-        if out.get(ext.id).and_then(Value::as_object).is_some_and(Map::is_empty) {
+        if out
+            .get(ext.id)
+            .and_then(Value::as_object)
+            .is_some_and(Map::is_empty)
+        {
             out.remove(ext.id);
         }
         return Ok(());
@@ -174,7 +179,9 @@ fn normalize_urn_key(
 /// `put`, but a complex singular value is merged with what is there.
 fn merge_put(out: &mut Map<String, Value>, def: &AttributeDef, v: &Value) -> Result<(), ScimError> {
     if def.is_complex() && !def.multi_valued {
-        if let (Some(Value::Object(existing)), Some(new)) = (out.get(def.name).cloned(), v.as_object()) {
+        if let (Some(Value::Object(existing)), Some(new)) =
+            (out.get(def.name).cloned(), v.as_object())
+        {
             let mut merged = existing;
             for (k, v) in new {
                 merged.insert(k.clone(), v.clone());
@@ -234,7 +241,11 @@ pub fn coerce_attribute(def: &AttributeDef, value: &Value) -> Result<Option<Valu
     coerce_single(def, value, def.name)
 }
 
-fn coerce_single(def: &AttributeDef, value: &Value, what: &str) -> Result<Option<Value>, ScimError> {
+fn coerce_single(
+    def: &AttributeDef,
+    value: &Value,
+    what: &str,
+) -> Result<Option<Value>, ScimError> {
     if value.is_null() {
         return Ok(None);
     }
@@ -267,7 +278,9 @@ fn coerce_single(def: &AttributeDef, value: &Value, what: &str) -> Result<Option
         }
         let label = format!("{what}.{}", sub.name);
         if v.is_array() {
-            return Err(ScimError::invalid_value(format!("{label} must not be an array")));
+            return Err(ScimError::invalid_value(format!(
+                "{label} must not be an array"
+            )));
         }
         out.insert(sub.name.to_owned(), coerce_simple(sub.kind, v, &label)?);
     }
@@ -276,7 +289,10 @@ fn coerce_single(def: &AttributeDef, value: &Value, what: &str) -> Result<Option
 
 fn coerce_simple(kind: AttrType, value: &Value, what: &str) -> Result<Value, ScimError> {
     let wrong = |expected: &str| {
-        ScimError::invalid_value(format!("{what} must be {expected}; got {}", type_name(value)))
+        ScimError::invalid_value(format!(
+            "{what} must be {expected}; got {}",
+            type_name(value)
+        ))
     };
     match kind {
         AttrType::String | AttrType::Reference | AttrType::Binary => match value {
@@ -299,7 +315,9 @@ fn coerce_simple(kind: AttrType, value: &Value, what: &str) -> Result<Value, Sci
             _ => Err(wrong("a number")),
         },
         AttrType::DateTime => match value {
-            Value::String(s) if chrono::DateTime::parse_from_rfc3339(s).is_ok() => Ok(value.clone()),
+            Value::String(s) if chrono::DateTime::parse_from_rfc3339(s).is_ok() => {
+                Ok(value.clone())
+            }
             _ => Err(wrong("an RFC 3339 date-time string")),
         },
         AttrType::Complex => Err(wrong("a simple value")),
@@ -389,7 +407,9 @@ impl Projection {
     /// True when `members` is asked to be left out (saves loading members).
     pub fn excludes(&self, kind: ResourceKind, name: &str) -> bool {
         let named = |p: &AttrPath| {
-            p.sub.is_none() && p.name.eq_ignore_ascii_case(name) && is_core_uri(kind, p.uri.as_deref())
+            p.sub.is_none()
+                && p.name.eq_ignore_ascii_case(name)
+                && is_core_uri(kind, p.uri.as_deref())
         };
         if self.excluded.iter().any(named) {
             return true;
@@ -434,7 +454,11 @@ fn whole_extension(kind: ResourceKind, p: &AttrPath) -> Option<&'static str> {
 
 /// Apply the projection and the `returned` rules to a full resource
 /// representation (with `id`, `meta`, `schemas`).
-pub fn project(kind: ResourceKind, full: &Map<String, Value>, projection: &Projection) -> Map<String, Value> {
+pub fn project(
+    kind: ResourceKind,
+    full: &Map<String, Value>,
+    projection: &Projection,
+) -> Map<String, Value> {
     let mut out = Map::new();
     for (key, value) in full {
         if key == "schemas" || key == "id" {
@@ -464,9 +488,8 @@ fn project_extension(
     inner: &Map<String, Value>,
     projection: &Projection,
 ) -> Map<String, Value> {
-    let whole_named = |list: &[AttrPath]| {
-        list.iter().any(|p| whole_extension(kind, p) == Some(ext))
-    };
+    let whole_named =
+        |list: &[AttrPath]| list.iter().any(|p| whole_extension(kind, p) == Some(ext));
     if whole_named(&projection.excluded) {
         return Map::new();
     }
@@ -702,19 +725,28 @@ mod tests {
             (format!("{ENTERPRISE_USER_SCHEMA}:manager.value")): "m1",
         }))
         .expect("valid");
-        assert_eq!(out[ENTERPRISE_USER_SCHEMA], json!({"employeeNumber": "42", "manager": {"value": "m1"}}));
+        assert_eq!(
+            out[ENTERPRISE_USER_SCHEMA],
+            json!({"employeeNumber": "42", "manager": {"value": "m1"}})
+        );
         assert_eq!(out["schemas"], json!([USER_SCHEMA, ENTERPRISE_USER_SCHEMA]));
     }
 
     #[test]
     fn wrong_types_and_missing_required_are_invalid_values() {
         let e = norm(json!({"userName": "a", "active": 3})).expect_err("bad type");
-        assert_eq!(e.scim_type, Some(crate::scim::error::ScimType::InvalidValue));
+        assert_eq!(
+            e.scim_type,
+            Some(crate::scim::error::ScimType::InvalidValue)
+        );
         assert!(e.detail.contains("active"), "{}", e.detail);
         let e = norm(json!({"displayName": "a"})).expect_err("missing userName");
         assert_eq!(e.detail, "userName is required");
         let e = norm(json!({"schemas": ["urn:x"], "userName": "a"})).expect_err("schemas");
-        assert_eq!(e.scim_type, Some(crate::scim::error::ScimType::InvalidSyntax));
+        assert_eq!(
+            e.scim_type,
+            Some(crate::scim::error::ScimType::InvalidSyntax)
+        );
         assert!(norm(json!("text")).is_err());
     }
 
@@ -748,7 +780,10 @@ mod tests {
         assert_eq!(out[ENTERPRISE_USER_SCHEMA], json!({"employeeNumber": "7"}));
         let p = Projection::parse(Some(ENTERPRISE_USER_SCHEMA), None).expect("parse");
         let out = project(ResourceKind::User, full, &p);
-        assert_eq!(out[ENTERPRISE_USER_SCHEMA], json!({"employeeNumber": "7", "department": "d"}));
+        assert_eq!(
+            out[ENTERPRISE_USER_SCHEMA],
+            json!({"employeeNumber": "7", "department": "d"})
+        );
         assert!(!out.contains_key("userName"));
     }
 

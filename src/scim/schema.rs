@@ -275,12 +275,21 @@ const fn primary() -> AttributeDef {
 }
 
 static NAME_SUBS: [AttributeDef; 6] = [
-    string("formatted", "The full name, including all middle names, titles, and suffixes as appropriate, formatted for display."),
+    string(
+        "formatted",
+        "The full name, including all middle names, titles, and suffixes as appropriate, formatted for display.",
+    ),
     string("familyName", "The family name of the User, or last name."),
     string("givenName", "The given name of the User, or first name."),
     string("middleName", "The middle name(s) of the User."),
-    string("honorificPrefix", "The honorific prefix(es) of the User, or title."),
-    string("honorificSuffix", "The honorific suffix(es) of the User, or suffix."),
+    string(
+        "honorificPrefix",
+        "The honorific prefix(es) of the User, or title.",
+    ),
+    string(
+        "honorificSuffix",
+        "The honorific suffix(es) of the User, or suffix.",
+    ),
 ];
 static EMAIL_SUBS: [AttributeDef; 4] = [
     string("value", "Email address for the User."),
@@ -307,7 +316,10 @@ static PHOTO_SUBS: [AttributeDef; 4] = [
     primary(),
 ];
 static ADDRESS_SUBS: [AttributeDef; 8] = [
-    string("formatted", "The full mailing address, formatted for display or use with a mailing label."),
+    string(
+        "formatted",
+        "The full mailing address, formatted for display or use with a mailing label.",
+    ),
     string("streetAddress", "The full street address component."),
     string("locality", "The city or locality component."),
     string("region", "The state or region component."),
@@ -318,9 +330,13 @@ static ADDRESS_SUBS: [AttributeDef; 8] = [
 ];
 static USER_GROUP_SUBS: [AttributeDef; 4] = [
     string("value", "The identifier of the User's group.").mutability(ReadOnly),
-    attr("$ref", Reference, "The URI of the corresponding 'Group' resource.")
-        .refs(&["User", "Group"])
-        .mutability(ReadOnly),
+    attr(
+        "$ref",
+        Reference,
+        "The URI of the corresponding 'Group' resource.",
+    )
+    .refs(&["User", "Group"])
+    .mutability(ReadOnly),
     display().mutability(ReadOnly),
     kind(&["direct", "indirect"]).mutability(ReadOnly),
 ];
@@ -383,8 +399,16 @@ pub static USER: SchemaDef = SchemaDef {
 };
 
 static MANAGER_SUBS: [AttributeDef; 3] = [
-    string("value", "The id of the SCIM resource representing the User's manager."),
-    attr("$ref", Reference, "The URI of the SCIM resource representing the User's manager.").refs(&["User"]),
+    string(
+        "value",
+        "The id of the SCIM resource representing the User's manager.",
+    ),
+    attr(
+        "$ref",
+        Reference,
+        "The URI of the SCIM resource representing the User's manager.",
+    )
+    .refs(&["User"]),
     string("displayName", "The displayName of the User's manager.").mutability(ReadOnly),
 ];
 
@@ -394,7 +418,10 @@ pub static ENTERPRISE_USER: SchemaDef = SchemaDef {
     name: "EnterpriseUser",
     description: "Enterprise User",
     attributes: &[
-        string("employeeNumber", "Numeric or alphanumeric identifier assigned to a person."),
+        string(
+            "employeeNumber",
+            "Numeric or alphanumeric identifier assigned to a person.",
+        ),
         string("costCenter", "Identifies the name of a cost center."),
         string("organization", "Identifies the name of an organization."),
         string("division", "Identifies the name of a division."),
@@ -407,13 +434,20 @@ static MEMBER_SUBS: [AttributeDef; 4] = [
     string("value", "Identifier of the member of this Group.")
         .case_exact()
         .mutability(Immutable),
-    attr("$ref", Reference, "The URI corresponding to a SCIM resource that is a member of this Group.")
-        .refs(&["User", "Group"])
-        .mutability(Immutable),
+    attr(
+        "$ref",
+        Reference,
+        "The URI corresponding to a SCIM resource that is a member of this Group.",
+    )
+    .refs(&["User", "Group"])
+    .mutability(Immutable),
     string("display", "A human-readable name of the member.").mutability(ReadOnly),
-    string("type", "A label indicating the type of resource, e.g., 'User' or 'Group'.")
-        .canonical(&["User", "Group"])
-        .mutability(Immutable),
+    string(
+        "type",
+        "A label indicating the type of resource, e.g., 'User' or 'Group'.",
+    )
+    .canonical(&["User", "Group"])
+    .mutability(Immutable),
 ];
 
 /// The core Group schema, RFC 7643 section 4.2. `displayName` is unique here
@@ -423,33 +457,71 @@ pub static GROUP: SchemaDef = SchemaDef {
     name: "Group",
     description: "Group",
     attributes: &[
-        string("displayName", "A human-readable name for the Group. Unique, compared case-insensitively.")
-            .required()
-            .unique(),
-        attr("members", Complex, "A list of members of the Group.").multi().subs(&MEMBER_SUBS),
+        string(
+            "displayName",
+            "A human-readable name for the Group. Unique, compared case-insensitively.",
+        )
+        .required()
+        .unique(),
+        attr("members", Complex, "A list of members of the Group.")
+            .multi()
+            .subs(&MEMBER_SUBS),
     ],
 };
 
 static META_SUBS: [AttributeDef; 5] = [
-    string("resourceType", "The name of the resource type of the resource.").case_exact().mutability(ReadOnly),
-    attr("created", DateTime, "The DateTime that the resource was added to the service provider.").mutability(ReadOnly),
-    attr("lastModified", DateTime, "The most recent DateTime that the details of this resource were updated.").mutability(ReadOnly),
-    attr("location", Reference, "The URI of the resource being returned.").case_exact().mutability(ReadOnly),
-    string("version", "The version of the resource being returned.").case_exact().mutability(ReadOnly),
+    string(
+        "resourceType",
+        "The name of the resource type of the resource.",
+    )
+    .case_exact()
+    .mutability(ReadOnly),
+    attr(
+        "created",
+        DateTime,
+        "The DateTime that the resource was added to the service provider.",
+    )
+    .mutability(ReadOnly),
+    attr(
+        "lastModified",
+        DateTime,
+        "The most recent DateTime that the details of this resource were updated.",
+    )
+    .mutability(ReadOnly),
+    attr(
+        "location",
+        Reference,
+        "The URI of the resource being returned.",
+    )
+    .case_exact()
+    .mutability(ReadOnly),
+    string("version", "The version of the resource being returned.")
+        .case_exact()
+        .mutability(ReadOnly),
 ];
 
 /// The common attributes of every resource (RFC 7643 section 3.1).
 pub static COMMON: [AttributeDef; 3] = [
-    string("id", "A unique identifier for a SCIM resource as defined by the service provider.")
-        .case_exact()
-        .mutability(ReadOnly)
-        .returned(Always)
-        .unique(),
-    string("externalId", "A String that is an identifier for the resource as defined by the provisioning client.")
-        .case_exact(),
-    attr("meta", Complex, "A complex attribute containing resource metadata.")
-        .mutability(ReadOnly)
-        .subs(&META_SUBS),
+    string(
+        "id",
+        "A unique identifier for a SCIM resource as defined by the service provider.",
+    )
+    .case_exact()
+    .mutability(ReadOnly)
+    .returned(Always)
+    .unique(),
+    string(
+        "externalId",
+        "A String that is an identifier for the resource as defined by the provisioning client.",
+    )
+    .case_exact(),
+    attr(
+        "meta",
+        Complex,
+        "A complex attribute containing resource metadata.",
+    )
+    .mutability(ReadOnly)
+    .subs(&META_SUBS),
 ];
 
 /// A resource type this server serves.
@@ -551,14 +623,20 @@ mod tests {
     #[test]
     fn lookups_are_case_insensitive() {
         let k = ResourceKind::User;
-        assert_eq!(k.attribute(None, "USERNAME").map(|a| a.name), Some("userName"));
+        assert_eq!(
+            k.attribute(None, "USERNAME").map(|a| a.name),
+            Some("userName")
+        );
         assert_eq!(k.attribute(None, "id").map(|a| a.name), Some("id"));
         assert_eq!(
-            k.attribute(Some(ENTERPRISE_USER_SCHEMA), "employeenumber").map(|a| a.name),
+            k.attribute(Some(ENTERPRISE_USER_SCHEMA), "employeenumber")
+                .map(|a| a.name),
             Some("employeeNumber")
         );
         assert_eq!(
-            k.attribute(Some(USER_SCHEMA), "emails").and_then(|a| a.sub("VALUE")).map(|a| a.name),
+            k.attribute(Some(USER_SCHEMA), "emails")
+                .and_then(|a| a.sub("VALUE"))
+                .map(|a| a.name),
             Some("value")
         );
         assert!(k.attribute(None, "members").is_none());
@@ -569,14 +647,23 @@ mod tests {
     fn discovery_tells_the_truth_about_characteristics() {
         let users = USER.to_json("http://x/scim/v2");
         let attrs = users["attributes"].as_array().expect("attributes");
-        let user_name = attrs.iter().find(|a| a["name"] == "userName").expect("userName");
+        let user_name = attrs
+            .iter()
+            .find(|a| a["name"] == "userName")
+            .expect("userName");
         assert_eq!(user_name["uniqueness"], "server");
         assert_eq!(user_name["required"], true);
         assert_eq!(user_name["caseExact"], false);
-        let password = attrs.iter().find(|a| a["name"] == "password").expect("password");
+        let password = attrs
+            .iter()
+            .find(|a| a["name"] == "password")
+            .expect("password");
         assert_eq!(password["returned"], "never");
         assert_eq!(password["mutability"], "writeOnly");
-        let groups = attrs.iter().find(|a| a["name"] == "groups").expect("groups");
+        let groups = attrs
+            .iter()
+            .find(|a| a["name"] == "groups")
+            .expect("groups");
         assert_eq!(groups["mutability"], "readOnly");
         assert_eq!(groups["subAttributes"].as_array().map(Vec::len), Some(4));
     }

@@ -55,16 +55,17 @@ pub async fn run(
         .and_then(Value::as_array)
         .is_some_and(|a| a.iter().any(|s| s.as_str() == Some(BULK_REQUEST)));
     if !schemas_ok {
-        return Err(ScimError::invalid_syntax(format!("schemas must be [\"{BULK_REQUEST}\"]")));
+        return Err(ScimError::invalid_syntax(format!(
+            "schemas must be [\"{BULK_REQUEST}\"]"
+        )));
     }
-    let fail_on_errors = match get_ci(obj, "failOnErrors") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(
-            v.as_u64()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| ScimError::invalid_value("failOnErrors must be a positive integer"))?,
-        ),
-    };
+    let fail_on_errors =
+        match get_ci(obj, "failOnErrors") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v.as_u64().filter(|n| *n > 0).ok_or_else(|| {
+                ScimError::invalid_value("failOnErrors must be a positive integer")
+            })?),
+        };
     let raw_ops = get_ci(obj, "Operations")
         .and_then(Value::as_array)
         .ok_or_else(|| ScimError::invalid_syntax("Operations must be an array"))?;
@@ -72,7 +73,10 @@ pub async fn run(
         return Err(ScimError::new(
             413,
             Some(ScimType::TooMany),
-            format!("a bulk request may carry at most {max_operations} operations; this one has {}", raw_ops.len()),
+            format!(
+                "a bulk request may carry at most {max_operations} operations; this one has {}",
+                raw_ops.len()
+            ),
         ));
     }
     let ops: Vec<BulkOp> = raw_ops
@@ -139,7 +143,11 @@ fn parse_op(i: usize, v: &Value) -> Result<BulkOp, ScimError> {
     let o = v
         .as_object()
         .ok_or_else(|| ScimError::invalid_syntax(format!("Operations[{i}] must be an object")))?;
-    let method = match get_ci(o, "method").and_then(Value::as_str).map(str::to_ascii_uppercase).as_deref() {
+    let method = match get_ci(o, "method")
+        .and_then(Value::as_str)
+        .map(str::to_ascii_uppercase)
+        .as_deref()
+    {
         Some("POST") => Method::Post,
         Some("PUT") => Method::Put,
         Some("PATCH") => Method::Patch,
@@ -161,7 +169,9 @@ fn parse_op(i: usize, v: &Value) -> Result<BulkOp, ScimError> {
     }
     let data = get_ci(o, "data").cloned();
     if method != Method::Delete && data.is_none() {
-        return Err(ScimError::invalid_syntax(format!("Operations[{i}].data is required")));
+        return Err(ScimError::invalid_syntax(format!(
+            "Operations[{i}].data is required"
+        )));
     }
     Ok(BulkOp {
         method,
@@ -180,7 +190,11 @@ fn resolve_refs(data: Option<&Value>, ids: &Map<String, Value>) -> Option<Option
                 Some(bid) => ids.get(bid).cloned(),
                 None => Some(v.clone()),
             },
-            Value::Array(a) => a.iter().map(|x| walk(x, ids)).collect::<Option<Vec<_>>>().map(Value::Array),
+            Value::Array(a) => a
+                .iter()
+                .map(|x| walk(x, ids))
+                .collect::<Option<Vec<_>>>()
+                .map(Value::Array),
             Value::Object(o) => o
                 .iter()
                 .map(|(k, x)| walk(x, ids).map(|y| (k.clone(), y)))
@@ -214,7 +228,11 @@ fn target(path: &str) -> Result<(ResourceKind, Option<String>), ScimError> {
     let kind = match collection {
         "Users" => ResourceKind::User,
         "Groups" => ResourceKind::Group,
-        _ => return Err(ScimError::invalid_path(format!("{path:?} is not /Users or /Groups"))),
+        _ => {
+            return Err(ScimError::invalid_path(format!(
+                "{path:?} is not /Users or /Groups"
+            )));
+        }
     };
     Ok((kind, id.filter(|i| !i.is_empty())))
 }

@@ -44,7 +44,9 @@ fn user_members(members: &[MemberRef]) -> BTreeSet<String> {
 }
 
 fn display_name(doc: &Map<String, Value>) -> Option<String> {
-    doc.get("displayName").and_then(Value::as_str).map(str::to_owned)
+    doc.get("displayName")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
 }
 
 /// Above this many stored resources, a filter that no index answers is
@@ -68,7 +70,9 @@ impl From<ServiceError> for ScimError {
     fn from(e: ServiceError) -> Self {
         match e {
             ServiceError::Scim(s) => s,
-            ServiceError::NotFound(kind, id) => ScimError::not_found(format!("{kind} {id} not found")),
+            ServiceError::NotFound(kind, id) => {
+                ScimError::not_found(format!("{kind} {id} not found"))
+            }
             ServiceError::PreconditionFailed => ScimError::precondition_failed(
                 "the resource has changed: its version does not match If-Match",
             ),
@@ -202,7 +206,12 @@ impl ScimService {
         timestamp(self.clock.now())
     }
 
-    pub async fn create(&self, kind: ResourceKind, body: &Value, base: &str) -> Result<Rendered, ServiceError> {
+    pub async fn create(
+        &self,
+        kind: ResourceKind,
+        body: &Value,
+        base: &str,
+    ) -> Result<Rendered, ServiceError> {
         let doc = resource::normalize(kind, body)?;
         let mut tx = self.store.write().await?;
         let rendered = self.create_in(&mut tx, kind, doc, base).await?;
@@ -243,7 +252,12 @@ impl ScimService {
         render(tx, &stored, base).await
     }
 
-    pub async fn get(&self, kind: ResourceKind, id: &str, base: &str) -> Result<Rendered, ServiceError> {
+    pub async fn get(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        base: &str,
+    ) -> Result<Rendered, ServiceError> {
         let mut tx = self.store.read().await?;
         let stored = tx
             .get_resource(kind, id)
@@ -273,7 +287,9 @@ impl ScimService {
             (ResourceKind::Group, None) => Some(Vec::new()),
             (_, m) => m,
         };
-        let stored = self.write_doc(&mut tx, &current, doc, members.as_deref()).await?;
+        let stored = self
+            .write_doc(&mut tx, &current, doc, members.as_deref())
+            .await?;
         let r = render(&mut tx, &stored, base).await?;
         tx.commit().await?;
         self.ring();
@@ -307,7 +323,9 @@ impl ScimService {
             (ResourceKind::Group, None) => Some(Vec::new()),
             (_, m) => m,
         };
-        let stored = self.write_doc(&mut tx, &current, doc, members.as_deref()).await?;
+        let stored = self
+            .write_doc(&mut tx, &current, doc, members.as_deref())
+            .await?;
         let r = render(&mut tx, &stored, base).await?;
         tx.commit().await?;
         self.ring();
@@ -361,7 +379,12 @@ impl ScimService {
         Ok(tx.update_resource(current, &fields, &doc, &now).await?)
     }
 
-    pub async fn delete(&self, kind: ResourceKind, id: &str, if_match: &IfMatch) -> Result<(), ServiceError> {
+    pub async fn delete(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        if_match: &IfMatch,
+    ) -> Result<(), ServiceError> {
         let mut tx = self.store.write().await?;
         let current = load(&mut tx, kind, id).await?;
         if_match.check(current.version)?;
@@ -394,7 +417,11 @@ impl ScimService {
         }
         if let Some(by) = &q.sort_by {
             found.sort_by(|(_, a), (_, b)| {
-                let o = resource::compare_sort_values(resource::sort_value(a, by), resource::sort_value(b, by), false);
+                let o = resource::compare_sort_values(
+                    resource::sort_value(a, by),
+                    resource::sort_value(b, by),
+                    false,
+                );
                 match q.sort_order {
                     query::SortOrder::Ascending => o,
                     query::SortOrder::Descending => o.reverse(),
@@ -415,7 +442,12 @@ impl ScimService {
         })
     }
 
-    pub async fn list(&self, kind: ResourceKind, q: &ListQuery, base: &str) -> Result<ListPage, ServiceError> {
+    pub async fn list(
+        &self,
+        kind: ResourceKind,
+        q: &ListQuery,
+        base: &str,
+    ) -> Result<ListPage, ServiceError> {
         let mut tx = self.store.read().await?;
         let page = list_in(&mut tx, kind, q, base).await?;
         tx.commit().await?;
@@ -424,7 +456,11 @@ impl ScimService {
 }
 
 /// Load a resource for writing: lock its row first.
-async fn load(tx: &mut StoreTx, kind: ResourceKind, id: &str) -> Result<StoredResource, ServiceError> {
+async fn load(
+    tx: &mut StoreTx,
+    kind: ResourceKind,
+    id: &str,
+) -> Result<StoredResource, ServiceError> {
     tx.lock_resource(kind, id).await?;
     tx.get_resource(kind, id)
         .await?
@@ -453,11 +489,17 @@ fn take_members(kind: ResourceKind, doc: &mut Map<String, Value>) -> Option<Vec<
 }
 
 /// Check that every member exists; a group may not contain itself.
-async fn resolve_members(tx: &mut StoreTx, group_id: &str, members: &[Value]) -> Result<Vec<MemberRef>, ServiceError> {
+async fn resolve_members(
+    tx: &mut StoreTx,
+    group_id: &str,
+    members: &[Value],
+) -> Result<Vec<MemberRef>, ServiceError> {
     let mut out: Vec<MemberRef> = Vec::with_capacity(members.len());
     for m in members {
         let Some(id) = m.get("value").and_then(Value::as_str) else {
-            return Err(ScimError::invalid_value("every member needs a value (the member's id)").into());
+            return Err(
+                ScimError::invalid_value("every member needs a value (the member's id)").into(),
+            );
         };
         if out.iter().any(|o| o.id == id) {
             continue;
@@ -485,7 +527,10 @@ async fn resolve_members(tx: &mut StoreTx, group_id: &str, members: &[Value]) ->
 fn indexed_fields(kind: ResourceKind, doc: &Map<String, Value>) -> IndexedFields {
     let text = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_owned);
     let (name, display) = match kind {
-        ResourceKind::User => (text("userName"), text("displayName").or_else(|| text("userName"))),
+        ResourceKind::User => (
+            text("userName"),
+            text("displayName").or_else(|| text("userName")),
+        ),
         ResourceKind::Group => (text("displayName"), text("displayName")),
     };
     let emails_lc = match doc.get("emails") {
@@ -506,12 +551,21 @@ fn indexed_fields(kind: ResourceKind, doc: &Map<String, Value>) -> IndexedFields
 
 /// Members are returned as the client wrote them: nothing is added.
 fn members_json(members: &[MemberRef]) -> Value {
-    Value::Array(members.iter().map(|m| Value::Object(m.doc.clone())).collect())
+    Value::Array(
+        members
+            .iter()
+            .map(|m| Value::Object(m.doc.clone()))
+            .collect(),
+    )
 }
 
 /// The full representation: document, id, meta, and the derived `groups`
 /// (Users) or `members` (Groups).
-async fn render(tx: &mut StoreTx, stored: &StoredResource, base: &str) -> Result<Rendered, ServiceError> {
+async fn render(
+    tx: &mut StoreTx,
+    stored: &StoredResource,
+    base: &str,
+) -> Result<Rendered, ServiceError> {
     render_with(tx, stored, base, true).await
 }
 
@@ -523,7 +577,14 @@ async fn render_with(
 ) -> Result<Rendered, ServiceError> {
     let kind = stored.kind;
     let mut body = Map::new();
-    body.insert("schemas".into(), stored.doc.get("schemas").cloned().unwrap_or_else(|| json!([kind.core().id])));
+    body.insert(
+        "schemas".into(),
+        stored
+            .doc
+            .get("schemas")
+            .cloned()
+            .unwrap_or_else(|| json!([kind.core().id])),
+    );
     body.insert("id".into(), Value::String(stored.id.clone()));
     for (k, v) in &stored.doc {
         if k != "schemas" {
@@ -584,11 +645,19 @@ fn needs_relations(kind: ResourceKind, q: &ListQuery) -> bool {
     };
     let wanted_in_output = !q.projection.excludes(kind, name);
     let in_filter = q.filter.as_ref().is_some_and(|f| query::mentions(f, name));
-    let in_sort = q.sort_by.as_ref().is_some_and(|p| p.name.eq_ignore_ascii_case(name));
+    let in_sort = q
+        .sort_by
+        .as_ref()
+        .is_some_and(|p| p.name.eq_ignore_ascii_case(name));
     wanted_in_output || in_filter || in_sort
 }
 
-async fn list_in(tx: &mut StoreTx, kind: ResourceKind, q: &ListQuery, base: &str) -> Result<ListPage, ServiceError> {
+async fn list_in(
+    tx: &mut StoreTx,
+    kind: ResourceKind,
+    q: &ListQuery,
+    base: &str,
+) -> Result<ListPage, ServiceError> {
     let relations = needs_relations(kind, q);
     let offset = q.start_index.saturating_sub(1);
     // Fast path: no filter, no sort: page in the database.
@@ -597,8 +666,12 @@ async fn list_in(tx: &mut StoreTx, kind: ResourceKind, q: &ListQuery, base: &str
         let rows = if q.count == 0 {
             Vec::new()
         } else {
-            tx.page_resources(kind, i64::try_from(offset).unwrap_or(i64::MAX), i64::try_from(q.count).unwrap_or(i64::MAX))
-                .await?
+            tx.page_resources(
+                kind,
+                i64::try_from(offset).unwrap_or(i64::MAX),
+                i64::try_from(q.count).unwrap_or(i64::MAX),
+            )
+            .await?
         };
         let mut resources = Vec::with_capacity(rows.len());
         for r in &rows {
@@ -658,6 +731,10 @@ async fn list_in(tx: &mut StoreTx, kind: ResourceKind, q: &ListQuery, base: &str
 }
 
 /// Apply a projection to a single rendered resource.
-pub fn project(kind: ResourceKind, rendered: &Rendered, projection: &Projection) -> Map<String, Value> {
+pub fn project(
+    kind: ResourceKind,
+    rendered: &Rendered,
+    projection: &Projection,
+) -> Map<String, Value> {
     resource::project(kind, &rendered.body, projection)
 }

@@ -22,13 +22,19 @@ pub enum SnykError {
     RateLimited { retry_after: Option<Duration> },
     /// 5xx, timeouts, connection errors: retry this operation with backoff.
     #[error("transient failure: {message}")]
-    Transient { status: Option<u16>, message: String },
+    Transient {
+        status: Option<u16>,
+        message: String,
+    },
     /// 401: the token is missing, expired or revoked; pause and alert.
     #[error("Snyk rejected the API token ({status})")]
     Unauthorized { status: u16 },
     /// The provision was refused because the user already exists in Snyk.
     #[error("the user already exists in Snyk: {message}")]
-    AlreadyExists { message: String, error_ref: Option<String> },
+    AlreadyExists {
+        message: String,
+        error_ref: Option<String>,
+    },
     /// Any other 4xx: fail the operation with Snyk's message.
     #[error("Snyk answered {status}: {message}")]
     Permanent {
@@ -102,20 +108,34 @@ impl SnykClient {
         self.call(method, &path, op.body()).await
     }
 
-    pub async fn list_provisions(&self, org: &str) -> (Result<Vec<PendingProvision>, SnykError>, Trace) {
-        let (r, t) = self.call("GET", &format!("/org/{org}/provision"), None).await;
+    pub async fn list_provisions(
+        &self,
+        org: &str,
+    ) -> (Result<Vec<PendingProvision>, SnykError>, Trace) {
+        let (r, t) = self
+            .call("GET", &format!("/org/{org}/provision"), None)
+            .await;
         (r.and_then(parse_list), t)
     }
 
     pub async fn list_org_members(&self, org: &str) -> (Result<Vec<OrgMember>, SnykError>, Trace) {
         let (r, t) = self
-            .call("GET", &format!("/org/{org}/members?includeGroupAdmins=true"), None)
+            .call(
+                "GET",
+                &format!("/org/{org}/members?includeGroupAdmins=true"),
+                None,
+            )
             .await;
         (r.and_then(parse_list), t)
     }
 
-    pub async fn list_group_members(&self, group: &str) -> (Result<Vec<GroupMember>, SnykError>, Trace) {
-        let (r, t) = self.call("GET", &format!("/group/{group}/members"), None).await;
+    pub async fn list_group_members(
+        &self,
+        group: &str,
+    ) -> (Result<Vec<GroupMember>, SnykError>, Trace) {
+        let (r, t) = self
+            .call("GET", &format!("/group/{group}/members"), None)
+            .await;
         (r.and_then(parse_list), t)
     }
 
@@ -127,12 +147,21 @@ impl SnykClient {
         role: &str,
     ) -> (Result<Value, SnykError>, Trace) {
         let body = serde_json::json!({"userId": user_id, "role": role});
-        self.call("POST", &format!("/group/{group}/org/{org}/members"), Some(body))
-            .await
+        self.call(
+            "POST",
+            &format!("/group/{group}/org/{org}/members"),
+            Some(body),
+        )
+        .await
     }
 
     /// One HTTP call with the token; never retries (the outbox does).
-    pub async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (Result<Value, SnykError>, Trace) {
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (Result<Value, SnykError>, Trace) {
         let url = format!("{}{}", self.base, path);
         let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
         let mut req = self.http.request(m, &url);
@@ -153,7 +182,10 @@ impl SnykClient {
                     "request failed".to_owned()
                 };
                 return (
-                    Err(SnykError::Transient { status: None, message }),
+                    Err(SnykError::Transient {
+                        status: None,
+                        message,
+                    }),
                     Trace::default(),
                 );
             }
@@ -176,7 +208,12 @@ fn parse_list<T: for<'de> Deserialize<'de>>(v: Value) -> Result<Vec<T>, SnykErro
 }
 
 fn trace_of(headers: &HeaderMap, status: u16) -> Trace {
-    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let get = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
     Trace {
         request_id: get("snyk-request-id"),
         error_ref: get("x-error-reference"),
@@ -257,29 +294,61 @@ mod tests {
     fn classification_table() {
         let p = "/org/o/provision";
         assert_eq!(c("POST", p, 200, json!({})), Ok(()));
-        assert!(matches!(c("POST", p, 429, json!({})), Err(SnykError::RateLimited { .. })));
-        assert!(matches!(c("POST", p, 503, json!({})), Err(SnykError::Transient { .. })));
-        assert!(matches!(c("POST", p, 401, json!({})), Err(SnykError::Unauthorized { .. })));
-        assert!(matches!(c("POST", p, 409, json!({"message": "conflict"})), Err(SnykError::AlreadyExists { .. })));
         assert!(matches!(
-            c("POST", p, 400, json!({"message": "User a@x.com already exists in Snyk"})),
+            c("POST", p, 429, json!({})),
+            Err(SnykError::RateLimited { .. })
+        ));
+        assert!(matches!(
+            c("POST", p, 503, json!({})),
+            Err(SnykError::Transient { .. })
+        ));
+        assert!(matches!(
+            c("POST", p, 401, json!({})),
+            Err(SnykError::Unauthorized { .. })
+        ));
+        assert!(matches!(
+            c("POST", p, 409, json!({"message": "conflict"})),
+            Err(SnykError::AlreadyExists { .. })
+        ));
+        assert!(matches!(
+            c(
+                "POST",
+                p,
+                400,
+                json!({"message": "User a@x.com already exists in Snyk"})
+            ),
             Err(SnykError::AlreadyExists { .. })
         ));
         assert!(matches!(
             c("POST", p, 422, json!({"error": "user exists"})),
             Err(SnykError::AlreadyExists { .. })
         ));
-        match c("POST", p, 400, json!({"code": 400, "message": "Invalid role"})) {
-            Err(SnykError::Permanent { status, message, .. }) => {
+        match c(
+            "POST",
+            p,
+            400,
+            json!({"code": 400, "message": "Invalid role"}),
+        ) {
+            Err(SnykError::Permanent {
+                status, message, ..
+            }) => {
                 assert_eq!((status, message.as_str()), (400, "Invalid role"));
             }
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            c("POST", p, 403, json!({"message": "no user provision permission or does not have permissions in role being provisioned"})),
+            c(
+                "POST",
+                p,
+                403,
+                json!({"message": "no user provision permission or does not have permissions in role being provisioned"})
+            ),
             Err(SnykError::Permanent { status: 403, .. })
         ));
         // A 409 elsewhere is not "already exists".
-        assert!(matches!(c("PUT", "/org/o/members/u", 409, json!({})), Err(SnykError::Permanent { .. })));
+        assert!(matches!(
+            c("PUT", "/org/o/members/u", 409, json!({})),
+            Err(SnykError::Permanent { .. })
+        ));
     }
 }

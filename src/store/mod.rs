@@ -22,8 +22,8 @@ use sqlx::{Any, AnyPool, Transaction};
 
 use crate::config::DatabaseUrl;
 
-pub use scim::{IndexedFields, MemberRef, StoredResource};
 pub use crate::scim::query::IndexKey;
+pub use scim::{IndexedFields, MemberRef, StoredResource};
 pub use sync::{AccessRow, CallRecord, Finish, LeaderLock, TargetRow};
 
 /// Why a storage call failed.
@@ -85,7 +85,9 @@ impl Store {
         let pool = pool_options.connect_with(options).await?;
         if backend == Backend::Sqlite {
             // WAL is a property of the database file: set once, kept.
-            sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await?;
         }
         let store = Self { pool, backend };
         store.migrate().await?;
@@ -95,7 +97,11 @@ impl Store {
     async fn migrate(&self) -> Result<(), StoreError> {
         match self.backend {
             Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.pool).await?,
-            Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&self.pool).await?,
+            Backend::Postgres => {
+                sqlx::migrate!("migrations/postgres")
+                    .run(&self.pool)
+                    .await?
+            }
         }
         Ok(())
     }
@@ -169,8 +175,14 @@ mod tests {
 
     #[test]
     fn sqlite_urls_create_the_file() {
-        assert_eq!(sqlite_url("sqlite://bridge.db"), "sqlite://bridge.db?mode=rwc");
-        assert_eq!(sqlite_url("sqlite://b.db?cache=shared"), "sqlite://b.db?cache=shared&mode=rwc");
+        assert_eq!(
+            sqlite_url("sqlite://bridge.db"),
+            "sqlite://bridge.db?mode=rwc"
+        );
+        assert_eq!(
+            sqlite_url("sqlite://b.db?cache=shared"),
+            "sqlite://b.db?cache=shared&mode=rwc"
+        );
         assert_eq!(sqlite_url("sqlite::memory:"), "sqlite::memory:");
     }
 }

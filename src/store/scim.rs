@@ -29,7 +29,6 @@ pub struct IndexedFields {
     pub emails_lc: Vec<String>,
 }
 
-
 /// A group member as stored: its id and kind, and the member object exactly
 /// as the client sent it (value, and any of $ref, type, display).
 #[derive(Debug, Clone, PartialEq)]
@@ -47,7 +46,9 @@ fn parse_kind(s: &str) -> Result<ResourceKind, StoreError> {
     match s {
         "User" => Ok(ResourceKind::User),
         "Group" => Ok(ResourceKind::Group),
-        other => Err(StoreError::Corrupt(format!("unknown resource kind {other:?}"))),
+        other => Err(StoreError::Corrupt(format!(
+            "unknown resource kind {other:?}"
+        ))),
     }
 }
 
@@ -58,7 +59,11 @@ fn from_row(row: &AnyRow) -> Result<StoredResource, StoreError> {
     let doc: String = row.try_get("doc")?;
     let doc = match serde_json::from_str::<Value>(&doc) {
         Ok(Value::Object(m)) => m,
-        _ => return Err(StoreError::Corrupt("a stored document is not a JSON object".into())),
+        _ => {
+            return Err(StoreError::Corrupt(
+                "a stored document is not a JSON object".into(),
+            ));
+        }
     };
     Ok(StoredResource {
         kind: parse_kind(&kind)?,
@@ -158,7 +163,11 @@ impl StoreTx {
 
     /// Bump a resource's version and modification time without changing its
     /// document (a group whose members changed).
-    pub async fn touch_resource(&mut self, current: &StoredResource, now: &str) -> Result<StoredResource, StoreError> {
+    pub async fn touch_resource(
+        &mut self,
+        current: &StoredResource,
+        now: &str,
+    ) -> Result<StoredResource, StoreError> {
         let result = sqlx::query(
             "UPDATE scim_resources SET version = version + 1, last_modified = $1
               WHERE id = $2 AND version = $3",
@@ -178,7 +187,11 @@ impl StoreTx {
         })
     }
 
-    async fn write_emails(&mut self, user_id: &str, emails_lc: &[String]) -> Result<(), StoreError> {
+    async fn write_emails(
+        &mut self,
+        user_id: &str,
+        emails_lc: &[String],
+    ) -> Result<(), StoreError> {
         let mut seen: Vec<&String> = Vec::new();
         for e in emails_lc {
             if seen.contains(&e) {
@@ -208,7 +221,11 @@ impl StoreTx {
         Ok(())
     }
 
-    pub async fn get_resource(&mut self, kind: ResourceKind, id: &str) -> Result<Option<StoredResource>, StoreError> {
+    pub async fn get_resource(
+        &mut self,
+        kind: ResourceKind,
+        id: &str,
+    ) -> Result<Option<StoredResource>, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM scim_resources WHERE id = $1 AND kind = $2"
         ))
@@ -220,7 +237,11 @@ impl StoreTx {
     }
 
     /// Delete a resource with its emails and every membership it takes part in.
-    pub async fn delete_resource(&mut self, kind: ResourceKind, id: &str) -> Result<bool, StoreError> {
+    pub async fn delete_resource(
+        &mut self,
+        kind: ResourceKind,
+        id: &str,
+    ) -> Result<bool, StoreError> {
         let result = sqlx::query("DELETE FROM scim_resources WHERE id = $1 AND kind = $2")
             .bind(id)
             .bind(kind_str(kind))
@@ -240,12 +261,28 @@ impl StoreTx {
     }
 
     /// Ids of the resources an index key selects, in creation order.
-    pub async fn find_ids(&mut self, kind: ResourceKind, key: &IndexKey) -> Result<Vec<String>, StoreError> {
+    pub async fn find_ids(
+        &mut self,
+        kind: ResourceKind,
+        key: &IndexKey,
+    ) -> Result<Vec<String>, StoreError> {
         let (sql, value) = match key {
-            IndexKey::Id(v) => ("SELECT id FROM scim_resources WHERE kind = $1 AND id = $2 ORDER BY seq", v),
-            IndexKey::NameLc(v) => ("SELECT id FROM scim_resources WHERE kind = $1 AND name_lc = $2 ORDER BY seq", v),
-            IndexKey::DisplayLc(v) => ("SELECT id FROM scim_resources WHERE kind = $1 AND display_lc = $2 ORDER BY seq", v),
-            IndexKey::ExternalId(v) => ("SELECT id FROM scim_resources WHERE kind = $1 AND external_id = $2 ORDER BY seq", v),
+            IndexKey::Id(v) => (
+                "SELECT id FROM scim_resources WHERE kind = $1 AND id = $2 ORDER BY seq",
+                v,
+            ),
+            IndexKey::NameLc(v) => (
+                "SELECT id FROM scim_resources WHERE kind = $1 AND name_lc = $2 ORDER BY seq",
+                v,
+            ),
+            IndexKey::DisplayLc(v) => (
+                "SELECT id FROM scim_resources WHERE kind = $1 AND display_lc = $2 ORDER BY seq",
+                v,
+            ),
+            IndexKey::ExternalId(v) => (
+                "SELECT id FROM scim_resources WHERE kind = $1 AND external_id = $2 ORDER BY seq",
+                v,
+            ),
             IndexKey::EmailLc(v) => (
                 "SELECT r.id FROM scim_resources r JOIN scim_user_emails e ON e.user_id = r.id
                   WHERE r.kind = $1 AND e.value_lc = $2 ORDER BY r.seq",
@@ -257,7 +294,9 @@ impl StoreTx {
             .bind(value)
             .fetch_all(&mut *self.tx)
             .await?;
-        rows.iter().map(|r| r.try_get("id").map_err(StoreError::from)).collect()
+        rows.iter()
+            .map(|r| r.try_get("id").map_err(StoreError::from))
+            .collect()
     }
 
     pub async fn count_resources(&mut self, kind: ResourceKind) -> Result<i64, StoreError> {
@@ -286,8 +325,12 @@ impl StoreTx {
         rows.iter().map(from_row).collect()
     }
 
-    /// Resources by id, in creation order; unknown ids are skipped.
-    pub async fn get_resources(&mut self, kind: ResourceKind, ids: &[String]) -> Result<Vec<StoredResource>, StoreError> {
+    /// Resources by id, in the order of `ids`; unknown ids are skipped.
+    pub async fn get_resources(
+        &mut self,
+        kind: ResourceKind,
+        ids: &[String],
+    ) -> Result<Vec<StoredResource>, StoreError> {
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some(r) = self.get_resource(kind, id).await? {
@@ -298,7 +341,10 @@ impl StoreTx {
     }
 
     /// Every resource of a kind, in creation order.
-    pub async fn all_resources(&mut self, kind: ResourceKind) -> Result<Vec<StoredResource>, StoreError> {
+    pub async fn all_resources(
+        &mut self,
+        kind: ResourceKind,
+    ) -> Result<Vec<StoredResource>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM scim_resources WHERE kind = $1 ORDER BY seq"
         ))
@@ -338,7 +384,11 @@ impl StoreTx {
                 let doc: String = r.try_get("doc")?;
                 let doc = match serde_json::from_str::<Value>(&doc) {
                     Ok(Value::Object(m)) => m,
-                    _ => return Err(StoreError::Corrupt("a stored member is not a JSON object".into())),
+                    _ => {
+                        return Err(StoreError::Corrupt(
+                            "a stored member is not a JSON object".into(),
+                        ));
+                    }
                 };
                 Ok(MemberRef {
                     id: r.try_get("member_id")?,
@@ -349,7 +399,11 @@ impl StoreTx {
             .collect()
     }
 
-    pub async fn add_member(&mut self, group_id: &str, member: &MemberRef) -> Result<(), StoreError> {
+    pub async fn add_member(
+        &mut self,
+        group_id: &str,
+        member: &MemberRef,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO scim_group_members (group_id, member_id, member_kind, doc) VALUES ($1, $2, $3, $4)
              ON CONFLICT (group_id, member_id) DO UPDATE SET doc = excluded.doc",
@@ -363,7 +417,11 @@ impl StoreTx {
         Ok(())
     }
 
-    pub async fn remove_member(&mut self, group_id: &str, member_id: &str) -> Result<(), StoreError> {
+    pub async fn remove_member(
+        &mut self,
+        group_id: &str,
+        member_id: &str,
+    ) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM scim_group_members WHERE group_id = $1 AND member_id = $2")
             .bind(group_id)
             .bind(member_id)
@@ -373,7 +431,10 @@ impl StoreTx {
     }
 
     /// The groups a resource is a direct member of: (id, displayName).
-    pub async fn groups_of(&mut self, member_id: &str) -> Result<Vec<(String, Option<String>)>, StoreError> {
+    pub async fn groups_of(
+        &mut self,
+        member_id: &str,
+    ) -> Result<Vec<(String, Option<String>)>, StoreError> {
         let rows = sqlx::query(
             "SELECT g.id, g.display FROM scim_group_members m JOIN scim_resources g ON g.id = m.group_id
               WHERE m.member_id = $1 ORDER BY g.seq",

@@ -27,13 +27,23 @@ pub enum Finish {
     /// In line with the desired state (idle, or pending again if it changed meanwhile).
     Done,
     /// Try again at `at` (first failure time is kept for the dead-letter rule).
-    Retry { at: i64, error: String, error_ref: Option<String> },
+    Retry {
+        at: i64,
+        error: String,
+        error_ref: Option<String>,
+    },
     /// Try again at `at` without counting a failure (rate limited, paused).
     Defer { at: i64 },
     /// A permanent failure, kept with Snyk's message until the next change.
-    Failed { error: String, error_ref: Option<String> },
+    Failed {
+        error: String,
+        error_ref: Option<String>,
+    },
     /// Retries exhausted.
-    Dead { error: String, error_ref: Option<String> },
+    Dead {
+        error: String,
+        error_ref: Option<String>,
+    },
 }
 
 /// Applied access as stored (see `sync::planner::Applied`).
@@ -98,7 +108,12 @@ impl StoreTx {
     /// Mark (user, org) as needing work now. Several changes before the worker
     /// gets there collapse into this one row; a change while the worker holds
     /// it bumps `generation`, so the worker leaves it pending when done.
-    pub async fn enqueue_target(&mut self, user_id: &str, org_id: &str, now: i64) -> Result<(), StoreError> {
+    pub async fn enqueue_target(
+        &mut self,
+        user_id: &str,
+        org_id: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO sync_targets (user_id, org_id, status, generation, attempts, next_attempt_at, updated_at)
              VALUES ($1, $2, 'pending', 1, 0, $3, $3)
@@ -120,7 +135,12 @@ impl StoreTx {
     }
 
     /// Claim the next due target with a lease; `None` when nothing is due.
-    pub async fn claim_target(&mut self, owner: &str, now: i64, lease_ms: i64) -> Result<Option<TargetRow>, StoreError> {
+    pub async fn claim_target(
+        &mut self,
+        owner: &str,
+        now: i64,
+        lease_ms: i64,
+    ) -> Result<Option<TargetRow>, StoreError> {
         let row = sqlx::query(&format!(
             "UPDATE sync_targets SET lease_owner = $1, lease_until = $2, attempts = attempts + 1
               WHERE (user_id, org_id) = (
@@ -140,7 +160,12 @@ impl StoreTx {
     }
 
     /// Record how a claimed target ended.
-    pub async fn finish_target(&mut self, t: &TargetRow, finish: &Finish, now: i64) -> Result<(), StoreError> {
+    pub async fn finish_target(
+        &mut self,
+        t: &TargetRow,
+        finish: &Finish,
+        now: i64,
+    ) -> Result<(), StoreError> {
         let q = match finish {
             Finish::Done => sqlx::query(
                 "UPDATE sync_targets SET
@@ -206,7 +231,11 @@ impl StoreTx {
         Ok(r.rows_affected())
     }
 
-    pub async fn get_target(&mut self, user_id: &str, org_id: &str) -> Result<Option<TargetRow>, StoreError> {
+    pub async fn get_target(
+        &mut self,
+        user_id: &str,
+        org_id: &str,
+    ) -> Result<Option<TargetRow>, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT {TARGET_COLUMNS} FROM sync_targets WHERE user_id = $1 AND org_id = $2"
         ))
@@ -219,9 +248,11 @@ impl StoreTx {
 
     /// Targets by status, for `status` and metrics.
     pub async fn target_counts(&mut self) -> Result<Vec<(String, i64)>, StoreError> {
-        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM sync_targets GROUP BY status ORDER BY status")
-            .fetch_all(&mut *self.tx)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT status, COUNT(*) AS n FROM sync_targets GROUP BY status ORDER BY status",
+        )
+        .fetch_all(&mut *self.tx)
+        .await?;
         rows.iter()
             .map(|r| Ok((r.try_get("status")?, r.try_get("n")?)))
             .collect()
@@ -241,13 +272,18 @@ impl StoreTx {
 
     /// Time of the oldest due pending target (ms), if any.
     pub async fn oldest_pending(&mut self) -> Result<Option<i64>, StoreError> {
-        let row = sqlx::query("SELECT MIN(updated_at) AS t FROM sync_targets WHERE status = 'pending'")
-            .fetch_one(&mut *self.tx)
-            .await?;
+        let row =
+            sqlx::query("SELECT MIN(updated_at) AS t FROM sync_targets WHERE status = 'pending'")
+                .fetch_one(&mut *self.tx)
+                .await?;
         Ok(row.try_get("t")?)
     }
 
-    pub async fn get_access(&mut self, user_id: &str, org_id: &str) -> Result<Option<AccessRow>, StoreError> {
+    pub async fn get_access(
+        &mut self,
+        user_id: &str,
+        org_id: &str,
+    ) -> Result<Option<AccessRow>, StoreError> {
         let row = sqlx::query(
             "SELECT user_id, org_id, email, state, role, snyk_user_id, updated_at
                FROM snyk_access WHERE user_id = $1 AND org_id = $2",
@@ -293,7 +329,9 @@ impl StoreTx {
             .bind(user_id)
             .fetch_all(&mut *self.tx)
             .await?;
-        rows.iter().map(|r| r.try_get("org_id").map_err(StoreError::from)).collect()
+        rows.iter()
+            .map(|r| r.try_get("org_id").map_err(StoreError::from))
+            .collect()
     }
 
     /// All applied access in one org.
@@ -325,7 +363,9 @@ impl StoreTx {
         let rows = sqlx::query("SELECT DISTINCT user_id FROM snyk_access ORDER BY user_id")
             .fetch_all(&mut *self.tx)
             .await?;
-        rows.iter().map(|r| r.try_get("user_id").map_err(StoreError::from)).collect()
+        rows.iter()
+            .map(|r| r.try_get("user_id").map_err(StoreError::from))
+            .collect()
     }
 
     pub async fn record_call(&mut self, c: &CallRecord) -> Result<(), StoreError> {
@@ -351,7 +391,11 @@ impl StoreTx {
     }
 
     /// Recorded calls, oldest first (optionally for one user).
-    pub async fn calls(&mut self, user_id: Option<&str>, limit: i64) -> Result<Vec<CallRecord>, StoreError> {
+    pub async fn calls(
+        &mut self,
+        user_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<CallRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT at, user_id, org_id, method, path, body, dry_run, status, outcome, message, request_id, error_ref
                FROM snyk_calls WHERE ($1 IS NULL OR user_id = $1) ORDER BY seq LIMIT $2",
@@ -437,7 +481,8 @@ impl StoreTx {
             .bind(key)
             .fetch_optional(&mut *self.tx)
             .await?;
-        row.map(|r| r.try_get("value").map_err(StoreError::from)).transpose()
+        row.map(|r| r.try_get("value").map_err(StoreError::from))
+            .transpose()
     }
 
     pub async fn set_meta(&mut self, key: &str, value: &str) -> Result<(), StoreError> {
@@ -457,7 +502,9 @@ impl StoreTx {
         let rows = sqlx::query("SELECT id FROM scim_resources WHERE kind = 'User' ORDER BY seq")
             .fetch_all(&mut *self.tx)
             .await?;
-        rows.iter().map(|r| r.try_get("id").map_err(StoreError::from)).collect()
+        rows.iter()
+            .map(|r| r.try_get("id").map_err(StoreError::from))
+            .collect()
     }
 }
 

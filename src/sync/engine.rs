@@ -85,7 +85,9 @@ pub struct Engine {
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Engine").field("owner", &self.owner).finish_non_exhaustive()
+        f.debug_struct("Engine")
+            .field("owner", &self.owner)
+            .finish_non_exhaustive()
     }
 }
 
@@ -107,8 +109,16 @@ pub fn applied_of(row: &AccessRow) -> Option<Applied> {
     let uid = row.snyk_user_id.clone().unwrap_or_default();
     match row.state.as_str() {
         "pending" => Some(Applied::Pending { email, role }),
-        "member" => Some(Applied::Member { snyk_user_id: uid, email, role }),
-        "external" => Some(Applied::External { snyk_user_id: uid, email, role }),
+        "member" => Some(Applied::Member {
+            snyk_user_id: uid,
+            email,
+            role,
+        }),
+        "external" => Some(Applied::External {
+            snyk_user_id: uid,
+            email,
+            role,
+        }),
         _ => None,
     }
 }
@@ -116,8 +126,16 @@ pub fn applied_of(row: &AccessRow) -> Option<Applied> {
 fn access_row(user_id: &str, org: &str, applied: &Applied, now: i64) -> AccessRow {
     let (state, email, role, uid) = match applied {
         Applied::Pending { email, role } => ("pending", email, role, None),
-        Applied::Member { snyk_user_id, email, role } => ("member", email, role, Some(snyk_user_id.clone())),
-        Applied::External { snyk_user_id, email, role } => ("external", email, role, Some(snyk_user_id.clone())),
+        Applied::Member {
+            snyk_user_id,
+            email,
+            role,
+        } => ("member", email, role, Some(snyk_user_id.clone())),
+        Applied::External {
+            snyk_user_id,
+            email,
+            role,
+        } => ("external", email, role, Some(snyk_user_id.clone())),
     };
     AccessRow {
         user_id: user_id.to_owned(),
@@ -147,7 +165,10 @@ impl Engine {
         Ok(Self::with_parts(
             store,
             client,
-            Arc::new(Pacer::new(config.snyk.requests_per_minute, config.snyk.max_concurrent_requests)),
+            Arc::new(Pacer::new(
+                config.snyk.requests_per_minute,
+                config.snyk.max_concurrent_requests,
+            )),
             clock,
             EngineSettings::from_config(config),
         ))
@@ -198,14 +219,19 @@ impl Engine {
 
     async fn claim(&self) -> Result<Option<TargetRow>, StoreError> {
         let mut tx = self.store.write().await?;
-        let t = tx.claim_target(&self.owner, self.now(), self.lease_ms()).await?;
+        let t = tx
+            .claim_target(&self.owner, self.now(), self.lease_ms())
+            .await?;
         tx.commit().await?;
         Ok(t)
     }
 
     /// Process due work until none is left (work deferred into the future
     /// stays queued), up to `max_concurrent` targets at a time.
-    pub async fn drain(&self, mut on_progress: impl FnMut(&DrainReport)) -> Result<DrainReport, StoreError> {
+    pub async fn drain(
+        &self,
+        mut on_progress: impl FnMut(&DrainReport),
+    ) -> Result<DrainReport, StoreError> {
         let mut report = DrainReport::default();
         let mut running: JoinSet<Result<Finish, StoreError>> = JoinSet::new();
         loop {
@@ -221,7 +247,8 @@ impl Engine {
             let Some(done) = running.join_next().await else {
                 break;
             };
-            let finish = done.map_err(|e| StoreError::Corrupt(format!("a sync task panicked: {e}")))??;
+            let finish =
+                done.map_err(|e| StoreError::Corrupt(format!("a sync task panicked: {e}")))??;
             report.processed += 1;
             match finish {
                 Finish::Done => {}
@@ -247,7 +274,10 @@ impl Engine {
                         if let Ok(mut tx) = self.store.write().await {
                             if let Ok(n) = tx.reset_leases().await {
                                 if tx.commit().await.is_ok() && n > 0 {
-                                    tracing::info!(leases = n, "took over leases of a stopped sender");
+                                    tracing::info!(
+                                        leases = n,
+                                        "took over leases of a stopped sender"
+                                    );
                                 }
                             }
                         }
@@ -269,13 +299,23 @@ impl Engine {
                 if tokio::time::Instant::now() >= next_reconcile {
                     let r = self.reconcile(false).await;
                     match r {
-                        Ok(rep) => tracing::info!(adopted = rep.adopted, vanished = rep.vanished, drift = rep.drift, errors = rep.errors.len(), "reconciled with Snyk"),
+                        Ok(rep) => tracing::info!(
+                            adopted = rep.adopted,
+                            vanished = rep.vanished,
+                            drift = rep.drift,
+                            errors = rep.errors.len(),
+                            "reconciled with Snyk"
+                        ),
                         Err(e) => tracing::error!(error = %e, "reconciliation failed"),
                     }
                     next_reconcile = tokio::time::Instant::now() + self.settings.reconcile_interval;
                 }
             }
-            let wait = if leader.is_some() { self.settings.poll } else { Duration::from_secs(2) };
+            let wait = if leader.is_some() {
+                self.settings.poll
+            } else {
+                Duration::from_secs(2)
+            };
             tokio::select! {
                 () = &mut shutdown => {
                     tracing::info!("the sync worker stops");
@@ -288,7 +328,11 @@ impl Engine {
     }
 
     /// Everything needed to plan one target, read in one snapshot.
-    async fn load(&self, user_id: &str, org_id: &str) -> Result<(Option<UserFacts>, Option<AccessRow>), StoreError> {
+    async fn load(
+        &self,
+        user_id: &str,
+        org_id: &str,
+    ) -> Result<(Option<UserFacts>, Option<AccessRow>), StoreError> {
         let mut tx = self.store.read().await?;
         let user = tx.get_resource(ResourceKind::User, user_id).await?;
         let facts = match user {
@@ -309,12 +353,19 @@ impl Engine {
     }
 
     /// The calls one target needs now.
-    async fn plan_target(&self, user_id: &str, org: &SnykOrgId) -> Result<(Vec<SnykOp>, Option<Applied>), StoreError> {
+    async fn plan_target(
+        &self,
+        user_id: &str,
+        org: &SnykOrgId,
+    ) -> Result<(Vec<SnykOp>, Option<Applied>), StoreError> {
         let (facts, access) = self.load(user_id, org.as_str()).await?;
         let desired = mapping::desired(&self.settings.mappings, facts.as_ref());
         let applied = access.as_ref().and_then(applied_of);
         let email = facts.as_ref().and_then(|f| f.email.clone());
-        Ok((planner::plan(org, desired.get(org), email.as_ref(), applied.as_ref()), applied))
+        Ok((
+            planner::plan(org, desired.get(org), email.as_ref(), applied.as_ref()),
+            applied,
+        ))
     }
 
     /// Bring one claimed target in line, one call at a time, recording each.
@@ -337,7 +388,15 @@ impl Engine {
             if self.settings.dry_run {
                 let mut tx = self.store.write().await?;
                 for op in &ops {
-                    tx.record_call(&self.call_record(t, op, None, &Trace::default(), "dry_run", None)).await?;
+                    tx.record_call(&self.call_record(
+                        t,
+                        op,
+                        None,
+                        &Trace::default(),
+                        "dry_run",
+                        None,
+                    ))
+                    .await?;
                     tracing::info!(user = %t.user_id, org = %t.org_id, call = %op, "dry run: not sent");
                 }
                 tx.finish_target(t, &Finish::Done, self.now()).await?;
@@ -348,7 +407,10 @@ impl Engine {
                 StepEnd::Applied(new_state) => {
                     let mut tx = self.store.write().await?;
                     match &new_state {
-                        Some(a) => tx.put_access(&access_row(&t.user_id, &t.org_id, a, self.now())).await?,
+                        Some(a) => {
+                            tx.put_access(&access_row(&t.user_id, &t.org_id, a, self.now()))
+                                .await?
+                        }
                         None => tx.delete_access(&t.user_id, &t.org_id).await?,
                     }
                     tx.commit().await?;
@@ -385,7 +447,16 @@ impl Engine {
         message: Option<String>,
     ) -> CallRecord {
         let (method, path) = op.method_and_path();
-        self.raw_record(Some(t), method, &path, op.body(), status, trace, outcome, message)
+        self.raw_record(
+            Some(t),
+            method,
+            &path,
+            op.body(),
+            status,
+            trace,
+            outcome,
+            message,
+        )
     }
 
     #[expect(clippy::too_many_arguments, reason = "one flat record of a call")]
@@ -423,77 +494,149 @@ impl Engine {
     }
 
     /// Send one call through the pacer.
-    async fn send(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> (Result<serde_json::Value, SnykError>, Trace) {
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (Result<serde_json::Value, SnykError>, Trace) {
         let _permit = self.pacer.acquire().await;
         self.client.call(method, path, body).await
     }
 
     /// Execute one planned op and decide what it means.
-    async fn execute(&self, t: &TargetRow, op: &SnykOp, applied: Option<&Applied>) -> Result<StepEnd, StoreError> {
+    async fn execute(
+        &self,
+        t: &TargetRow,
+        op: &SnykOp,
+        applied: Option<&Applied>,
+    ) -> Result<StepEnd, StoreError> {
         let (method, path) = op.method_and_path();
         let (result, trace) = self.send(method, &path, op.body()).await;
         let result = match (&result, op) {
             // Already gone is as good as removed.
-            (Err(SnykError::Permanent { status: 404, .. }), SnykOp::DeleteProvision { .. } | SnykOp::RemoveMember { .. }) => {
-                Ok(serde_json::Value::Null)
-            }
+            (
+                Err(SnykError::Permanent { status: 404, .. }),
+                SnykOp::DeleteProvision { .. } | SnykOp::RemoveMember { .. },
+            ) => Ok(serde_json::Value::Null),
             _ => result,
         };
         match result {
             Ok(_) => {
-                self.record(self.call_record(t, op, None, &trace, "ok", None)).await?;
+                self.record(self.call_record(t, op, None, &trace, "ok", None))
+                    .await?;
                 tracing::info!(user = %t.user_id, org = %t.org_id, call = %op, request_id = ?trace.request_id, "Snyk call succeeded");
                 Ok(StepEnd::Applied(next_applied(op, applied)))
             }
             Err(SnykError::AlreadyExists { message, .. }) => {
-                self.record(self.call_record(t, op, None, &trace, "already_exists", Some(message.clone())))
-                    .await?;
+                self.record(self.call_record(
+                    t,
+                    op,
+                    None,
+                    &trace,
+                    "already_exists",
+                    Some(message.clone()),
+                ))
+                .await?;
                 tracing::info!(user = %t.user_id, org = %t.org_id, snyk_said = %message, "Snyk says the user already exists");
                 match op {
-                    SnykOp::Provision { org, email, role } => self.existing_user(t, org, email, role, &message).await,
+                    SnykOp::Provision { org, email, role } => {
+                        self.existing_user(t, org, email, role, &message).await
+                    }
                     _ => Ok(StepEnd::Finish(Finish::Failed {
                         error: message,
                         error_ref: trace.error_ref,
                     })),
                 }
             }
-            Err(e) => self.failure(t, Some(op), e, &trace).await.map(StepEnd::Finish),
+            Err(e) => self
+                .failure(t, Some(op), e, &trace)
+                .await
+                .map(StepEnd::Finish),
         }
     }
 
     /// Turn a failed call into how the target finishes (and record it).
-    async fn failure(&self, t: &TargetRow, op: Option<&SnykOp>, e: SnykError, trace: &Trace) -> Result<Finish, StoreError> {
+    async fn failure(
+        &self,
+        t: &TargetRow,
+        op: Option<&SnykOp>,
+        e: SnykError,
+        trace: &Trace,
+    ) -> Result<Finish, StoreError> {
         let now = self.now();
         let (outcome, finish) = match &e {
             SnykError::RateLimited { retry_after } => {
                 let pause = retry::rate_limit_pause(now, *retry_after);
                 self.pacer.pause_for(pause);
-                tracing::warn!(pause_secs = pause.as_secs(), "Snyk answered 429: pausing every call");
-                ("rate_limited", Finish::Defer { at: now + millis(pause) })
+                tracing::warn!(
+                    pause_secs = pause.as_secs(),
+                    "Snyk answered 429: pausing every call"
+                );
+                (
+                    "rate_limited",
+                    Finish::Defer {
+                        at: now + millis(pause),
+                    },
+                )
             }
             SnykError::Unauthorized { .. } => {
                 let pause = Duration::from_secs(300);
                 self.pacer.pause_for(pause);
-                tracing::error!("Snyk rejected the API token: pausing every call for 5 minutes; check snyk.token / SNYK_TOKEN");
-                ("unauthorized", Finish::Defer { at: now + millis(pause) })
+                tracing::error!(
+                    "Snyk rejected the API token: pausing every call for 5 minutes; check snyk.token / SNYK_TOKEN"
+                );
+                (
+                    "unauthorized",
+                    Finish::Defer {
+                        at: now + millis(pause),
+                    },
+                )
             }
             SnykError::Transient { message, .. } => {
                 let first = t.first_failure_at.unwrap_or(now);
                 if retry::is_dead(first, now, self.settings.retry_max) {
-                    ("dead", Finish::Dead { error: message.clone(), error_ref: trace.error_ref.clone() })
+                    (
+                        "dead",
+                        Finish::Dead {
+                            error: message.clone(),
+                            error_ref: trace.error_ref.clone(),
+                        },
+                    )
                 } else {
                     let attempt = u32::try_from(t.attempts.max(1)).unwrap_or(u32::MAX);
                     let delay = retry::next_delay(attempt, None, rand::random::<f64>());
-                    ("retry", Finish::Retry { at: now + millis(delay), error: message.clone(), error_ref: trace.error_ref.clone() })
+                    (
+                        "retry",
+                        Finish::Retry {
+                            at: now + millis(delay),
+                            error: message.clone(),
+                            error_ref: trace.error_ref.clone(),
+                        },
+                    )
                 }
             }
-            SnykError::Permanent { status, message, error_ref } => {
+            SnykError::Permanent {
+                status,
+                message,
+                error_ref,
+            } => {
                 tracing::warn!(user = %t.user_id, org = %t.org_id, status, snyk_said = %message, error_ref = ?error_ref, "Snyk refused the call");
-                ("failed", Finish::Failed { error: format!("{status}: {message}"), error_ref: error_ref.clone() })
+                (
+                    "failed",
+                    Finish::Failed {
+                        error: format!("{status}: {message}"),
+                        error_ref: error_ref.clone(),
+                    },
+                )
             }
-            SnykError::AlreadyExists { message, error_ref } => {
-                ("failed", Finish::Failed { error: message.clone(), error_ref: error_ref.clone() })
-            }
+            SnykError::AlreadyExists { message, error_ref } => (
+                "failed",
+                Finish::Failed {
+                    error: message.clone(),
+                    error_ref: error_ref.clone(),
+                },
+            ),
         };
         let message = Some(e.to_string());
         let record = match op {
@@ -526,31 +669,45 @@ impl Engine {
         let path = format!("/group/{group}/members");
         let (r, trace) = self.send("GET", &path, None).await;
         let members: Vec<crate::snyk::GroupMember> = match r.and_then(|v| {
-            serde_json::from_value(v).map_err(|e| SnykError::Transient { status: None, message: format!("unexpected group members shape: {e}") })
+            serde_json::from_value(v).map_err(|e| SnykError::Transient {
+                status: None,
+                message: format!("unexpected group members shape: {e}"),
+            })
         }) {
             Ok(m) => m,
             Err(e) => return self.failure(t, None, e, &trace).await.map(StepEnd::Finish),
         };
-        self.record(self.raw_record(Some(t), "GET", &path, None, None, &trace, "ok", None)).await?;
+        self.record(self.raw_record(Some(t), "GET", &path, None, None, &trace, "ok", None))
+            .await?;
         let Some(uid) = members
             .iter()
-            .find(|m| m.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(email.as_str())))
+            .find(|m| {
+                m.email
+                    .as_deref()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(email.as_str()))
+            })
             .map(|m| m.id.clone())
         else {
             return Ok(StepEnd::Finish(Finish::Failed {
-                error: format!("Snyk says {email} already exists, but no member of group {group} has that email"),
+                error: format!(
+                    "Snyk says {email} already exists, but no member of group {group} has that email"
+                ),
                 error_ref: None,
             }));
         };
         let path = format!("/org/{org}/members?includeGroupAdmins=true");
         let (r, trace) = self.send("GET", &path, None).await;
         let org_members: Vec<crate::snyk::OrgMember> = match r.and_then(|v| {
-            serde_json::from_value(v).map_err(|e| SnykError::Transient { status: None, message: format!("unexpected org members shape: {e}") })
+            serde_json::from_value(v).map_err(|e| SnykError::Transient {
+                status: None,
+                message: format!("unexpected org members shape: {e}"),
+            })
         }) {
             Ok(m) => m,
             Err(e) => return self.failure(t, None, e, &trace).await.map(StepEnd::Finish),
         };
-        self.record(self.raw_record(Some(t), "GET", &path, None, None, &trace, "ok", None)).await?;
+        self.record(self.raw_record(Some(t), "GET", &path, None, None, &trace, "ok", None))
+            .await?;
         if let Some(m) = org_members.iter().find(|m| m.id == uid) {
             let observed = role_from_member_name(m.role.as_deref().unwrap_or("collaborator"));
             tracing::info!(user = %t.user_id, org = %org, "the user is already a member of the org: recorded as external, never changed by the bridge");
@@ -570,7 +727,8 @@ impl Engine {
         if let Err(e) = r {
             return self.failure(t, None, e, &trace).await.map(StepEnd::Finish);
         }
-        self.record(self.raw_record(Some(t), "POST", &path, Some(body), None, &trace, "ok", None)).await?;
+        self.record(self.raw_record(Some(t), "POST", &path, Some(body), None, &trace, "ok", None))
+            .await?;
         let granted = Applied::Member {
             snyk_user_id: uid,
             email: email.clone(),
@@ -594,7 +752,11 @@ impl Engine {
     /// Read live Snyk state for every org the bridge has access in and work
     /// out the applied state it implies. With `write`, store it (and queue the
     /// affected targets); without, only return it (for `plan`).
-    async fn observe(&self, write: bool, repair: bool) -> Result<(ReconcileReport, HashMap<(String, String), Option<Applied>>), StoreError> {
+    async fn observe(
+        &self,
+        write: bool,
+        repair: bool,
+    ) -> Result<(ReconcileReport, HashMap<(String, String), Option<Applied>>), StoreError> {
         let mut report = ReconcileReport::default();
         let mut adjusted: HashMap<(String, String), Option<Applied>> = HashMap::new();
         let orgs: BTreeSet<String> = {
@@ -616,14 +778,19 @@ impl Engine {
                 (Ok(p), Ok(m)) => (p, m),
                 (Err(e), _) | (_, Err(e)) => {
                     if let SnykError::RateLimited { retry_after } = &e {
-                        self.pacer.pause_for(retry::rate_limit_pause(self.now(), *retry_after));
+                        self.pacer
+                            .pause_for(retry::rate_limit_pause(self.now(), *retry_after));
                     }
                     tracing::warn!(org = %org, error = %e, request_id = ?t1.request_id.or(t2.request_id), "could not read the org from Snyk");
                     report.errors.push(format!("{org}: {e}"));
                     continue;
                 }
             };
-            let mut tx = if write { Some(self.store.write().await?) } else { None };
+            let mut tx = if write {
+                Some(self.store.write().await?)
+            } else {
+                None
+            };
             let rows = {
                 let mut rtx = self.store.read().await?;
                 let rows = rtx.access_in_org(&org).await?;
@@ -632,24 +799,42 @@ impl Engine {
             };
             let now = self.now();
             for row in rows {
-                let Some(applied) = applied_of(&row) else { continue };
+                let Some(applied) = applied_of(&row) else {
+                    continue;
+                };
                 let key = (row.user_id.clone(), row.org_id.clone());
-                let by_email = |e: &Email| members.iter().find(|m| m.email.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(e.as_str())));
+                let by_email = |e: &Email| {
+                    members.iter().find(|m| {
+                        m.email
+                            .as_deref()
+                            .is_some_and(|x| x.eq_ignore_ascii_case(e.as_str()))
+                    })
+                };
                 let next: Option<Option<Applied>> = match &applied {
                     Applied::Pending { email, role } => {
-                        let still_pending = pending.iter().any(|p| p.email.eq_ignore_ascii_case(email.as_str()));
+                        let still_pending = pending
+                            .iter()
+                            .any(|p| p.email.eq_ignore_ascii_case(email.as_str()));
                         if still_pending {
                             None
                         } else if let Some(m) = by_email(email) {
                             report.adopted += 1;
                             tracing::info!(user = %row.user_id, org = %org, snyk_user = %m.id, "first login seen: adopting the member");
-                            Some(Some(Applied::Member { snyk_user_id: m.id.clone(), email: email.clone(), role: role.clone() }))
+                            Some(Some(Applied::Member {
+                                snyk_user_id: m.id.clone(),
+                                email: email.clone(),
+                                role: role.clone(),
+                            }))
                         } else {
                             report.vanished += 1;
                             Some(None)
                         }
                     }
-                    Applied::Member { snyk_user_id, email, role } => match members.iter().find(|m| &m.id == snyk_user_id) {
+                    Applied::Member {
+                        snyk_user_id,
+                        email,
+                        role,
+                    } => match members.iter().find(|m| &m.id == snyk_user_id) {
                         None => {
                             report.vanished += 1;
                             Some(None)
@@ -660,10 +845,21 @@ impl Engine {
                                 report.drift += 1;
                                 tracing::warn!(user = %row.user_id, org = %org, expected = %role, actual = %observed, "role drift: changed in Snyk by hand");
                                 if let Some(tx) = tx.as_mut() {
-                                    tx.record_drift(&row.user_id, &org, &role_key(role), &role_key(&observed), now).await?;
+                                    tx.record_drift(
+                                        &row.user_id,
+                                        &org,
+                                        &role_key(role),
+                                        &role_key(&observed),
+                                        now,
+                                    )
+                                    .await?;
                                 }
                                 (repair || !write).then(|| {
-                                    Some(Applied::Member { snyk_user_id: snyk_user_id.clone(), email: email.clone(), role: observed })
+                                    Some(Applied::Member {
+                                        snyk_user_id: snyk_user_id.clone(),
+                                        email: email.clone(),
+                                        role: observed,
+                                    })
                                 })
                             } else {
                                 if let Some(tx) = tx.as_mut() {
@@ -678,7 +874,10 @@ impl Engine {
                 if let Some(new_state) = next {
                     if let Some(tx) = tx.as_mut() {
                         match &new_state {
-                            Some(a) => tx.put_access(&access_row(&row.user_id, &org, a, now)).await?,
+                            Some(a) => {
+                                tx.put_access(&access_row(&row.user_id, &org, a, now))
+                                    .await?
+                            }
                             None => tx.delete_access(&row.user_id, &org).await?,
                         }
                         tx.enqueue_target(&row.user_id, &org, now).await?;
@@ -704,7 +903,9 @@ impl Engine {
         let targets = self.all_targets().await?;
         let mut out = Vec::new();
         for (user_id, org) in targets {
-            let Ok(org_id) = SnykOrgId::parse(&org) else { continue };
+            let Ok(org_id) = SnykOrgId::parse(&org) else {
+                continue;
+            };
             let (facts, access) = self.load(&user_id, &org).await?;
             let applied = match adjusted.get(&(user_id.clone(), org.clone())) {
                 Some(a) => a.clone(),
@@ -712,7 +913,12 @@ impl Engine {
             };
             let desired = mapping::desired(&self.settings.mappings, facts.as_ref());
             let email = facts.as_ref().and_then(|f| f.email.clone());
-            for op in planner::plan(&org_id, desired.get(&org_id), email.as_ref(), applied.as_ref()) {
+            for op in planner::plan(
+                &org_id,
+                desired.get(&org_id),
+                email.as_ref(),
+                applied.as_ref(),
+            ) {
                 out.push((user_id.clone(), op));
             }
         }
@@ -764,7 +970,10 @@ impl Engine {
         tx.set_meta("mappings_fingerprint", &fingerprint).await?;
         tx.commit().await?;
         let n = self.enqueue_all().await?;
-        tracing::info!(targets = n, "the mappings changed: every user is queued for planning");
+        tracing::info!(
+            targets = n,
+            "the mappings changed: every user is queued for planning"
+        );
         Ok(Some(n))
     }
 }
@@ -776,14 +985,27 @@ fn millis(d: Duration) -> i64 {
 /// The applied state after a successful op.
 fn next_applied(op: &SnykOp, before: Option<&Applied>) -> Option<Applied> {
     match op {
-        SnykOp::Provision { email, role, .. } => Some(Applied::Pending { email: email.clone(), role: role.clone() }),
+        SnykOp::Provision { email, role, .. } => Some(Applied::Pending {
+            email: email.clone(),
+            role: role.clone(),
+        }),
         SnykOp::DeleteProvision { .. } | SnykOp::RemoveMember { .. } => None,
-        SnykOp::UpdateMemberRole { snyk_user_id, role, .. } => {
+        SnykOp::UpdateMemberRole {
+            snyk_user_id, role, ..
+        } => {
             let email = match before {
-                Some(Applied::Member { email, .. } | Applied::Pending { email, .. } | Applied::External { email, .. }) => email.clone(),
+                Some(
+                    Applied::Member { email, .. }
+                    | Applied::Pending { email, .. }
+                    | Applied::External { email, .. },
+                ) => email.clone(),
                 None => return None,
             };
-            Some(Applied::Member { snyk_user_id: snyk_user_id.clone(), email, role: role.clone() })
+            Some(Applied::Member {
+                snyk_user_id: snyk_user_id.clone(),
+                email,
+                role: role.clone(),
+            })
         }
     }
 }
@@ -818,5 +1040,10 @@ pub async fn status(store: &Store) -> Result<StatusReport, StoreError> {
     let per_org = tx.access_counts().await?;
     let drift = tx.drift().await?;
     tx.commit().await?;
-    Ok(StatusReport { targets, failures, per_org, drift })
+    Ok(StatusReport {
+        targets,
+        failures,
+        per_org,
+        drift,
+    })
 }

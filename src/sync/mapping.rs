@@ -33,7 +33,11 @@ pub fn email_of(doc: &Map<String, Value>) -> Option<Email> {
         .or_else(|| {
             emails
                 .iter()
-                .find(|e| e.get("type").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case("work")))
+                .find(|e| {
+                    e.get("type")
+                        .and_then(Value::as_str)
+                        .is_some_and(|t| t.eq_ignore_ascii_case("work"))
+                })
                 .and_then(value)
         })
         .or_else(|| emails.first().and_then(value))
@@ -67,7 +71,8 @@ pub fn desired(mappings: &[Mapping], user: Option<&UserFacts>) -> BTreeMap<SnykO
     }
     for m in mappings {
         if user.groups.iter().any(|g| m.group.matches(g)) {
-            out.entry(m.org_id.clone()).or_insert_with(|| m.role.clone());
+            out.entry(m.org_id.clone())
+                .or_insert_with(|| m.role.clone());
         }
     }
     out
@@ -117,12 +122,24 @@ mod tests {
     #[test]
     fn email_rules_in_order() {
         let cases = [
-            (json!({"userName": "u", "emails": [{"value": "w@x", "type": "work"}, {"value": "P@X", "primary": true}]}), Some("p@x")),
-            (json!({"userName": "u", "emails": [{"value": "h@x", "type": "home"}, {"value": "w@x", "type": "work"}]}), Some("w@x")),
-            (json!({"userName": "u", "emails": [{"value": "h@x", "type": "home"}]}), Some("h@x")),
+            (
+                json!({"userName": "u", "emails": [{"value": "w@x", "type": "work"}, {"value": "P@X", "primary": true}]}),
+                Some("p@x"),
+            ),
+            (
+                json!({"userName": "u", "emails": [{"value": "h@x", "type": "home"}, {"value": "w@x", "type": "work"}]}),
+                Some("w@x"),
+            ),
+            (
+                json!({"userName": "u", "emails": [{"value": "h@x", "type": "home"}]}),
+                Some("h@x"),
+            ),
             (json!({"userName": "Ann@X.com"}), Some("ann@x.com")),
             (json!({"userName": "ann"}), None),
-            (json!({"userName": "ann", "emails": [{"value": "not-an-email"}]}), None),
+            (
+                json!({"userName": "ann", "emails": [{"value": "not-an-email"}]}),
+                None,
+            ),
         ];
         for (doc, want) in cases {
             let got = email_of(doc.as_object().expect("object"));
@@ -142,13 +159,35 @@ mod tests {
         type Want = Vec<(SnykOrgId, SnykRole)>;
         let cases: Vec<(Option<UserFacts>, Want)> = vec![
             (Some(user(true, &[])), vec![]),
-            (Some(user(true, &["snyk admins"])), vec![(a.clone(), SnykRole::Admin)]),
+            (
+                Some(user(true, &["snyk admins"])),
+                vec![(a.clone(), SnykRole::Admin)],
+            ),
             // first mapping in the file wins for org A
-            (Some(user(true, &["Developers", "Snyk Admins"])), vec![(a.clone(), SnykRole::Admin), (b.clone(), SnykRole::Custom("dev-readonly".into()))]),
-            (Some(user(true, &["DEVELOPERS"])), vec![(a.clone(), SnykRole::Collaborator), (b.clone(), SnykRole::Custom("dev-readonly".into()))]),
+            (
+                Some(user(true, &["Developers", "Snyk Admins"])),
+                vec![
+                    (a.clone(), SnykRole::Admin),
+                    (b.clone(), SnykRole::Custom("dev-readonly".into())),
+                ],
+            ),
+            (
+                Some(user(true, &["DEVELOPERS"])),
+                vec![
+                    (a.clone(), SnykRole::Collaborator),
+                    (b.clone(), SnykRole::Custom("dev-readonly".into())),
+                ],
+            ),
             (Some(user(false, &["Snyk Admins"])), vec![]),
             (None, vec![]),
-            (Some(UserFacts { email: None, active: true, groups: vec!["Snyk Admins".into()] }), vec![]),
+            (
+                Some(UserFacts {
+                    email: None,
+                    active: true,
+                    groups: vec!["Snyk Admins".into()],
+                }),
+                vec![],
+            ),
         ];
         for (u, want) in cases {
             let got: Want = desired(&maps, u.as_ref()).into_iter().collect();
@@ -158,9 +197,17 @@ mod tests {
 
     #[test]
     fn users_without_active_are_active() {
-        let f = facts(json!({"userName": "a@x.com"}).as_object().expect("o"), vec![]);
+        let f = facts(
+            json!({"userName": "a@x.com"}).as_object().expect("o"),
+            vec![],
+        );
         assert!(f.active);
-        let f = facts(json!({"userName": "a@x.com", "active": false}).as_object().expect("o"), vec![]);
+        let f = facts(
+            json!({"userName": "a@x.com", "active": false})
+                .as_object()
+                .expect("o"),
+            vec![],
+        );
         assert!(!f.active);
     }
 }

@@ -28,7 +28,12 @@ pub use engine::{Engine, EngineSettings};
 
 /// Queue every (user, org) that a change to this user may affect: every
 /// mapped org, and every org where the bridge holds access for the user.
-pub async fn enqueue_user(tx: &mut StoreTx, mappings: &[Mapping], user_id: &str, now_ms: i64) -> Result<(), StoreError> {
+pub async fn enqueue_user(
+    tx: &mut StoreTx,
+    mappings: &[Mapping],
+    user_id: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
     let mut orgs: BTreeSet<String> = mapping::mapped_orgs(mappings)
         .into_iter()
         .map(|o| o.as_str().to_owned())

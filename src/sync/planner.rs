@@ -15,18 +15,40 @@ pub enum Applied {
     Pending { email: Email, role: SnykRole },
     /// A membership the bridge granted (directly, or by a provision that
     /// turned into a membership at first login).
-    Member { snyk_user_id: String, email: Email, role: SnykRole },
+    Member {
+        snyk_user_id: String,
+        email: Email,
+        role: SnykRole,
+    },
     /// A membership that existed before the bridge acted: never touched.
-    External { snyk_user_id: String, email: Email, role: SnykRole },
+    External {
+        snyk_user_id: String,
+        email: Email,
+        role: SnykRole,
+    },
 }
 
 /// One Snyk call of the sync engine.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SnykOp {
-    Provision { org: SnykOrgId, email: Email, role: SnykRole },
-    DeleteProvision { org: SnykOrgId, email: Email },
-    UpdateMemberRole { org: SnykOrgId, snyk_user_id: String, role: SnykRole },
-    RemoveMember { org: SnykOrgId, snyk_user_id: String },
+    Provision {
+        org: SnykOrgId,
+        email: Email,
+        role: SnykRole,
+    },
+    DeleteProvision {
+        org: SnykOrgId,
+        email: Email,
+    },
+    UpdateMemberRole {
+        org: SnykOrgId,
+        snyk_user_id: String,
+        role: SnykRole,
+    },
+    RemoveMember {
+        org: SnykOrgId,
+        snyk_user_id: String,
+    },
 }
 
 impl SnykOp {
@@ -36,9 +58,16 @@ impl SnykOp {
             Self::Provision { org, .. } => ("POST", format!("/org/{org}/provision")),
             Self::DeleteProvision { org, email } => (
                 "DELETE",
-                format!("/org/{org}/provision?email={}", encode_query(email.as_str())),
+                format!(
+                    "/org/{org}/provision?email={}",
+                    encode_query(email.as_str())
+                ),
             ),
-            Self::UpdateMemberRole { org, snyk_user_id, role } => match role {
+            Self::UpdateMemberRole {
+                org,
+                snyk_user_id,
+                role,
+            } => match role {
                 SnykRole::Custom(_) => ("PUT", format!("/org/{org}/members/update/{snyk_user_id}")),
                 _ => ("PUT", format!("/org/{org}/members/{snyk_user_id}")),
             },
@@ -52,8 +81,12 @@ impl SnykOp {
     pub fn body(&self) -> Option<serde_json::Value> {
         match self {
             Self::Provision { email, role, .. } => Some(match role {
-                SnykRole::Custom(id) => serde_json::json!({"email": email.as_str(), "rolePublicId": id}),
-                builtin => serde_json::json!({"email": email.as_str(), "role": builtin.to_string()}),
+                SnykRole::Custom(id) => {
+                    serde_json::json!({"email": email.as_str(), "rolePublicId": id})
+                }
+                builtin => {
+                    serde_json::json!({"email": email.as_str(), "role": builtin.to_string()})
+                }
             }),
             Self::UpdateMemberRole { role, .. } => Some(match role {
                 SnykRole::Custom(id) => serde_json::json!({"rolePublicId": id}),
@@ -100,7 +133,9 @@ pub fn role_from_member_name(name: &str) -> SnykRole {
         "admin" => SnykRole::Admin,
         "collaborator" => SnykRole::Collaborator,
         "restrictedCollaborator" | "restricted_collaborator" => SnykRole::RestrictedCollaborator,
-        other => SnykRole::parse_builtin(other).unwrap_or_else(|_| SnykRole::Custom(other.to_owned())),
+        other => {
+            SnykRole::parse_builtin(other).unwrap_or_else(|_| SnykRole::Custom(other.to_owned()))
+        }
     }
 }
 
@@ -108,7 +143,9 @@ fn encode_query(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'@' => out.push(char::from(b)),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'@' => {
+                out.push(char::from(b))
+            }
             other => out.push_str(&format!("%{other:02X}")),
         }
     }
@@ -117,7 +154,12 @@ fn encode_query(s: &str) -> String {
 
 /// The calls that take `applied` to `desired` for one (user, org).
 /// `email` is the user's current email (None: deleted user or no email).
-pub fn plan(org: &SnykOrgId, desired: Option<&SnykRole>, email: Option<&Email>, applied: Option<&Applied>) -> Vec<SnykOp> {
+pub fn plan(
+    org: &SnykOrgId,
+    desired: Option<&SnykRole>,
+    email: Option<&Email>,
+    applied: Option<&Applied>,
+) -> Vec<SnykOp> {
     let want = desired.zip(email);
     match (want, applied) {
         (None, None) => vec![],
@@ -145,7 +187,14 @@ pub fn plan(org: &SnykOrgId, desired: Option<&SnykRole>, email: Option<&Email>, 
                 ]
             }
         }
-        (Some((role, _)), Some(Applied::Member { snyk_user_id, role: r, .. })) => {
+        (
+            Some((role, _)),
+            Some(Applied::Member {
+                snyk_user_id,
+                role: r,
+                ..
+            }),
+        ) => {
             if r == role {
                 vec![]
             } else {
@@ -183,10 +232,27 @@ mod tests {
         use SnykRole::{Admin, Collaborator};
         let a = email("a@x.com");
         let b = email("b@x.com");
-        let pending = |e: &Email, r: SnykRole| Applied::Pending { email: e.clone(), role: r };
-        let member = |r: SnykRole| Applied::Member { snyk_user_id: "u1".into(), email: a.clone(), role: r };
-        let external = Applied::External { snyk_user_id: "u9".into(), email: a.clone(), role: Admin };
-        let cases: Vec<(Option<SnykRole>, Option<&Email>, Option<Applied>, Vec<String>)> = vec![
+        let pending = |e: &Email, r: SnykRole| Applied::Pending {
+            email: e.clone(),
+            role: r,
+        };
+        let member = |r: SnykRole| Applied::Member {
+            snyk_user_id: "u1".into(),
+            email: a.clone(),
+            role: r,
+        };
+        let external = Applied::External {
+            snyk_user_id: "u9".into(),
+            email: a.clone(),
+            role: Admin,
+        };
+        type Case<'a> = (
+            Option<SnykRole>,
+            Option<&'a Email>,
+            Option<Applied>,
+            Vec<String>,
+        );
+        let cases: Vec<Case> = vec![
             (None, Some(&a), None, vec![]),
             (Some(Admin), Some(&a), None, vec![r#"POST /org/6b7a7c5e-1111-4c4c-9d9d-000000000001/provision {"email":"a@x.com","role":"ADMIN"}"#.into()]),
             (Some(Admin), None, None, vec![]),
@@ -208,22 +274,40 @@ mod tests {
             (Some(Collaborator), Some(&a), Some(external), vec![]),
         ];
         for (desired, e, applied, want) in cases {
-            let got: Vec<String> = plan(&org(), desired.as_ref(), e, applied.as_ref()).iter().map(ToString::to_string).collect();
+            let got: Vec<String> = plan(&org(), desired.as_ref(), e, applied.as_ref())
+                .iter()
+                .map(ToString::to_string)
+                .collect();
             assert_eq!(got, want, "desired {desired:?} applied {applied:?}");
         }
     }
 
     #[test]
     fn custom_roles_provision_by_public_id() {
-        let op = SnykOp::Provision { org: org(), email: email("a+b@x.com"), role: SnykRole::Custom("pub-1".into()) };
-        assert_eq!(op.body(), Some(serde_json::json!({"email": "a+b@x.com", "rolePublicId": "pub-1"})));
-        let del = SnykOp::DeleteProvision { org: org(), email: email("a+b@x.com") };
+        let op = SnykOp::Provision {
+            org: org(),
+            email: email("a+b@x.com"),
+            role: SnykRole::Custom("pub-1".into()),
+        };
+        assert_eq!(
+            op.body(),
+            Some(serde_json::json!({"email": "a+b@x.com", "rolePublicId": "pub-1"}))
+        );
+        let del = SnykOp::DeleteProvision {
+            org: org(),
+            email: email("a+b@x.com"),
+        };
         assert!(del.method_and_path().1.ends_with("email=a%2Bb@x.com"));
     }
 
     #[test]
     fn member_role_names_round_trip() {
-        for r in [SnykRole::Admin, SnykRole::Collaborator, SnykRole::RestrictedCollaborator, SnykRole::Custom("x".into())] {
+        for r in [
+            SnykRole::Admin,
+            SnykRole::Collaborator,
+            SnykRole::RestrictedCollaborator,
+            SnykRole::Custom("x".into()),
+        ] {
             assert_eq!(role_from_member_name(&member_role_name(&r)), r);
         }
     }

@@ -49,14 +49,22 @@ mod tests {
 
     #[test]
     fn backoff_doubles_then_caps() {
-        let d: Vec<u64> = (1..=12).map(|a| next_delay(a, None, 0.5).as_secs()).collect();
+        let d: Vec<u64> = (1..=12)
+            .map(|a| next_delay(a, None, 0.5).as_secs())
+            .collect();
         assert_eq!(d, vec![2, 4, 8, 16, 32, 64, 128, 256, 512, 900, 900, 900]);
     }
 
     #[test]
     fn retry_after_wins_when_longer() {
-        assert_eq!(next_delay(1, Some(Duration::from_secs(30)), 0.5), Duration::from_secs(30));
-        assert_eq!(next_delay(5, Some(Duration::from_secs(1)), 0.5), Duration::from_secs(32));
+        assert_eq!(
+            next_delay(1, Some(Duration::from_secs(30)), 0.5),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            next_delay(5, Some(Duration::from_secs(1)), 0.5),
+            Duration::from_secs(32)
+        );
     }
 
     #[test]
@@ -68,9 +76,18 @@ mod tests {
 
     #[test]
     fn rate_limit_pause_runs_to_the_minute_boundary() {
-        assert_eq!(rate_limit_pause(60_000 * 10 + 15_000, None), Duration::from_secs(45));
-        assert_eq!(rate_limit_pause(60_000 * 10 + 59_500, None), Duration::from_secs(1));
-        assert_eq!(rate_limit_pause(5, Some(Duration::from_secs(7))), Duration::from_secs(7));
+        assert_eq!(
+            rate_limit_pause(60_000 * 10 + 15_000, None),
+            Duration::from_secs(45)
+        );
+        assert_eq!(
+            rate_limit_pause(60_000 * 10 + 59_500, None),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            rate_limit_pause(5, Some(Duration::from_secs(7))),
+            Duration::from_secs(7)
+        );
     }
 
     proptest! {

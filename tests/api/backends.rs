@@ -206,7 +206,6 @@ async fn sqlite_concurrent_member_adds_all_land() {
 }
 
 #[tokio::test]
-#[ignore = "BUG: on PostgreSQL, concurrent PATCHes without If-Match fail with 412 and members are lost"]
 async fn postgres_concurrent_member_adds_all_land() {
     let Some(app) = spawn_app_pg().await else {
         return;

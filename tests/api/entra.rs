@@ -592,7 +592,6 @@ async fn manager_set_by_sub_attribute_and_removed() {
 }
 
 #[tokio::test]
-#[ignore = "BUG: Entra's bare-string manager PATCH value is rejected with 400 invalidValue"]
 async fn default_dialect_sets_the_manager_from_a_bare_id_string() {
     let app = spawn_app().await;
     let boss = app.create_user("boss", json!({})).await["id"]

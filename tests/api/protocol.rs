@@ -997,7 +997,6 @@ async fn either_configured_token_works() {
 }
 
 #[tokio::test]
-#[ignore = "BUG: POST /.search with sortBy sorts Users and Groups separately and concatenates them"]
 async fn root_search_sorts_across_resource_types() {
     let app = spawn_app().await;
     app.create_user("zed", json!({"displayName": "Zed"})).await;

@@ -677,10 +677,10 @@ fn err_cases() -> Vec<ErrCase> {
             scim_type: ScimType::InvalidPath,
         },
         ErrCase {
-            name: "unknown schema URN",
+            name: "value filter into an unregistered extension",
             kind: U,
             body: ops(
-                json!([{"op": "replace", "path": "urn:example:unknown:1.0:User:x", "value": "x"}]),
+                json!([{"op": "replace", "path": "urn:example:unknown:1.0:User:x[value eq \"a\"]", "value": "x"}]),
             ),
             scim_type: ScimType::InvalidPath,
         },
@@ -1101,7 +1101,6 @@ proptest! {
 }
 
 #[test]
-#[ignore = "BUG: PATCH rejects attributes of an unregistered extension URN (invalidPath) although normalize keeps them on create, so e.g. an Entra custom extension attribute can be POSTed but never PATCHed"]
 fn unregistered_extension_attributes_can_be_patched() {
     const CUSTOM: &str = "urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User";
     let before = canon(U, user_with(json!({CUSTOM: {"costCode": "A"}})));
