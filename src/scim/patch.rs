@@ -307,12 +307,40 @@ fn apply_keyed(
         }
         return Ok(());
     }
+    if key.eq_ignore_ascii_case(kind.core().id) {
+        // A core-schema object: its members are core attributes.
+        let Some(inner) = v.as_object() else {
+            return Err(ScimError::invalid_value(format!("{key} must be an object")));
+        };
+        for (k, iv) in inner {
+            apply_keyed(kind, doc, op, k, iv)?;
+        }
+        return Ok(());
+    }
     let path = filter::parse_patch_path(key)
         .map_err(|e| ScimError::invalid_path(format!("attribute {key:?}: {e}")))?;
+    if let Some(uri) = unregistered_extension(kind, &path) {
+        if v.is_object() {
+            // A whole object under an unregistered URN: kept verbatim, as on create.
+            let slot = key_ci(doc, key).unwrap_or_else(|| key.to_owned());
+            match (op, doc.get_mut(&slot), v) {
+                (OpKind::Add, Some(Value::Object(existing)), Value::Object(new)) => {
+                    for (k, nv) in new {
+                        existing.insert(k.clone(), nv.clone());
+                    }
+                }
+                _ => {
+                    doc.insert(slot, v.clone());
+                }
+            }
+            return Ok(());
+        }
+        return apply_unregistered(doc, op, &path, Some(uri), Some(v));
+    }
     let target = match Target::resolve(kind, &path) {
         Ok(t) => t,
-        Err(e) if path.attr.uri.is_none() && path.attr.sub.is_none() => {
-            // Unknown plain attribute in a value object: ignored, as on create.
+        Err(e) if path.filter.is_none() && path.sub_after_filter.is_none() => {
+            // Unknown attribute in a value object: ignored, as on create.
             tracing::debug!(attribute = %key, error = %e.detail, "PATCH ignores an unknown attribute");
             return Ok(());
         }

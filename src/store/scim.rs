@@ -369,7 +369,7 @@ impl StoreTx {
         }
     }
 
-    /// A group's members with their display names, in insertion order of ids.
+    /// A group's members as the client wrote them, ordered by member id.
     pub async fn members(&mut self, group_id: &str) -> Result<Vec<MemberRef>, StoreError> {
         let rows = sqlx::query(
             "SELECT member_id, member_kind, doc FROM scim_group_members

@@ -1117,3 +1117,48 @@ fn unregistered_extension_attributes_can_be_patched() {
     .expect("patch of an unregistered extension attribute");
     assert_eq!(got.get(CUSTOM), Some(&json!({"costCode": "B"})));
 }
+
+#[test]
+fn no_path_values_with_urn_keys_of_every_kind() {
+    const CUSTOM: &str = "urn:ietf:params:scim:schemas:extension:CustomExtensionName:2.0:User";
+    const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+    const CORE: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+    let before = canon(U, user_with(json!({})));
+    // A whole unregistered extension object, then one of its attributes by URN key.
+    let got = patch(
+        U,
+        &before,
+        json!([{"op": "add", "value": {CUSTOM: {"costCode": "A", "site": "Oslo"}}}]),
+    )
+    .expect("whole unregistered extension");
+    assert_eq!(
+        got.get(CUSTOM),
+        Some(&json!({"costCode": "A", "site": "Oslo"}))
+    );
+    let got = patch(
+        U,
+        &got,
+        json!([{"op": "replace", "value": {(format!("{CUSTOM}:costCode")): "B"}}]),
+    )
+    .expect("unregistered attribute by URN key");
+    assert_eq!(
+        got.get(CUSTOM),
+        Some(&json!({"costCode": "B", "site": "Oslo"}))
+    );
+    // A core-schema object as the key: its members are core attributes.
+    let got = patch(
+        U,
+        &got,
+        json!([{"op": "replace", "value": {CORE: {"displayName": "Core Key"}}}]),
+    )
+    .expect("core URN object");
+    assert_eq!(got.get("displayName"), Some(&json!("Core Key")));
+    // Unknown attributes inside a registered extension are ignored, as on create.
+    let got = patch(
+        U,
+        &got,
+        json!([{"op": "add", "value": {ENTERPRISE: {"division": "EMEA", "notAnAttribute": 1}}}]),
+    )
+    .expect("unknown enterprise attribute ignored");
+    assert_eq!(got.get(ENTERPRISE), Some(&json!({"division": "EMEA"})));
+}
