@@ -315,7 +315,7 @@ mod tests {
     }
 
     fn hs_token(iss: &str, aud: &str, exp_offset: i64) -> String {
-        let now = chrono::Utc::now().timestamp();
+        let now = crate::clock::Clock::now(&crate::clock::SystemClock).timestamp();
         let claims = serde_json::json!({"iss": iss, "aud": aud, "sub": "entra-provisioning", "exp": now + exp_offset});
         jsonwebtoken::encode(
             &jsonwebtoken::Header::new(Algorithm::HS256),
