@@ -57,26 +57,42 @@ fn is_pure(rel: &Path) -> bool {
 fn the_pure_core_imports_no_io_crates() {
     for needle in ["sqlx", "reqwest", "actix", "tokio", "std::fs", "std::net"] {
         let found = offenders(needle, |rel| !is_pure(rel));
-        assert!(found.is_empty(), "{needle} in the pure core:\n{}", found.join("\n"));
+        assert!(
+            found.is_empty(),
+            "{needle} in the pure core:\n{}",
+            found.join("\n")
+        );
     }
 }
 
 #[test]
 fn only_the_store_holds_sql() {
     let found = offenders("sqlx::query", |rel| rel.starts_with("store"));
-    assert!(found.is_empty(), "SQL outside src/store:\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "SQL outside src/store:\n{}",
+        found.join("\n")
+    );
 }
 
 #[test]
 fn only_the_http_layer_knows_actix() {
     let found = offenders("actix_web", |rel| rel.starts_with("http"));
-    assert!(found.is_empty(), "actix-web outside src/http:\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "actix-web outside src/http:\n{}",
+        found.join("\n")
+    );
 }
 
 #[test]
 fn time_comes_from_the_clock() {
     for needle in ["Utc::now", "SystemTime::now", "thread::sleep"] {
         let found = offenders(needle, |rel| rel == Path::new("clock.rs"));
-        assert!(found.is_empty(), "{needle} outside src/clock.rs:\n{}", found.join("\n"));
+        assert!(
+            found.is_empty(),
+            "{needle} outside src/clock.rs:\n{}",
+            found.join("\n")
+        );
     }
 }
