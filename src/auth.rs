@@ -117,7 +117,10 @@ struct Claims {
     oid: Option<String>,
 }
 
+#[cfg(not(test))]
 const JWKS_REFRESH_MIN_INTERVAL: Duration = Duration::from_secs(30);
+#[cfg(test)]
+const JWKS_REFRESH_MIN_INTERVAL: Duration = Duration::ZERO;
 
 #[derive(Debug)]
 struct JwtVerifier {
@@ -347,4 +350,117 @@ mod tests {
             assert!(matches!(r, Err(AuthError::JwtRejected(_))), "{r:?}");
         }
     }
+
+    /// A 2048-bit RSA key made for these tests only.
+    const TEST_RSA_PEM: &str = "-----BEGIN PRIVATE KEY-----\nMIIEvgIBADANBgkqhkiG9w0BAQEFAASCBKgwggSkAgEAAoIBAQDpGo7wdZ13i7gj\nskzV9bi/1BDhytgxxQ+nH8UYnERJLTvchv4izl0RGO/PUA3DnDmd2LN8C4Urpe4q\nbs+bmh+/Ir4z+QMjcBJ5RfDn8YGl0dBNsCmtvd4BktL8UlTXhzeVTc/Cu+ESrSC1\n89evL/bTYlGkku6XRBRFn//2lT6yfS0KnEaJcSQG9ErQgUaIneg8j0SE6WPT/bF8\nJj/GtQLkB2jmTR5zgnbr42CQ37C/zuQzG5gQGINjru+ZKc3HuyQJMh1zsmUwQzkf\nayFbtKPfamVHkMyZ/2EUDNoiFJobZfJc1SmNpT/QGZak4TWxoEeX/UwEUUsdmDkk\nkdidvORpAgMBAAECggEADDikPd8svlPI97YlaSJU6VnI+M2VwCZAx9ZWkw++VMfW\nV52MPW7sWjUgfZII5rSOIMR3xI0mEj/E2Nyubc4K1A6SQk9P5s+9aDZOhxqWXYc+\nkJQn20AVH6f+/9OhNxuTwnQt7FvFVSFWkbOTH1A4dKS2+xXpBG1BUtUsqlTw0JK9\n6DHi54UeVKwS+rJbIhUg8k0hOD/js8VGNSftrBvefG1FX057QZWTKZFJm/azA4R1\n4JCo6P95m8zT5YixRjrGTxvI9ODC6EI3xrSqfM9SKfgxdSXv2+FFtxYzsMCYrqm+\nPk+BLJdfbwvzHLZBnmdCRRQAxdXKwa8/bUbfh2vYAQKBgQD1tp2dbk2qJi/n4zwa\n/fV2qYO9ySnBa6ArT0+dWj4R3JU9OGNcE6E616p4vK6mjyG/EAnYAZwYzvGcb4kA\nh9ue5JfnBHDiEv+Wl3UU0l5SUmlxaOEgN3sD5y4Zuso0GSgln/g0JVWMeLibhVPx\na59jOsWhP0YxbUwi9Q3qdsK3KQKBgQDy3M1BloR+NwOXxKPN7i1u70beP7BwXZBW\nm9dRW/VoNyW+QzuGK13AdtVtjAwpUTMmjPnMczA6Dr8itQ7cOxnkXo96ocqeKIFS\nl7kp7jtGbYkw3T3BHGXY08Sd6TTVhhV/2Cabsi4Ftn5S/Xm4wCBunukmT7rjfONm\nBCGF+NSrQQKBgQDEv5ZToihEL1G6z4SoZGQxwSjBRhvOShy1sUshx0neSY+its0w\nxHMcx+YzyXnb2s59zBzlvtw8LTDgP5snNqIQCCDuFetBy06nSd2xb4WhS2YtLnrd\nri8tf+a1KZGRx/cSsZYwQxjOYzgHJ+qAbNnyvfPT2vOczlThxPGApdniiQKBgG9t\neUtPeQjDywU2NoXEctoENLrB8/0KILBsHjV5ALbJHqsWA9iCSyiEHVZ+vBG07MgS\nRIZWj1kD7RRKiD/pae7Kp//2/ZTlNrijXlRrtoyQszJVQAE7O0tpljtxhUk2lOSs\nUsJ61PzQB1OicteeZwL6LDTkvfWkFl13Jb5nNYRBAoGBAJMWeLgzJJokxJeKM+5I\n5awNMrseaD6CxZ4jKdo5gsdwG4QMw94NMWJ64cVj6RyIFMgf9lJmSTEVeki5tvYA\nTxzI0x/LNwk8b8oLDEy0WVZDezTYkBhrDKmZQA9vL02KlKnEQNrRjf6gA+UxzcjO\nLN1hNHOL3VAabeuutXWHdSFN\n-----END PRIVATE KEY-----";
+    const TEST_RSA_N: &str = "6RqO8HWdd4u4I7JM1fW4v9QQ4crYMcUPpx_FGJxESS073Ib-Is5dERjvz1ANw5w5ndizfAuFK6XuKm7Pm5ofvyK-M_kDI3ASeUXw5_GBpdHQTbAprb3eAZLS_FJU14c3lU3PwrvhEq0gtfPXry_202JRpJLul0QURZ__9pU-sn0tCpxGiXEkBvRK0IFGiJ3oPI9EhOlj0_2xfCY_xrUC5Ado5k0ec4J26-NgkN-wv87kMxuYEBiDY67vmSnNx7skCTIdc7JlMEM5H2shW7Sj32plR5DMmf9hFAzaIhSaG2XyXNUpjaU_0BmWpOE1saBHl_1MBFFLHZg5JJHYnbzkaQ";
+
+    fn rs_token(kid: &str, iss: &str) -> String {
+        let now = crate::clock::Clock::now(&crate::clock::SystemClock).timestamp();
+        let claims =
+            serde_json::json!({"iss": iss, "aud": "aud-1", "sub": "svc", "exp": now + 600});
+        let mut header = jsonwebtoken::Header::new(Algorithm::RS256);
+        header.kid = Some(kid.to_owned());
+        let key = jsonwebtoken::EncodingKey::from_rsa_pem(TEST_RSA_PEM.as_bytes()).expect("pem");
+        jsonwebtoken::encode(&header, &claims, &key).expect("encode")
+    }
+
+    fn jwks(kids: &[&str]) -> serde_json::Value {
+        let keys: Vec<serde_json::Value> = kids
+            .iter()
+            .map(|k| serde_json::json!({"kty": "RSA", "use": "sig", "alg": "RS256", "kid": k, "n": TEST_RSA_N, "e": "AQAB"}))
+            .collect();
+        serde_json::json!({ "keys": keys })
+    }
+
+    #[tokio::test]
+    async fn jwks_keys_are_cached_and_refreshed_on_an_unknown_kid() {
+        use wiremock::matchers::{method, path};
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+        let server = MockServer::start().await;
+        let settings = JwtSettings {
+            issuer: "https://issuer/".into(),
+            audience: "aud-1".into(),
+            key: JwtKey::JwksUrl(format!("{}/keys", server.uri())),
+        };
+        let a =
+            Authenticator::new(&settings_with_jwt(settings), reqwest::Client::new()).expect("auth");
+        // First the IdP signs with k1 only.
+        let first = Mock::given(method("GET"))
+            .and(path("/keys"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(jwks(&["k1"])))
+            .expect(1)
+            .mount_as_scoped(&server)
+            .await;
+        let t1 = rs_token("k1", "https://issuer/");
+        for _ in 0..3 {
+            assert_eq!(
+                a.authenticate(Some(&format!("Bearer {t1}"))).await,
+                Ok(Principal::Jwt {
+                    subject: "svc".into()
+                })
+            );
+        }
+        drop(first); // verifies exactly one fetch for three tokens: the keys are cached
+        // The IdP rotates to k2: an unknown kid refreshes the set.
+        Mock::given(method("GET"))
+            .and(path("/keys"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(jwks(&["k1", "k2"])))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let t2 = rs_token("k2", "https://issuer/");
+        assert_eq!(
+            a.authenticate(Some(&format!("Bearer {t2}"))).await,
+            Ok(Principal::Jwt {
+                subject: "svc".into()
+            })
+        );
+        // Wrong issuer with a good key: rejected.
+        let bad = rs_token("k2", "https://evil/");
+        assert!(matches!(
+            a.authenticate(Some(&format!("Bearer {bad}"))).await,
+            Err(AuthError::JwtRejected(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_jwks_rejects_the_token() {
+        let settings = JwtSettings {
+            issuer: "https://issuer/".into(),
+            audience: "aud-1".into(),
+            key: JwtKey::JwksUrl("http://127.0.0.1:9/keys".into()),
+        };
+        let a =
+            Authenticator::new(&settings_with_jwt(settings), reqwest::Client::new()).expect("auth");
+        let t = rs_token("k1", "https://issuer/");
+        assert_eq!(
+            a.authenticate(Some(&format!("Bearer {t}"))).await,
+            Err(AuthError::KeysUnavailable)
+        );
+    }
+
+    #[tokio::test]
+    async fn an_inline_pem_public_key_verifies_rs256() {
+        let settings = JwtSettings {
+            issuer: "https://issuer/".into(),
+            audience: "aud-1".into(),
+            key: JwtKey::PublicKeyPem(TEST_RSA_PUBLIC_PEM.into()),
+        };
+        let a =
+            Authenticator::new(&settings_with_jwt(settings), reqwest::Client::new()).expect("auth");
+        let t = rs_token("any", "https://issuer/");
+        assert_eq!(
+            a.authenticate(Some(&format!("Bearer {t}"))).await,
+            Ok(Principal::Jwt {
+                subject: "svc".into()
+            })
+        );
+    }
+
+    fn settings_with_jwt(j: JwtSettings) -> ScimSettings {
+        settings(&[], Some(j))
+    }
+
+    const TEST_RSA_PUBLIC_PEM: &str = "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA6RqO8HWdd4u4I7JM1fW4\nv9QQ4crYMcUPpx/FGJxESS073Ib+Is5dERjvz1ANw5w5ndizfAuFK6XuKm7Pm5of\nvyK+M/kDI3ASeUXw5/GBpdHQTbAprb3eAZLS/FJU14c3lU3PwrvhEq0gtfPXry/2\n02JRpJLul0QURZ//9pU+sn0tCpxGiXEkBvRK0IFGiJ3oPI9EhOlj0/2xfCY/xrUC\n5Ado5k0ec4J26+NgkN+wv87kMxuYEBiDY67vmSnNx7skCTIdc7JlMEM5H2shW7Sj\n32plR5DMmf9hFAzaIhSaG2XyXNUpjaU/0BmWpOE1saBHl/1MBFFLHZg5JJHYnbzk\naQIDAQAB\n-----END PUBLIC KEY-----";
 }
