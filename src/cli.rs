@@ -7,6 +7,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod history;
+
 use std::io::IsTerminal;
 use std::sync::Arc;
 
@@ -37,8 +39,36 @@ pub enum Command {
     Plan(ConfigArg),
     /// Reconcile with Snyk and make the calls (a full sync).
     Sync(ConfigArg),
-    /// Outbox counts by state, the last failures, per-org counts.
-    Status(ConfigArg),
+    /// Outbox counts by state, the last failures, per-org counts; with
+    /// `--user EMAIL`, that user's history end to end.
+    Status(StatusArgs),
+    /// Probe a running `serve` (GET /healthz): exit 0 when it answers 200, 1
+    /// otherwise. For container HEALTHCHECKs.
+    Healthcheck(HealthcheckArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct HealthcheckArgs {
+    /// The URL to probe (default: /healthz on the `listen` of --config, else
+    /// http://127.0.0.1:8080/healthz).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Take the address from this configuration file's `listen`.
+    #[arg(long, short = 'c')]
+    pub config: Option<PathBuf>,
+    /// Give up after this many seconds.
+    #[arg(long, default_value_t = 5)]
+    pub timeout_secs: u64,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Show one user's history: SCIM changes, queued targets, Snyk calls
+    /// (outcome, Snyk request ids) and the access applied now, in time order.
+    #[arg(long, value_name = "EMAIL")]
+    pub user: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -51,6 +81,9 @@ pub struct ConfigArg {
 /// Exit code for a configuration that is wrong (interface.md).
 const EXIT_CONFIG: u8 = 2;
 
+/// `listen` when the configuration does not say (interface.md).
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
@@ -58,8 +91,77 @@ pub fn main() -> ExitCode {
         Command::Serve(a) => serve(a),
         Command::Plan(a) => with_engine(a, false, plan),
         Command::Sync(a) => with_engine(a, true, sync),
-        Command::Status(a) => with_engine(a, false, status),
+        Command::Status(StatusArgs { config, user: None }) => with_engine(config, false, status),
+        Command::Status(StatusArgs {
+            config,
+            user: Some(email),
+        }) => history::run(&config, &email),
+        Command::Healthcheck(a) => healthcheck(a),
     }
+}
+
+/// GET the health URL; exit 0 on 200, 1 on anything else (never 2: Docker
+/// reserves it in HEALTHCHECK).
+fn healthcheck(a: HealthcheckArgs) -> ExitCode {
+    let url = match (&a.url, &a.config) {
+        (Some(u), _) => u.clone(),
+        (None, Some(path)) => match listen_of(path) {
+            Ok(listen) => health_url(&listen),
+            Err(e) => {
+                eprintln!("unhealthy: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        (None, None) => health_url(DEFAULT_LISTEN),
+    };
+    let probe = async {
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(a.timeout_secs.max(1)))
+            .build()?;
+        client.get(&url).send().await
+    };
+    let result = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| rt.block_on(probe).map_err(|e| e.to_string()));
+    match result {
+        Ok(r) if r.status().is_success() => ExitCode::SUCCESS,
+        Ok(r) => {
+            eprintln!("unhealthy: {url} answered {}", r.status());
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("unhealthy: {url}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The `listen` key of a configuration file, without validating the rest
+/// (the probe needs no secrets).
+fn listen_of(path: &std::path::Path) -> anyhow::Result<String> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let value: toml::Table =
+        toml::from_str(&text).with_context(|| format!("{} is not TOML", path.display()))?;
+    Ok(value
+        .get("listen")
+        .and_then(toml::Value::as_str)
+        .unwrap_or(DEFAULT_LISTEN)
+        .to_owned())
+}
+
+/// `http://HOST:PORT/healthz` for a listen address; a wildcard host is
+/// probed on loopback.
+fn health_url(listen: &str) -> String {
+    let (host, port) = listen.rsplit_once(':').unwrap_or((listen, "8080"));
+    let host = match host {
+        "0.0.0.0" | "" => "127.0.0.1",
+        "[::]" => "[::1]",
+        h => h,
+    };
+    format!("http://{host}:{port}/healthz")
 }
 
 type EngineCommand = fn(
@@ -260,7 +362,7 @@ fn status(
     })
 }
 
-fn load(a: &ConfigArg) -> Result<config::Config, (PathBuf, ConfigError)> {
+pub(crate) fn load(a: &ConfigArg) -> Result<config::Config, (PathBuf, ConfigError)> {
     let path = config::resolve_path(a.config.clone());
     config::load(&path, &config::process_env()).map_err(|e| (path, e))
 }
@@ -315,5 +417,24 @@ fn serve(a: ConfigArg) -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::health_url;
+
+    #[test]
+    fn the_health_url_probes_loopback_for_a_wildcard_listen() {
+        assert_eq!(
+            health_url("127.0.0.1:8080"),
+            "http://127.0.0.1:8080/healthz"
+        );
+        assert_eq!(health_url("0.0.0.0:9000"), "http://127.0.0.1:9000/healthz");
+        assert_eq!(health_url("[::]:8080"), "http://[::1]:8080/healthz");
+        assert_eq!(
+            health_url("bridge.local:80"),
+            "http://bridge.local:80/healthz"
+        );
     }
 }

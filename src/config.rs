@@ -30,6 +30,19 @@ pub struct Config {
     pub snyk: SnykSettings,
     pub mappings: Vec<Mapping>,
     pub webhooks: WebhookSettings,
+    /// Log emails as written (`true`) or as a stable hash (`false`, the default).
+    pub log_pii: bool,
+    /// Audit events and recorded Snyk calls older than this are purged.
+    pub audit_retention_days: u32,
+    /// `[admin]`: the token of the `/status` page (absent: no status page).
+    pub admin: AdminSettings,
+}
+
+/// `[admin]`: access to the read-only status page.
+#[derive(Debug, Clone, Default)]
+pub struct AdminSettings {
+    /// `admin.token`, or `ADMIN_TOKEN` in the environment.
+    pub token: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -127,7 +140,29 @@ pub struct Mapping {
 #[derive(Debug, Clone, Default)]
 pub struct WebhookSettings {
     pub okta_authorization: Option<SecretString>,
+    /// How long processed Okta event uuids are kept for deduplication.
+    pub okta_dedupe_retention_secs: u64,
+    /// Only `application.user_membership.*` events for this Okta app instance
+    /// id are applied (assignment = active, unassignment = inactive); without
+    /// it those events are ignored.
+    pub okta_app_id: Option<String>,
+    /// The signed generic webhook (`/webhooks/events`), when configured.
+    pub generic: Option<GenericWebhookSettings>,
 }
+
+/// `[webhooks.generic]`: the HMAC secret, the replay window and how long
+/// event ids are kept for deduplication.
+#[derive(Debug, Clone)]
+pub struct GenericWebhookSettings {
+    pub secret: SecretString,
+    pub replay_window_secs: u64,
+    pub dedupe_retention_secs: u64,
+}
+
+/// Default for `dedupe_retention_secs`: 7 days.
+pub const DEFAULT_DEDUPE_RETENTION_SECS: u64 = 7 * 24 * 3600;
+/// Default for `[webhooks.generic] replay_window_secs`: 5 minutes.
+pub const DEFAULT_REPLAY_WINDOW_SECS: u64 = 300;
 
 /// One thing wrong with a configuration, located by key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,6 +214,16 @@ struct RawConfig {
     mappings: Vec<RawMapping>,
     #[serde(default)]
     webhooks: RawWebhooks,
+    log_pii: Option<bool>,
+    audit_retention_days: Option<u32>,
+    #[serde(default)]
+    admin: RawAdmin,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAdmin {
+    token: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -229,12 +274,23 @@ struct RawMapping {
 #[serde(deny_unknown_fields)]
 struct RawWebhooks {
     okta: Option<RawOkta>,
+    generic: Option<RawGeneric>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawOkta {
     authorization: Option<String>,
+    dedupe_retention_secs: Option<u64>,
+    app_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGeneric {
+    secret: Option<String>,
+    replay_window_secs: Option<u64>,
+    dedupe_retention_secs: Option<u64>,
 }
 
 /// The environment variables this module reads, passed in so tests can set them.
@@ -242,7 +298,7 @@ pub type Env = BTreeMap<String, String>;
 
 /// The process environment, restricted to the variables this module reads.
 pub fn process_env() -> Env {
-    ["SNYK_TOKEN", "SCIM_TOKENS"]
+    ["SNYK_TOKEN", "SCIM_TOKENS", "ADMIN_TOKEN", "WEBHOOK_SECRET"]
         .iter()
         .filter_map(|k| std::env::var(k).ok().map(|v| ((*k).to_owned(), v)))
         .collect()
@@ -341,19 +397,24 @@ fn validate(raw: RawConfig, env: &Env, issues: &mut Vec<ConfigIssue>) -> Option<
         }
     }
 
-    let webhooks = WebhookSettings {
-        okta_authorization: raw.webhooks.okta.and_then(|o| match o.authorization {
-            Some(a) if !a.is_empty() => Some(SecretString::from(a)),
-            _ => {
-                issue(
-                    issues,
-                    "webhooks.okta.authorization",
-                    "is required when [webhooks.okta] is present",
-                );
-                None
-            }
-        }),
-    };
+    let webhooks = validate_webhooks(raw.webhooks, env, issues);
+
+    let audit_retention_days = raw.audit_retention_days.unwrap_or(365);
+    if audit_retention_days == 0 {
+        issue(issues, "audit_retention_days", "must be at least 1");
+    }
+    let admin_token = env
+        .get("ADMIN_TOKEN")
+        .cloned()
+        .or(raw.admin.token)
+        .filter(|t| !t.trim().is_empty());
+    if admin_token.as_ref().is_some_and(|t| t.len() < 16) {
+        issue(
+            issues,
+            "admin.token",
+            "is shorter than 16 characters; use a long random secret",
+        );
+    }
 
     Some(Config {
         listen,
@@ -363,7 +424,95 @@ fn validate(raw: RawConfig, env: &Env, issues: &mut Vec<ConfigIssue>) -> Option<
         snyk: snyk?,
         mappings,
         webhooks,
+        log_pii: raw.log_pii.unwrap_or(false),
+        audit_retention_days,
+        admin: AdminSettings {
+            token: admin_token.map(SecretString::from),
+        },
     })
+}
+
+fn validate_webhooks(
+    raw: RawWebhooks,
+    env: &Env,
+    issues: &mut Vec<ConfigIssue>,
+) -> WebhookSettings {
+    let mut out = WebhookSettings {
+        okta_dedupe_retention_secs: DEFAULT_DEDUPE_RETENTION_SECS,
+        ..WebhookSettings::default()
+    };
+    if let Some(o) = raw.okta {
+        out.okta_authorization = match o.authorization {
+            Some(a) if !a.trim().is_empty() => Some(SecretString::from(a)),
+            _ => {
+                issue(
+                    issues,
+                    "webhooks.okta.authorization",
+                    "is required when [webhooks.okta] is present",
+                );
+                None
+            }
+        };
+        out.okta_dedupe_retention_secs = o
+            .dedupe_retention_secs
+            .unwrap_or(DEFAULT_DEDUPE_RETENTION_SECS);
+        if out.okta_dedupe_retention_secs < 3600 {
+            issue(
+                issues,
+                "webhooks.okta.dedupe_retention_secs",
+                "must be at least 3600 seconds (Okta redelivers within hours)",
+            );
+        }
+        out.okta_app_id = match o.app_id {
+            Some(a) if a.trim().is_empty() => {
+                issue(issues, "webhooks.okta.app_id", "must not be empty");
+                None
+            }
+            a => a,
+        };
+    }
+    let env_secret = env.get("WEBHOOK_SECRET").filter(|s| !s.is_empty()).cloned();
+    if raw.generic.is_some() || env_secret.is_some() {
+        let g = raw.generic.unwrap_or_default();
+        let secret = env_secret.or(g.secret);
+        let replay_window_secs = g.replay_window_secs.unwrap_or(DEFAULT_REPLAY_WINDOW_SECS);
+        let dedupe_retention_secs = g
+            .dedupe_retention_secs
+            .unwrap_or(DEFAULT_DEDUPE_RETENTION_SECS);
+        match &secret {
+            None => issue(
+                issues,
+                "webhooks.generic.secret",
+                "is required when [webhooks.generic] is present (or set WEBHOOK_SECRET)",
+            ),
+            Some(s) if s.chars().count() < 32 => issue(
+                issues,
+                "webhooks.generic.secret",
+                "must be at least 32 characters; use a long random secret",
+            ),
+            Some(_) => {}
+        }
+        if !(1..=3600).contains(&replay_window_secs) {
+            issue(
+                issues,
+                "webhooks.generic.replay_window_secs",
+                "must be between 1 and 3600 seconds",
+            );
+        }
+        if dedupe_retention_secs < replay_window_secs {
+            issue(
+                issues,
+                "webhooks.generic.dedupe_retention_secs",
+                "must be at least replay_window_secs",
+            );
+        }
+        out.generic = secret.map(|s| GenericWebhookSettings {
+            secret: SecretString::from(s),
+            replay_window_secs,
+            dedupe_retention_secs,
+        });
+    }
+    out
 }
 
 fn valid_listen(listen: &str) -> bool {
@@ -650,6 +799,9 @@ role = "ADMIN"
         assert_eq!(c.snyk.group_id, None);
         assert_eq!(c.log_format, LogFormat::Pretty);
         assert!(c.webhooks.okta_authorization.is_none());
+        assert!(!c.log_pii);
+        assert_eq!(c.audit_retention_days, 365);
+        assert!(c.admin.token.is_none());
         assert_eq!(c.mappings.len(), 1);
         assert_eq!(c.mappings[0].role, SnykRole::Admin);
     }
@@ -692,6 +844,41 @@ role = "ADMIN"
             keys,
             ["database_url", "scim.tokens", "snyk.token", "mappings"]
         );
+    }
+
+    #[test]
+    fn observability_keys_and_the_admin_token() {
+        let text = format!(
+            "log_pii = true\naudit_retention_days = 30\n{}\n[admin]\ntoken = \"admin-token-from-file-0001\"\n",
+            minimal()
+        );
+        let c = parse_str(&text, &Env::new()).expect("valid");
+        assert!(c.log_pii);
+        assert_eq!(c.audit_retention_days, 30);
+        assert_eq!(
+            c.admin.token.as_ref().map(|t| t.expose_secret().to_owned()),
+            Some("admin-token-from-file-0001".to_owned())
+        );
+        let mut env = Env::new();
+        env.insert("ADMIN_TOKEN".into(), "admin-token-from-env-0002".into());
+        let c = parse_str(&text, &env).expect("valid");
+        assert_eq!(
+            c.admin.token.as_ref().map(|t| t.expose_secret().to_owned()),
+            Some("admin-token-from-env-0002".to_owned())
+        );
+        assert!(!format!("{c:?}").contains("admin-token-from"));
+        let short = text.replace("admin-token-from-file-0001", "short");
+        let keys: Vec<String> = issues_of(&short, &Env::new())
+            .into_iter()
+            .map(|i| i.key)
+            .collect();
+        assert_eq!(keys, ["admin.token"]);
+        let zero = text.replace("audit_retention_days = 30", "audit_retention_days = 0");
+        let keys: Vec<String> = issues_of(&zero, &Env::new())
+            .into_iter()
+            .map(|i| i.key)
+            .collect();
+        assert_eq!(keys, ["audit_retention_days"]);
     }
 
     #[test]
@@ -761,5 +948,94 @@ role = "OWNER"
         let c = parse_str(text, &Env::new()).expect("examples/bridge.toml must be valid");
         assert!(c.snyk.dry_run, "the example runs without a Snyk token");
         assert!(matches!(c.database_url, DatabaseUrl::Sqlite(_)));
+    }
+
+    const WEBHOOK_SECRET: &str = "generic-webhook-secret-0123456789abcdef";
+
+    #[test]
+    fn webhooks_are_off_by_default_with_documented_defaults() {
+        let c = parse_str(&minimal(), &Env::new()).expect("valid");
+        assert!(c.webhooks.generic.is_none());
+        assert!(c.webhooks.okta_app_id.is_none());
+        assert_eq!(c.webhooks.okta_dedupe_retention_secs, 7 * 24 * 3600);
+    }
+
+    #[test]
+    fn okta_webhook_keys_are_read_and_checked() {
+        let text = minimal()
+            + "[webhooks.okta]\nauthorization = \"okta-hook-secret\"\ndedupe_retention_secs = 86400\napp_id = \"0oa1\"\n";
+        let c = parse_str(&text, &Env::new()).expect("valid");
+        assert_eq!(c.webhooks.okta_dedupe_retention_secs, 86_400);
+        assert_eq!(c.webhooks.okta_app_id.as_deref(), Some("0oa1"));
+        let text = minimal() + "[webhooks.okta]\ndedupe_retention_secs = 60\n";
+        let keys: Vec<String> = issues_of(&text, &Env::new())
+            .into_iter()
+            .map(|i| i.key)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "webhooks.okta.authorization",
+                "webhooks.okta.dedupe_retention_secs"
+            ]
+        );
+    }
+
+    #[test]
+    fn generic_webhook_gets_its_defaults() {
+        let text = minimal() + &format!("[webhooks.generic]\nsecret = \"{WEBHOOK_SECRET}\"\n");
+        let c = parse_str(&text, &Env::new()).expect("valid");
+        let g = c.webhooks.generic.expect("generic webhook on");
+        assert_eq!(g.secret.expose_secret(), WEBHOOK_SECRET);
+        assert_eq!(g.replay_window_secs, 300);
+        assert_eq!(g.dedupe_retention_secs, 7 * 24 * 3600);
+    }
+
+    #[test]
+    fn generic_webhook_rules_name_their_key_and_never_the_secret() {
+        let text =
+            minimal() + "[webhooks.generic]\nsecret = \"short-secret\"\nreplay_window_secs = 0\n";
+        let issues = issues_of(&text, &Env::new());
+        let keys: Vec<&str> = issues.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "webhooks.generic.secret",
+                "webhooks.generic.replay_window_secs"
+            ]
+        );
+        let err = parse_str(&text, &Env::new()).expect_err("invalid");
+        assert!(!format!("{err} {err:?}").contains("short-secret"));
+        let text = minimal()
+            + "[webhooks.generic]\nreplay_window_secs = 600\ndedupe_retention_secs = 60\n";
+        let keys: Vec<String> = issues_of(&text, &Env::new())
+            .into_iter()
+            .map(|i| i.key)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "webhooks.generic.secret",
+                "webhooks.generic.dedupe_retention_secs"
+            ]
+        );
+    }
+
+    #[test]
+    fn webhook_secret_from_the_environment_overrides_and_enables() {
+        let mut env = Env::new();
+        env.insert("WEBHOOK_SECRET".into(), WEBHOOK_SECRET.into());
+        let text =
+            minimal() + "[webhooks.generic]\nsecret = \"file-secret-file-secret-file-secret-0\"\n";
+        let c = parse_str(&text, &env).expect("valid");
+        let g = c.webhooks.generic.expect("on");
+        assert_eq!(g.secret.expose_secret(), WEBHOOK_SECRET);
+        let c = parse_str(&minimal(), &env).expect("valid");
+        assert!(
+            c.webhooks.generic.is_some(),
+            "WEBHOOK_SECRET alone enables it"
+        );
+        let dbg = format!("{:?}", c.webhooks);
+        assert!(!dbg.contains(WEBHOOK_SECRET), "{dbg}");
     }
 }

@@ -13,18 +13,26 @@
 //! - [`auth`]: bearer tokens and JWTs.
 //! - [`http`]: the only module that knows actix-web.
 //! - [`clock`]: injected time.
-//! - [`telemetry`]: logging set-up.
+//! - [`telemetry`]: logging set-up, and emails hashed out of logs.
+//! - [`metrics`]: the Prometheus recorder behind `/metrics`.
+//! - [`audit`]: who changed what (the audit trail) and `status --user`.
+//! - [`health`]: per-component health for the `/status` page.
+//! - [`webhook`]: Okta Event Hook and generic webhook bodies, signatures, ordering (pure).
 //! - [`cli`]: the command line.
 
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod health;
 pub mod http;
+pub mod metrics;
 pub mod scim;
 pub mod service;
 pub mod snyk;
 pub mod store;
 pub mod sync;
 pub mod telemetry;
+pub mod webhook;

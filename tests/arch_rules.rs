@@ -51,6 +51,7 @@ fn is_pure(rel: &Path) -> bool {
         || s == "sync/mapping.rs"
         || s == "sync/planner.rs"
         || s == "sync/retry.rs"
+        || s.starts_with("webhook/")
 }
 
 #[test]

@@ -9,6 +9,8 @@ mod body;
 mod discovery;
 mod error;
 mod scim;
+pub mod status;
+mod webhooks;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -24,6 +26,7 @@ use crate::config::{Config, ScimSettings};
 use crate::service::{ScimService, SyncHook};
 use crate::store::Store;
 use crate::sync::Engine;
+use crate::sync::engine::WorkerStatus;
 
 pub use error::scim_error_response;
 
@@ -34,7 +37,28 @@ pub struct AppState {
     pub auth: Authenticator,
     pub limits: Arc<ScimSettings>,
     pub store: Store,
+    pub ops: Arc<OpsState>,
+    /// `[webhooks]`: which webhook routes answer, with their secrets.
+    pub webhooks: Arc<crate::config::WebhookSettings>,
 }
+
+/// What `/metrics` and `/status` read besides the store.
+#[derive(Debug)]
+pub struct OpsState {
+    /// `None`: no admin token configured, `/status` answers 404.
+    pub admin: Option<Arc<status::AdminAuth>>,
+    pub worker: Arc<WorkerStatus>,
+    pub dry_run: bool,
+    /// `log_pii`: emails in log lines as written (else hashed).
+    pub log_pii: bool,
+    pub reconcile_interval: std::time::Duration,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The id of the current HTTP request, in the request's extensions (and
+/// sent back as `X-Request-Id`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(pub String);
 
 /// The running service: a bound listener, its server, and the sync worker.
 pub struct Application {
@@ -90,11 +114,26 @@ impl Application {
         let listener = TcpListener::bind(&config.listen)
             .with_context(|| format!("Failed to bind {} (listen)", config.listen))?;
         let port = listener.local_addr()?.port();
+        crate::metrics::install();
+        let ops = Arc::new(OpsState {
+            admin: config
+                .admin
+                .token
+                .as_ref()
+                .map(|t| Arc::new(status::AdminAuth::new(t))),
+            worker: engine.worker_status(),
+            dry_run: config.snyk.dry_run,
+            log_pii: config.log_pii,
+            reconcile_interval: engine.settings().reconcile_interval,
+            clock: clock.clone(),
+        });
         let state = AppState {
             service: ScimService::new(store.clone(), clock, hook),
             auth,
             limits: Arc::new(config.scim.clone()),
             store: store.clone(),
+            ops,
+            webhooks: Arc::new(config.webhooks.clone()),
         };
         let server = HttpServer::new(move || {
             App::new()
@@ -136,7 +175,17 @@ impl Application {
                 let _ = stop_rx.await;
             }))
         });
+        // Histograms are drained by scrapes; keep memory flat without them.
+        let upkeep = tokio::spawn(async {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+                if let Some(h) = crate::metrics::install() {
+                    h.run_upkeep();
+                }
+            }
+        });
         let result = self.server.await;
+        upkeep.abort();
         let _ = stop_tx.send(());
         if let Some(w) = worker {
             let _ = w.await;
@@ -149,11 +198,30 @@ impl Application {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics))
+        .configure(status::routes)
+        .configure(webhooks::routes)
         .service(scim::scope());
 }
 
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok\n")
+}
+
+/// Prometheus text format; the outbox gauges are refreshed per scrape.
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let now = state.ops.clock.now().timestamp_millis();
+    match crate::metrics::render(&state.store, now).await {
+        Ok(text) => HttpResponse::Ok()
+            .content_type("text/plain; version=0.0.4; charset=utf-8")
+            .body(text),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics: the outbox could not be read");
+            HttpResponse::ServiceUnavailable()
+                .content_type("text/plain")
+                .body("database unavailable\n")
+        }
+    }
 }
 
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
@@ -168,8 +236,23 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-/// A span per request with a request id; logs method, path (never the query,
-/// which can hold emails) and status.
+/// An incoming `X-Request-Id` (a proxy's id), when it is short and plain.
+/// It is logged as `upstream_request_id` beside the bridge's own id, never
+/// used as it: the audit trail links rows by request id, so the id must be
+/// unique and not chosen by the client.
+fn incoming_request_id(req: &actix_web::dev::ServiceRequest) -> Option<String> {
+    let v = req.headers().get("x-request-id")?.to_str().ok()?;
+    let plain = !v.is_empty()
+        && v.len() <= 64
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    plain.then(|| v.to_owned())
+}
+
+/// A span per request with a request id, the parent of every log line the
+/// request causes; logs method, path (never the query, which can hold
+/// emails) and status; counts the request by route pattern for `/metrics`;
+/// answers the id as `X-Request-Id`.
 fn request_span<S>(
     req: actix_web::dev::ServiceRequest,
     srv: &S,
@@ -181,23 +264,44 @@ where
             Error = actix_web::Error,
         >,
 {
+    use actix_web::HttpMessage;
     let request_id = uuid::Uuid::new_v4().to_string();
+    req.extensions_mut().insert(RequestId(request_id.clone()));
+    let method = req.method().to_string();
     let span = tracing::info_span!(
         "request",
         request_id = %request_id,
         method = %req.method(),
         path = %req.path(),
+        upstream_request_id = tracing::field::Empty,
     );
+    if let Some(upstream) = incoming_request_id(&req) {
+        span.record("upstream_request_id", upstream.as_str());
+    }
     let started = std::time::Instant::now();
-    let fut = srv.call(req);
+    let fut = span.in_scope(|| srv.call(req));
     async move {
-        let res = fut.await;
-        match &res {
-            Ok(r) => tracing::info!(
-                status = r.status().as_u16(),
-                duration_ms = started.elapsed().as_millis() as u64,
-                "request handled"
-            ),
+        let mut res = fut.await;
+        match &mut res {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                let route = r
+                    .request()
+                    .match_pattern()
+                    .unwrap_or_else(|| "unmatched".to_owned());
+                crate::metrics::record_http(&route, &method, status, started.elapsed());
+                if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&request_id) {
+                    r.headers_mut().insert(
+                        actix_web::http::header::HeaderName::from_static("x-request-id"),
+                        v,
+                    );
+                }
+                tracing::info!(
+                    status,
+                    duration_ms = started.elapsed().as_millis() as u64,
+                    "request handled"
+                )
+            }
             Err(e) => tracing::warn!(error = %e, "request failed"),
         }
         res

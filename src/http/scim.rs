@@ -10,15 +10,17 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, Scope, web};
 use serde_json::{Map, Value, json};
 
-use super::AppState;
 use super::body::read_json;
 use super::discovery;
 use super::error::{HttpScimError, SCIM_JSON, scim_error_response};
+use super::{AppState, RequestId};
+use crate::audit::Actor;
+use crate::auth::Principal;
 use crate::scim::error::ScimError;
 use crate::scim::query::ListQuery;
 use crate::scim::resource::Projection;
 use crate::scim::schema::{LIST_RESPONSE, ResourceKind};
-use crate::service::{IfMatch, ListPage, Rendered, bulk, project};
+use crate::service::{IfMatch, ListPage, Rendered, ScimService, bulk, project};
 
 type HandlerResult = Result<HttpResponse, HttpScimError>;
 
@@ -105,7 +107,14 @@ async fn authenticate(
     };
     match state.auth.authenticate(header.as_deref()).await {
         Ok(principal) => {
-            tracing::debug!(principal = %principal, "authenticated");
+            tracing::debug!(
+                principal = %crate::telemetry::redact_emails(&principal.to_string(), state.ops.log_pii),
+                "authenticated"
+            );
+            {
+                use actix_web::HttpMessage;
+                req.extensions_mut().insert(principal);
+            }
             next.call(req).await
         }
         Err(e) => {
@@ -113,6 +122,20 @@ async fn authenticate(
             Ok(req.into_response(scim_error_response(&ScimError::unauthorized())))
         }
     }
+}
+
+/// The use cases, recording changes as made by this request's principal.
+fn service(req: &HttpRequest, state: &AppState) -> ScimService {
+    use actix_web::HttpMessage;
+    let ext = req.extensions();
+    let principal = ext
+        .get::<Principal>()
+        .map_or_else(|| "unknown".to_owned(), ToString::to_string);
+    let request_id = ext.get::<RequestId>().map(|r| r.0.clone());
+    state.service.acting_as(Actor {
+        principal,
+        request_id,
+    })
 }
 
 /// The SCIM base URL as the client sees it (scheme and host of the request).
@@ -234,7 +257,9 @@ async fn create(
 ) -> HandlerResult {
     let body = read_json(&req, payload, state.limits.max_body_bytes).await?;
     let proj = projection(&req)?;
-    let r = state.service.create(**kind, &body, &base_url(&req)).await?;
+    let r = service(&req, &state)
+        .create(**kind, &body, &base_url(&req))
+        .await?;
     let out = project(**kind, &r, &proj);
     Ok(resource_response(
         actix_web::http::StatusCode::CREATED,
@@ -280,8 +305,7 @@ async fn replace(
 ) -> HandlerResult {
     let body = read_json(&req, payload, state.limits.max_body_bytes).await?;
     let proj = projection(&req)?;
-    let r = state
-        .service
+    let r = service(&req, &state)
         .replace(**kind, &id, &body, &if_match(&req), &base_url(&req))
         .await?;
     let out = project(**kind, &r, &proj);
@@ -297,8 +321,7 @@ async fn patch(
 ) -> HandlerResult {
     let body = read_json(&req, payload, state.limits.max_body_bytes).await?;
     let proj = projection(&req)?;
-    let r = state
-        .service
+    let r = service(&req, &state)
         .patch(**kind, &id, &body, &if_match(&req), &base_url(&req))
         .await?;
     let out = project(**kind, &r, &proj);
@@ -311,7 +334,9 @@ async fn delete(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> HandlerResult {
-    state.service.delete(**kind, &id, &if_match(&req)).await?;
+    service(&req, &state)
+        .delete(**kind, &id, &if_match(&req))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -322,7 +347,7 @@ async fn bulk_handler(
 ) -> HandlerResult {
     let body = read_json(&req, payload, state.limits.max_body_bytes).await?;
     let out = bulk::run(
-        &state.service,
+        &service(&req, &state),
         &body,
         state.limits.bulk_max_operations,
         &base_url(&req),

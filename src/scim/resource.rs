@@ -9,6 +9,8 @@
 //! `returned` characteristic on the way out. Pure: no I/O.
 
 use std::cmp::Ordering;
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
 
 use serde_json::{Map, Value};
 
@@ -209,6 +211,38 @@ fn put(out: &mut Map<String, Value>, def: &AttributeDef, value: &Value) -> Resul
     Ok(())
 }
 
+/// A hash of a JSON value that agrees with `Value`'s equality (object keys
+/// in any order hash the same).
+fn value_hash(v: &Value) -> u64 {
+    fn feed(v: &Value, h: &mut impl Hasher) {
+        match v {
+            Value::Null => 0u8.hash(h),
+            Value::Bool(b) => (1u8, b).hash(h),
+            Value::Number(n) => (2u8, n.to_string()).hash(h),
+            Value::String(s) => (3u8, s).hash(h),
+            Value::Array(a) => {
+                (4u8, a.len()).hash(h);
+                a.iter().for_each(|x| feed(x, h));
+            }
+            Value::Object(m) => {
+                (5u8, m.len()).hash(h);
+                // Order-independent: combine the entries' own hashes.
+                let mut sum = 0u64;
+                for (k, x) in m {
+                    let mut e = DefaultHasher::new();
+                    k.hash(&mut e);
+                    feed(x, &mut e);
+                    sum = sum.wrapping_add(e.finish());
+                }
+                sum.hash(h);
+            }
+        }
+    }
+    let mut h = DefaultHasher::new();
+    feed(v, &mut h);
+    h.finish()
+}
+
 /// Coerce a whole attribute value; `None` means unassigned.
 pub fn coerce_attribute(def: &AttributeDef, value: &Value) -> Result<Option<Value>, ScimError> {
     if value.is_null() {
@@ -220,9 +254,14 @@ pub fn coerce_attribute(def: &AttributeDef, value: &Value) -> Result<Option<Valu
             other => vec![other],
         };
         let mut out: Vec<Value> = Vec::with_capacity(items.len());
+        // Duplicates are dropped; candidates are found by hash so that a
+        // group of thousands of members is not compared pairwise.
+        let mut seen: HashMap<u64, Vec<usize>> = HashMap::with_capacity(items.len());
         for item in items {
             if let Some(v) = coerce_single(def, item, def.name)? {
-                if !out.contains(&v) {
+                let bucket = seen.entry(value_hash(&v)).or_default();
+                if !bucket.iter().any(|&i| out[i] == v) {
+                    bucket.push(out.len());
                     out.push(v);
                 }
             }
@@ -685,6 +724,32 @@ mod tests {
 
     fn norm(v: Value) -> Result<Value, ScimError> {
         normalize(ResourceKind::User, &v).map(Value::Object)
+    }
+
+    #[test]
+    fn duplicate_multi_values_are_dropped_whatever_their_key_order() {
+        let out = norm(json!({
+            "userName": "ann@x.com",
+            "emails": [
+                {"value": "a@x.com", "type": "work"},
+                {"type": "work", "value": "a@x.com"},
+                {"value": "b@x.com", "type": "work"},
+                {"value": "a@x.com", "type": "home"}
+            ]
+        }))
+        .expect("valid");
+        assert_eq!(
+            out["emails"],
+            json!([
+                {"value": "a@x.com", "type": "work"},
+                {"value": "b@x.com", "type": "work"},
+                {"value": "a@x.com", "type": "home"}
+            ])
+        );
+        assert_eq!(
+            value_hash(&json!({"a": 1, "b": [true, null]})),
+            value_hash(&json!({"b": [true, null], "a": 1}))
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! change is written in the same transaction as the change itself.
 
 pub mod bulk;
+pub mod webhook;
 
 use std::sync::Arc;
 
@@ -18,12 +19,15 @@ use crate::scim::patch;
 use crate::scim::query::{self, ListQuery};
 use crate::scim::resource::{self, Projection, get_ci};
 use crate::scim::schema::ResourceKind;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use tokio::sync::Notify;
 
+use crate::audit::{self, Actor};
 use crate::config::Mapping;
-use crate::store::{IndexedFields, MemberRef, Store, StoreError, StoreTx, StoredResource};
+use crate::store::{
+    AuditEvent, IndexedFields, MemberRef, Store, StoreError, StoreTx, StoredResource,
+};
 use crate::sync;
 
 /// What a change touched, for queueing Snyk work.
@@ -170,11 +174,62 @@ pub struct ScimService {
     store: Store,
     clock: Arc<dyn Clock>,
     sync: SyncHook,
+    /// Who the changes made through this handle are recorded as.
+    actor: Actor,
 }
 
 impl ScimService {
     pub fn new(store: Store, clock: Arc<dyn Clock>, sync: SyncHook) -> Self {
-        Self { store, clock, sync }
+        Self {
+            store,
+            clock,
+            sync,
+            actor: Actor::system(),
+        }
+    }
+
+    /// The same service, recording its changes in the audit trail as made
+    /// by `actor` (the HTTP layer binds each request's principal and id).
+    pub fn acting_as(&self, actor: Actor) -> Self {
+        Self {
+            actor,
+            ..self.clone()
+        }
+    }
+
+    /// Write the audit event of a change (same transaction as the change).
+    async fn audit(
+        &self,
+        tx: &mut StoreTx,
+        kind: ResourceKind,
+        id: &str,
+        operation: &str,
+        summary: String,
+        doc: &Map<String, Value>,
+    ) -> Result<(), ServiceError> {
+        let user_email = match kind {
+            ResourceKind::User => sync::mapping::email_of(doc).map(|e| e.as_str().to_lowercase()),
+            ResourceKind::Group => None,
+        };
+        tracing::info!(
+            resource_type = kind.name(),
+            resource_id = %id,
+            operation,
+            summary = %summary,
+            "SCIM change stored"
+        );
+        tx.record_audit(&AuditEvent {
+            at: self.now_ms(),
+            request_id: self.actor.request_id.clone(),
+            principal: self.actor.principal.clone(),
+            resource_type: kind.name().to_owned(),
+            resource_id: id.to_owned(),
+            operation: operation.to_owned(),
+            summary,
+            user_email,
+        })
+        .await?;
+        Ok(())
     }
 
     fn now_ms(&self) -> i64 {
@@ -184,11 +239,13 @@ impl ScimService {
     /// Queue the Snyk work a change to these resources implies.
     async fn enqueue(&self, tx: &mut StoreTx, change: &Change) -> Result<(), ServiceError> {
         let now = self.now_ms();
+        let cause = self.actor.request_id.as_deref();
         match change {
-            Change::User(id) => sync::enqueue_user(tx, &self.sync.mappings, id, now).await?,
+            Change::User(id) => sync::enqueue_user(tx, &self.sync.mappings, id, now, cause).await?,
             Change::Group { names, users } => {
                 let names: Vec<Option<&str>> = names.iter().map(|n| n.as_deref()).collect();
-                sync::enqueue_group_members(tx, &self.sync.mappings, &names, users, now).await?;
+                sync::enqueue_group_members(tx, &self.sync.mappings, &names, users, now, cause)
+                    .await?;
             }
         }
         Ok(())
@@ -234,13 +291,22 @@ impl ScimService {
             .insert_resource(kind, id.as_str(), &fields, &doc, &self.now())
             .await?;
         let mut users = BTreeSet::new();
+        let mut added = 0;
         if let Some(members) = members {
-            let wanted = resolve_members(tx, id.as_str(), &members).await?;
+            let wanted = resolve_members(tx, id.as_str(), &members, &[]).await?;
             for m in &wanted {
                 tx.add_member(id.as_str(), m).await?;
             }
+            added = wanted.len();
             users = user_members(&wanted);
         }
+        let summary = audit::summarize(
+            &audit::changed_attributes(None, Some(&stored.doc)),
+            added,
+            0,
+        );
+        self.audit(tx, kind, id.as_str(), "create", summary, &stored.doc)
+            .await?;
         let change = match kind {
             ResourceKind::User => Change::User(id.as_str().to_owned()),
             ResourceKind::Group => Change::Group {
@@ -277,6 +343,7 @@ impl ScimService {
         if_match: &IfMatch,
         base: &str,
     ) -> Result<Rendered, ServiceError> {
+        const OP: &str = "replace";
         let mut doc = resource::normalize(kind, body)?;
         check_body_id(body, id)?;
         let mut tx = self.store.write().await?;
@@ -288,7 +355,7 @@ impl ScimService {
             (_, m) => m,
         };
         let stored = self
-            .write_doc(&mut tx, &current, doc, members.as_deref())
+            .write_doc(&mut tx, &current, doc, members.as_deref(), OP)
             .await?;
         let r = render(&mut tx, &stored, base).await?;
         tx.commit().await?;
@@ -304,6 +371,7 @@ impl ScimService {
         if_match: &IfMatch,
         base: &str,
     ) -> Result<Rendered, ServiceError> {
+        const OP: &str = "patch";
         let ops = patch::parse(body)?;
         let mut tx = self.store.write().await?;
         let current = load(&mut tx, kind, id).await?;
@@ -324,7 +392,7 @@ impl ScimService {
             (_, m) => m,
         };
         let stored = self
-            .write_doc(&mut tx, &current, doc, members.as_deref())
+            .write_doc(&mut tx, &current, doc, members.as_deref(), OP)
             .await?;
         let r = render(&mut tx, &stored, base).await?;
         tx.commit().await?;
@@ -339,25 +407,48 @@ impl ScimService {
         current: &StoredResource,
         doc: Map<String, Value>,
         members: Option<&[Value]>,
+        operation: &str,
     ) -> Result<StoredResource, ServiceError> {
         let now = self.now();
         let mut members_changed = false;
+        let (mut added, mut removed) = (0, 0);
         let mut touched_users = BTreeSet::new();
         if let Some(members) = members {
-            let wanted = resolve_members(tx, &current.id, members).await?;
             let existing = tx.members(&current.id).await?;
-            touched_users.extend(user_members(&wanted));
-            touched_users.extend(user_members(&existing));
+            let wanted = resolve_members(tx, &current.id, members, &existing).await?;
+            // Keyed by id: one PATCH adding a member to a large group stays
+            // linear, not quadratic, in the group's size.
+            let before: HashMap<&str, &MemberRef> =
+                existing.iter().map(|e| (e.id.as_str(), e)).collect();
+            let after: HashSet<&str> = wanted.iter().map(|m| m.id.as_str()).collect();
+            // Only members who joined or left change anyone's access, unless
+            // the group's name (what mappings match) changed.
+            let renamed = display_name(&current.doc) != display_name(&doc);
+            if renamed {
+                touched_users.extend(user_members(&wanted));
+                touched_users.extend(user_members(&existing));
+            }
             for m in &wanted {
-                if !existing.iter().any(|e| e == m) {
-                    tx.add_member(&current.id, m).await?;
-                    members_changed = true;
+                match before.get(m.id.as_str()) {
+                    Some(e) if *e == m => {}
+                    known => {
+                        tx.add_member(&current.id, m).await?;
+                        members_changed = true;
+                        added += 1;
+                        if known.is_none() && m.kind == ResourceKind::User {
+                            touched_users.insert(m.id.clone());
+                        }
+                    }
                 }
             }
             for e in &existing {
-                if !wanted.iter().any(|m| m.id == e.id) {
+                if !after.contains(e.id.as_str()) {
                     tx.remove_member(&current.id, &e.id).await?;
                     members_changed = true;
+                    removed += 1;
+                    if e.kind == ResourceKind::User {
+                        touched_users.insert(e.id.clone());
+                    }
                 }
             }
         }
@@ -369,6 +460,13 @@ impl ScimService {
             },
         };
         self.enqueue(tx, &change).await?;
+        let summary = audit::summarize(
+            &audit::changed_attributes(Some(&current.doc), Some(&doc)),
+            added,
+            removed,
+        );
+        self.audit(tx, current.kind, &current.id, operation, summary, &doc)
+            .await?;
         if doc == current.doc {
             if members_changed {
                 return Ok(tx.touch_resource(current, &now).await?);
@@ -397,6 +495,15 @@ impl ScimService {
         };
         tx.delete_resource(kind, id).await?;
         self.enqueue(&mut tx, &change).await?;
+        self.audit(
+            &mut tx,
+            kind,
+            id,
+            "delete",
+            "deleted".to_owned(),
+            &current.doc,
+        )
+        .await?;
         tx.commit().await?;
         self.ring();
         Ok(())
@@ -489,11 +596,17 @@ fn take_members(kind: ResourceKind, doc: &mut Map<String, Value>) -> Option<Vec<
 }
 
 /// Check that every member exists; a group may not contain itself.
+/// Members already `known` (the group's current members) are not looked up
+/// again.
 async fn resolve_members(
     tx: &mut StoreTx,
     group_id: &str,
     members: &[Value],
+    known: &[MemberRef],
 ) -> Result<Vec<MemberRef>, ServiceError> {
+    let known: HashMap<&str, ResourceKind> =
+        known.iter().map(|k| (k.id.as_str(), k.kind)).collect();
+    let mut seen: HashSet<String> = HashSet::with_capacity(members.len());
     let mut out: Vec<MemberRef> = Vec::with_capacity(members.len());
     for m in members {
         let Some(id) = m.get("value").and_then(Value::as_str) else {
@@ -501,13 +614,17 @@ async fn resolve_members(
                 ScimError::invalid_value("every member needs a value (the member's id)").into(),
             );
         };
-        if out.iter().any(|o| o.id == id) {
+        if !seen.insert(id.to_owned()) {
             continue;
         }
         if id == group_id {
             return Err(ScimError::invalid_value("a group cannot be a member of itself").into());
         }
-        match tx.kind_of(id).await? {
+        let kind = match known.get(id) {
+            Some(k) => Some(*k),
+            None => tx.kind_of(id).await?,
+        };
+        match kind {
             Some(kind) => out.push(MemberRef {
                 id: id.to_owned(),
                 kind,

@@ -171,7 +171,14 @@ impl SnykClient {
         if let Some(b) = &body {
             req = req.json(b);
         }
-        let resp = match req.send().await {
+        let started = std::time::Instant::now();
+        let sent = req.send().await;
+        crate::metrics::record_snyk_call(
+            path,
+            sent.as_ref().ok().map(|r| r.status().as_u16()),
+            started.elapsed(),
+        );
+        let resp = match sent {
             Ok(r) => r,
             Err(e) => {
                 let message = if e.is_timeout() {

@@ -11,8 +11,10 @@
 //! Invariant: every write goes through a [`StoreTx`], and a SCIM change and
 //! everything derived from it commit together or not at all.
 
+mod audit;
 mod scim;
 mod sync;
+mod webhook;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -23,8 +25,10 @@ use sqlx::{Any, AnyPool, Transaction};
 use crate::config::DatabaseUrl;
 
 pub use crate::scim::query::IndexKey;
+pub use audit::{AuditEvent, Purged, QueuedRecord};
 pub use scim::{IndexedFields, MemberRef, StoredResource};
 pub use sync::{AccessRow, CallRecord, Finish, LeaderLock, TargetRow};
+pub use webhook::AppliedMark;
 
 /// Why a storage call failed.
 #[derive(Debug, thiserror::Error)]

@@ -19,6 +19,8 @@ pub struct TargetRow {
     pub last_error: Option<String>,
     pub last_error_ref: Option<String>,
     pub updated_at: i64,
+    /// The last SCIM request that queued this target (audit trail link).
+    pub request_id: Option<String>,
 }
 
 /// How a worker leaves a target it processed.
@@ -73,6 +75,8 @@ pub struct CallRecord {
     pub message: Option<String>,
     pub request_id: Option<String>,
     pub error_ref: Option<String>,
+    /// The SCIM request whose change caused this call (see `audit_events`).
+    pub scim_request_id: Option<String>,
 }
 
 fn target_from_row(r: &AnyRow) -> Result<TargetRow, StoreError> {
@@ -87,10 +91,32 @@ fn target_from_row(r: &AnyRow) -> Result<TargetRow, StoreError> {
         last_error: r.try_get("last_error")?,
         last_error_ref: r.try_get("last_error_ref")?,
         updated_at: r.try_get("updated_at")?,
+        request_id: r.try_get("request_id")?,
     })
 }
 
-const TARGET_COLUMNS: &str = "user_id, org_id, status, generation, attempts, next_attempt_at, first_failure_at, last_error, last_error_ref, updated_at";
+const TARGET_COLUMNS: &str = "user_id, org_id, status, generation, attempts, next_attempt_at, first_failure_at, last_error, last_error_ref, updated_at, request_id";
+
+const CALL_COLUMNS: &str = "at, user_id, org_id, method, path, body, dry_run, status, outcome, message, request_id, error_ref, scim_request_id";
+
+fn call_from_row(r: &AnyRow) -> Result<CallRecord, StoreError> {
+    let dry: i64 = r.try_get("dry_run")?;
+    Ok(CallRecord {
+        at: r.try_get("at")?,
+        user_id: r.try_get("user_id")?,
+        org_id: r.try_get("org_id")?,
+        method: r.try_get("method")?,
+        path: r.try_get("path")?,
+        body: r.try_get("body")?,
+        dry_run: dry != 0,
+        status: r.try_get("status")?,
+        outcome: r.try_get("outcome")?,
+        message: r.try_get("message")?,
+        request_id: r.try_get("request_id")?,
+        error_ref: r.try_get("error_ref")?,
+        scim_request_id: r.try_get("scim_request_id")?,
+    })
+}
 
 fn access_from_row(r: &AnyRow) -> Result<AccessRow, StoreError> {
     Ok(AccessRow {
@@ -114,9 +140,21 @@ impl StoreTx {
         org_id: &str,
         now: i64,
     ) -> Result<(), StoreError> {
+        self.enqueue_target_caused(user_id, org_id, now, None).await
+    }
+
+    /// [`Self::enqueue_target`], remembering the SCIM request that caused it
+    /// (kept when `cause` is `None`, e.g. a reconciliation re-queues it).
+    pub async fn enqueue_target_caused(
+        &mut self,
+        user_id: &str,
+        org_id: &str,
+        now: i64,
+        cause: Option<&str>,
+    ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO sync_targets (user_id, org_id, status, generation, attempts, next_attempt_at, updated_at)
-             VALUES ($1, $2, 'pending', 1, 0, $3, $3)
+            "INSERT INTO sync_targets (user_id, org_id, status, generation, attempts, next_attempt_at, updated_at, request_id)
+             VALUES ($1, $2, 'pending', 1, 0, $3, $3, $4)
              ON CONFLICT (user_id, org_id) DO UPDATE SET
                 status = 'pending',
                 generation = sync_targets.generation + 1,
@@ -124,11 +162,13 @@ impl StoreTx {
                 first_failure_at = CASE WHEN sync_targets.status IN ('failed', 'dead') THEN NULL ELSE sync_targets.first_failure_at END,
                 next_attempt_at = CASE WHEN sync_targets.status = 'pending' AND sync_targets.next_attempt_at > $3
                                        THEN sync_targets.next_attempt_at ELSE $3 END,
-                updated_at = $3",
+                updated_at = $3,
+                request_id = COALESCE($4, sync_targets.request_id)",
         )
         .bind(user_id)
         .bind(org_id)
         .bind(now)
+        .bind(cause)
         .execute(&mut *self.tx)
         .await?;
         Ok(())
@@ -370,8 +410,8 @@ impl StoreTx {
 
     pub async fn record_call(&mut self, c: &CallRecord) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO snyk_calls (at, user_id, org_id, method, path, body, dry_run, status, outcome, message, request_id, error_ref)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            "INSERT INTO snyk_calls (at, user_id, org_id, method, path, body, dry_run, status, outcome, message, request_id, error_ref, scim_request_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(c.at)
         .bind(c.user_id.as_deref())
@@ -385,6 +425,7 @@ impl StoreTx {
         .bind(c.message.as_deref())
         .bind(c.request_id.as_deref())
         .bind(c.error_ref.as_deref())
+        .bind(c.scim_request_id.as_deref())
         .execute(&mut *self.tx)
         .await?;
         Ok(())
@@ -396,33 +437,53 @@ impl StoreTx {
         user_id: Option<&str>,
         limit: i64,
     ) -> Result<Vec<CallRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT at, user_id, org_id, method, path, body, dry_run, status, outcome, message, request_id, error_ref
-               FROM snyk_calls WHERE ($1 IS NULL OR user_id = $1) ORDER BY seq LIMIT $2",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {CALL_COLUMNS} FROM snyk_calls WHERE ($1 IS NULL OR user_id = $1) ORDER BY seq LIMIT $2"
+        ))
         .bind(user_id)
         .bind(limit)
         .fetch_all(&mut *self.tx)
         .await?;
-        rows.iter()
-            .map(|r| {
-                let dry: i64 = r.try_get("dry_run")?;
-                Ok(CallRecord {
-                    at: r.try_get("at")?,
-                    user_id: r.try_get("user_id")?,
-                    org_id: r.try_get("org_id")?,
-                    method: r.try_get("method")?,
-                    path: r.try_get("path")?,
-                    body: r.try_get("body")?,
-                    dry_run: dry != 0,
-                    status: r.try_get("status")?,
-                    outcome: r.try_get("outcome")?,
-                    message: r.try_get("message")?,
-                    request_id: r.try_get("request_id")?,
-                    error_ref: r.try_get("error_ref")?,
-                })
-            })
-            .collect()
+        rows.iter().map(call_from_row).collect()
+    }
+
+    /// The most recent calls, newest first (only those sent when `sent_only`).
+    pub async fn recent_calls(
+        &mut self,
+        sent_only: bool,
+        limit: i64,
+    ) -> Result<Vec<CallRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CALL_COLUMNS} FROM snyk_calls WHERE ($1 = 0 OR dry_run = 0) ORDER BY seq DESC LIMIT $2"
+        ))
+        .bind(i64::from(sent_only))
+        .bind(limit)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(call_from_row).collect()
+    }
+
+    /// Current outbox rows of one user (every org).
+    pub async fn targets_of_user(&mut self, user_id: &str) -> Result<Vec<TargetRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {TARGET_COLUMNS} FROM sync_targets WHERE user_id = $1 ORDER BY org_id"
+        ))
+        .bind(user_id)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(target_from_row).collect()
+    }
+
+    /// Applied access of one user (every org).
+    pub async fn access_of_user(&mut self, user_id: &str) -> Result<Vec<AccessRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT user_id, org_id, email, state, role, snyk_user_id, updated_at
+               FROM snyk_access WHERE user_id = $1 ORDER BY org_id",
+        )
+        .bind(user_id)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(access_from_row).collect()
     }
 
     pub async fn record_drift(

@@ -1,8 +1,9 @@
 //! The worker side of the sync engine: claim, plan, call, record; plus
 //! reconciliation against live Snyk state, `plan`, and `sync`.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -33,6 +34,10 @@ pub struct EngineSettings {
     /// How often an idle worker looks for due work (besides being notified).
     pub poll: Duration,
     pub max_concurrent: usize,
+    /// Log emails as written (else hashed; see `telemetry`).
+    pub log_pii: bool,
+    /// Audit rows and recorded calls older than this are purged.
+    pub audit_retention: Duration,
 }
 
 impl EngineSettings {
@@ -46,6 +51,8 @@ impl EngineSettings {
             reconcile_interval: Duration::from_secs(c.snyk.reconcile_interval_secs),
             poll: Duration::from_millis(500),
             max_concurrent: usize::try_from(c.snyk.max_concurrent_requests.max(1)).unwrap_or(1),
+            log_pii: c.log_pii,
+            audit_retention: Duration::from_secs(u64::from(c.audit_retention_days) * 86_400),
         }
     }
 }
@@ -71,6 +78,38 @@ pub struct DrainReport {
     pub deferred: usize,
 }
 
+/// What this process's worker is doing, for the status page.
+#[derive(Debug, Default)]
+pub struct WorkerStatus {
+    running: AtomicBool,
+    leader: AtomicBool,
+    /// Unix ms of the last pass of the loop (0: never).
+    last_loop_ms: AtomicI64,
+}
+
+impl WorkerStatus {
+    /// Whether the worker loop runs in this process.
+    pub fn running(&self) -> bool {
+        self.running.load(Ordering::Relaxed)
+    }
+
+    /// Whether this process is the one that sends to Snyk.
+    pub fn leader(&self) -> bool {
+        self.leader.load(Ordering::Relaxed)
+    }
+
+    pub fn last_loop_ms(&self) -> Option<i64> {
+        match self.last_loop_ms.load(Ordering::Relaxed) {
+            0 => None,
+            t => Some(t),
+        }
+    }
+}
+
+/// Keys in `sync_meta` for the last reconciliation (any replica's).
+pub const META_LAST_RECONCILE_AT: &str = "last_reconcile_at";
+pub const META_LAST_RECONCILE_RESULT: &str = "last_reconcile_result";
+
 /// One claimed target's work.
 #[derive(Clone)]
 pub struct Engine {
@@ -81,6 +120,7 @@ pub struct Engine {
     settings: Arc<EngineSettings>,
     owner: String,
     notify: Arc<Notify>,
+    worker: Arc<WorkerStatus>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -150,8 +190,11 @@ fn access_row(user_id: &str, org: &str, applied: &Applied, now: i64) -> AccessRo
 
 /// How a step ended, before it is written.
 enum StepEnd {
-    /// The op succeeded; this is the applied state now (None: nothing).
-    Applied(Option<Applied>),
+    /// The op succeeded; this is the applied state now (None: nothing),
+    /// and the record of the call that changed it: both are written in one
+    /// transaction, so a crash never leaves a recorded success whose applied
+    /// state is missing (which would send the call again after a restart).
+    Applied(Option<Applied>, Option<Box<CallRecord>>),
     Finish(Finish),
 }
 
@@ -189,7 +232,30 @@ impl Engine {
             settings: Arc::new(settings),
             owner: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
             notify: Arc::new(Notify::new()),
+            worker: Arc::new(WorkerStatus::default()),
         }
+    }
+
+    /// This process's worker state (leader or not, last loop time).
+    pub fn worker_status(&self) -> Arc<WorkerStatus> {
+        self.worker.clone()
+    }
+
+    /// Free text for a log line: emails hashed unless `log_pii`.
+    fn loggable(&self, text: &str) -> String {
+        crate::telemetry::redact_emails(text, self.settings.log_pii).into_owned()
+    }
+
+    /// Delete audit rows and recorded calls past the retention period.
+    pub async fn purge_audit(&self) -> Result<crate::store::Purged, StoreError> {
+        let cutoff = self.now() - millis(self.settings.audit_retention);
+        let mut tx = self.store.write().await?;
+        let purged = tx.purge_audit(cutoff).await?;
+        tx.commit().await?;
+        crate::metrics::record_purge("audit_events", purged.audit_events);
+        crate::metrics::record_purge("audit_queued", purged.audit_queued);
+        crate::metrics::record_purge("snyk_calls", purged.snyk_calls);
+        Ok(purged)
     }
 
     pub fn settings(&self) -> &EngineSettings {
@@ -214,7 +280,7 @@ impl Engine {
         let Some(t) = self.claim().await? else {
             return Ok(None);
         };
-        self.process(&t).await.map(Some)
+        self.process_traced(&t).await.map(Some)
     }
 
     async fn claim(&self) -> Result<Option<TargetRow>, StoreError> {
@@ -233,13 +299,24 @@ impl Engine {
         mut on_progress: impl FnMut(&DrainReport),
     ) -> Result<DrainReport, StoreError> {
         let mut report = DrainReport::default();
-        let mut running: JoinSet<Result<Finish, StoreError>> = JoinSet::new();
+        type Key = (String, String);
+        let mut running: JoinSet<(Key, Result<Finish, StoreError>)> = JoinSet::new();
+        // Targets this drain is working on. A task can outlive its lease (it
+        // waited through a 429 pause or a Retry-After longer than the lease);
+        // the claim query then hands the same target out again. Processing it
+        // twice at once would send its call twice, so such a claim only
+        // renews the lease, and the running task finishes the target.
+        let mut in_flight: HashSet<Key> = HashSet::new();
         loop {
             while running.len() < self.settings.max_concurrent {
                 match self.claim().await? {
                     Some(t) => {
+                        let key = (t.user_id.clone(), t.org_id.clone());
+                        if !in_flight.insert(key.clone()) {
+                            continue;
+                        }
                         let me = self.clone();
-                        running.spawn(async move { me.process(&t).await });
+                        running.spawn(async move { (key, me.process_traced(&t).await) });
                     }
                     None => break,
                 }
@@ -247,8 +324,10 @@ impl Engine {
             let Some(done) = running.join_next().await else {
                 break;
             };
-            let finish =
-                done.map_err(|e| StoreError::Corrupt(format!("a sync task panicked: {e}")))??;
+            let (key, finish) =
+                done.map_err(|e| StoreError::Corrupt(format!("a sync task panicked: {e}")))?;
+            in_flight.remove(&key);
+            let finish = finish?;
             report.processed += 1;
             match finish {
                 Finish::Done => {}
@@ -266,7 +345,15 @@ impl Engine {
         tokio::pin!(shutdown);
         let mut leader = None;
         let mut next_reconcile = tokio::time::Instant::now() + Duration::from_secs(5);
+        let mut next_purge = tokio::time::Instant::now() + Duration::from_secs(10);
+        self.worker.running.store(true, Ordering::Relaxed);
         loop {
+            self.worker
+                .leader
+                .store(leader.is_some(), Ordering::Relaxed);
+            self.worker
+                .last_loop_ms
+                .store(self.now().max(1), Ordering::Relaxed);
             if leader.is_none() {
                 match self.store.try_lead().await {
                     Ok(Some(lock)) => {
@@ -310,6 +397,19 @@ impl Engine {
                     }
                     next_reconcile = tokio::time::Instant::now() + self.settings.reconcile_interval;
                 }
+                if tokio::time::Instant::now() >= next_purge {
+                    match self.purge_audit().await {
+                        Ok(p) if p != crate::store::Purged::default() => tracing::info!(
+                            audit_events = p.audit_events,
+                            audit_queued = p.audit_queued,
+                            snyk_calls = p.snyk_calls,
+                            "purged audit rows past audit_retention_days"
+                        ),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "the audit retention purge failed"),
+                    }
+                    next_purge = tokio::time::Instant::now() + Duration::from_secs(3600);
+                }
             }
             let wait = if leader.is_some() {
                 self.settings.poll
@@ -319,6 +419,8 @@ impl Engine {
             tokio::select! {
                 () = &mut shutdown => {
                     tracing::info!("the sync worker stops");
+                    self.worker.running.store(false, Ordering::Relaxed);
+                    self.worker.leader.store(false, Ordering::Relaxed);
                     return;
                 }
                 () = self.notify.notified() => {}
@@ -368,6 +470,21 @@ impl Engine {
         ))
     }
 
+    /// [`Self::process`] inside a span naming the target, an operation id
+    /// and the SCIM request that queued it: every log line of the work (and
+    /// of the Snyk calls it makes) carries them.
+    async fn process_traced(&self, t: &TargetRow) -> Result<Finish, StoreError> {
+        use tracing::Instrument;
+        let span = tracing::info_span!(
+            "target",
+            operation_id = %uuid::Uuid::new_v4(),
+            user = %t.user_id,
+            org = %t.org_id,
+            scim_request_id = t.request_id.as_deref().unwrap_or("-"),
+        );
+        self.process(t).instrument(span).await
+    }
+
     /// Bring one claimed target in line, one call at a time, recording each.
     pub async fn process(&self, t: &TargetRow) -> Result<Finish, StoreError> {
         let Ok(org) = SnykOrgId::parse(&t.org_id) else {
@@ -397,15 +514,18 @@ impl Engine {
                         None,
                     ))
                     .await?;
-                    tracing::info!(user = %t.user_id, org = %t.org_id, call = %op, "dry run: not sent");
+                    tracing::info!(user = %t.user_id, org = %t.org_id, call = %self.loggable(&op.to_string()), "dry run: not sent");
                 }
                 tx.finish_target(t, &Finish::Done, self.now()).await?;
                 tx.commit().await?;
                 return Ok(Finish::Done);
             }
             match self.execute(t, op, applied.as_ref()).await? {
-                StepEnd::Applied(new_state) => {
+                StepEnd::Applied(new_state, call) => {
                     let mut tx = self.store.write().await?;
+                    if let Some(c) = &call {
+                        tx.record_call(c).await?;
+                    }
                     match &new_state {
                         Some(a) => {
                             tx.put_access(&access_row(&t.user_id, &t.org_id, a, self.now()))
@@ -484,6 +604,7 @@ impl Engine {
             message,
             request_id: trace.request_id.clone(),
             error_ref: trace.error_ref.clone(),
+            scim_request_id: t.and_then(|t| t.request_id.clone()),
         }
     }
 
@@ -523,10 +644,12 @@ impl Engine {
         };
         match result {
             Ok(_) => {
-                self.record(self.call_record(t, op, None, &trace, "ok", None))
-                    .await?;
-                tracing::info!(user = %t.user_id, org = %t.org_id, call = %op, request_id = ?trace.request_id, "Snyk call succeeded");
-                Ok(StepEnd::Applied(next_applied(op, applied)))
+                let call = self.call_record(t, op, None, &trace, "ok", None);
+                tracing::info!(user = %t.user_id, org = %t.org_id, call = %self.loggable(&op.to_string()), snyk_request_id = ?trace.request_id, "Snyk call succeeded");
+                Ok(StepEnd::Applied(
+                    next_applied(op, applied),
+                    Some(Box::new(call)),
+                ))
             }
             Err(SnykError::AlreadyExists { message, .. }) => {
                 self.record(self.call_record(
@@ -538,7 +661,7 @@ impl Engine {
                     Some(message.clone()),
                 ))
                 .await?;
-                tracing::info!(user = %t.user_id, org = %t.org_id, snyk_said = %message, "Snyk says the user already exists");
+                tracing::info!(user = %t.user_id, org = %t.org_id, snyk_said = %self.loggable(&message), "Snyk says the user already exists");
                 match op {
                     SnykOp::Provision { org, email, role } => {
                         self.existing_user(t, org, email, role, &message).await
@@ -621,7 +744,7 @@ impl Engine {
                 message,
                 error_ref,
             } => {
-                tracing::warn!(user = %t.user_id, org = %t.org_id, status, snyk_said = %message, error_ref = ?error_ref, "Snyk refused the call");
+                tracing::warn!(user = %t.user_id, org = %t.org_id, status, snyk_said = %self.loggable(message), error_ref = ?error_ref, "Snyk refused the call");
                 (
                     "failed",
                     Finish::Failed {
@@ -711,11 +834,14 @@ impl Engine {
         if let Some(m) = org_members.iter().find(|m| m.id == uid) {
             let observed = role_from_member_name(m.role.as_deref().unwrap_or("collaborator"));
             tracing::info!(user = %t.user_id, org = %org, "the user is already a member of the org: recorded as external, never changed by the bridge");
-            return Ok(StepEnd::Applied(Some(Applied::External {
-                snyk_user_id: uid,
-                email: email.clone(),
-                role: observed,
-            })));
+            return Ok(StepEnd::Applied(
+                Some(Applied::External {
+                    snyk_user_id: uid,
+                    email: email.clone(),
+                    role: observed,
+                }),
+                None,
+            ));
         }
         let add_role = match role {
             SnykRole::Custom(_) => "collaborator".to_owned(),
@@ -727,8 +853,7 @@ impl Engine {
         if let Err(e) = r {
             return self.failure(t, None, e, &trace).await.map(StepEnd::Finish);
         }
-        self.record(self.raw_record(Some(t), "POST", &path, Some(body), None, &trace, "ok", None))
-            .await?;
+        let call = self.raw_record(Some(t), "POST", &path, Some(body), None, &trace, "ok", None);
         let granted = Applied::Member {
             snyk_user_id: uid,
             email: email.clone(),
@@ -738,7 +863,7 @@ impl Engine {
                 other => other.clone(),
             },
         };
-        Ok(StepEnd::Applied(Some(granted)))
+        Ok(StepEnd::Applied(Some(granted), Some(Box::new(call))))
     }
 
     /// Compare live Snyk state with applied access: adopt first logins, drop
@@ -746,6 +871,25 @@ impl Engine {
     /// roles are queued to be put back.
     pub async fn reconcile(&self, repair: bool) -> Result<ReconcileReport, StoreError> {
         let (report, _) = self.observe(true, repair).await?;
+        let now = self.now();
+        crate::metrics::record_reconcile(report.drift, now);
+        let result = format!(
+            "{} first logins adopted, {} grants gone from Snyk, {} roles drifted, {} orgs unreadable{}",
+            report.adopted,
+            report.vanished,
+            report.drift,
+            report.errors.len(),
+            report
+                .errors
+                .first()
+                .map(|e| format!(" ({})", self.loggable(e)))
+                .unwrap_or_default()
+        );
+        let mut tx = self.store.write().await?;
+        tx.set_meta(META_LAST_RECONCILE_AT, &now.to_string())
+            .await?;
+        tx.set_meta(META_LAST_RECONCILE_RESULT, &result).await?;
+        tx.commit().await?;
         Ok(report)
     }
 
@@ -781,7 +925,7 @@ impl Engine {
                         self.pacer
                             .pause_for(retry::rate_limit_pause(self.now(), *retry_after));
                     }
-                    tracing::warn!(org = %org, error = %e, request_id = ?t1.request_id.or(t2.request_id), "could not read the org from Snyk");
+                    tracing::warn!(org = %org, error = %self.loggable(&e.to_string()), snyk_request_id = ?t1.request_id.or(t2.request_id), "could not read the org from Snyk");
                     report.errors.push(format!("{org}: {e}"));
                     continue;
                 }

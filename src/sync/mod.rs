@@ -22,17 +22,19 @@ pub mod retry;
 use std::collections::BTreeSet;
 
 use crate::config::Mapping;
-use crate::store::{StoreError, StoreTx};
+use crate::store::{QueuedRecord, StoreError, StoreTx};
 
 pub use engine::{Engine, EngineSettings};
 
 /// Queue every (user, org) that a change to this user may affect: every
 /// mapped org, and every org where the bridge holds access for the user.
+/// `cause`: the SCIM request id, kept on the target and in the audit trail.
 pub async fn enqueue_user(
     tx: &mut StoreTx,
     mappings: &[Mapping],
     user_id: &str,
     now_ms: i64,
+    cause: Option<&str>,
 ) -> Result<(), StoreError> {
     let mut orgs: BTreeSet<String> = mapping::mapped_orgs(mappings)
         .into_iter()
@@ -40,7 +42,17 @@ pub async fn enqueue_user(
         .collect();
     orgs.extend(tx.access_orgs(user_id).await?);
     for org in orgs {
-        tx.enqueue_target(user_id, &org, now_ms).await?;
+        tx.enqueue_target_caused(user_id, &org, now_ms, cause)
+            .await?;
+        if let Some(request_id) = cause {
+            tx.record_queued(&QueuedRecord {
+                at: now_ms,
+                request_id: request_id.to_owned(),
+                user_id: user_id.to_owned(),
+                org_id: org.clone(),
+            })
+            .await?;
+        }
     }
     Ok(())
 }
@@ -53,6 +65,7 @@ pub async fn enqueue_group_members(
     names: &[Option<&str>],
     user_ids: &BTreeSet<String>,
     now_ms: i64,
+    cause: Option<&str>,
 ) -> Result<(), StoreError> {
     let mapped = names
         .iter()
@@ -62,7 +75,7 @@ pub async fn enqueue_group_members(
         return Ok(());
     }
     for u in user_ids {
-        enqueue_user(tx, mappings, u, now_ms).await?;
+        enqueue_user(tx, mappings, u, now_ms, cause).await?;
     }
     Ok(())
 }

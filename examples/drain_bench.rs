@@ -1,0 +1,353 @@
+//! Drain benchmark (issue 3): how close the sync engine gets to Snyk's rate
+//! limit without a 429, and what a 429 storm costs.
+//!
+//! ```text
+//! cargo run --release --example drain_bench -- [--users 5000] [--limit 300]
+//!     [--window-secs 10] [--under 0.97] [--over 1.5] [--storm-users 1000]
+//!     [--concurrency 10] [--latency-ms 50] [--skip-under] [--skip-storm]
+//! ```
+//!
+//! Each run builds the real application (SQLite file in a temp dir, port 0,
+//! worker off), writes the users and one mapped group through SCIM, sets the
+//! in-process fake Snyk to answer 429 after `limit` calls in each fixed
+//! window of `window-secs` (for the rest of the window, no `Retry-After`),
+//! and drains the outbox with `Engine::drain` (looping while deferred work
+//! remains, as the worker does).
+//!
+//! - run 1 "under the limit": `requests_per_minute` = `under` x the limit,
+//!   expressed per minute; reports calls per full window / limit and 429s.
+//! - run 2 "429 storm": `requests_per_minute` = `over` x the limit; reports
+//!   429s, windows in which nothing was sent (the pause), and throughput.
+//!
+//! The default window (300 per 10 s) is Snyk's 2000/min scaled down in time
+//! to keep the run short; `--limit 2000 --window-secs 60` is the real shape.
+
+#[path = "../tests/common/fake_snyk.rs"]
+mod fake_snyk;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use fake_snyk::FakeSnyk;
+use serde_json::{Value, json};
+use snyk_scim_bridge::clock::SystemClock;
+use snyk_scim_bridge::config;
+use snyk_scim_bridge::http::{AppOptions, Application};
+
+const ORG: &str = "6b7a7c5e-1111-4c4c-9d9d-0000000000b1";
+const SNYK_TOKEN: &str = "snyk-personal-token-for-the-bench";
+const SCIM_TOKEN: &str = "scim-token-for-the-drain-benchmark-01";
+
+#[derive(Debug, Clone)]
+struct Args {
+    users: usize,
+    storm_users: usize,
+    limit: u32,
+    window_secs: u64,
+    under: f64,
+    over: f64,
+    concurrency: u32,
+    latency_ms: u64,
+    skip_under: bool,
+    skip_storm: bool,
+}
+
+fn parse_args() -> anyhow::Result<Args> {
+    let mut a = Args {
+        users: 5000,
+        storm_users: 1000,
+        limit: 300,
+        window_secs: 10,
+        under: 0.97,
+        over: 1.5,
+        concurrency: 10,
+        latency_ms: 50,
+        skip_under: false,
+        skip_storm: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--users" => a.users = value()?.parse()?,
+            "--storm-users" => a.storm_users = value()?.parse()?,
+            "--limit" => a.limit = value()?.parse()?,
+            "--window-secs" => a.window_secs = value()?.parse()?,
+            "--under" => a.under = value()?.parse()?,
+            "--over" => a.over = value()?.parse()?,
+            "--concurrency" => a.concurrency = value()?.parse()?,
+            "--latency-ms" => a.latency_ms = value()?.parse()?,
+            "--skip-under" => a.skip_under = true,
+            "--skip-storm" => a.skip_storm = true,
+            "-h" | "--help" => {
+                println!(
+                    "drain_bench [--users N] [--storm-users N] [--limit N] [--window-secs S] \
+                     [--under F] [--over F] [--concurrency N] [--latency-ms MS] [--skip-under] [--skip-storm]"
+                );
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument {other:?} (try --help)"),
+        }
+    }
+    if a.limit == 0 || a.window_secs == 0 {
+        bail!("--limit and --window-secs must be positive");
+    }
+    Ok(a)
+}
+
+/// `factor` x `limit` calls per window, expressed per minute.
+fn rpm_for(limit: u32, window_secs: u64, factor: f64) -> u32 {
+    let per_minute = f64::from(limit) * 60.0 / window_secs as f64;
+    (per_minute * factor).floor().max(1.0) as u32
+}
+
+struct Outcome {
+    elapsed: Duration,
+    sent_ok: usize,
+    too_many: usize,
+    per_window: Vec<u32>,
+    drains: usize,
+}
+
+async fn scim(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    body: Value,
+) -> anyhow::Result<Value> {
+    let resp = http
+        .request(method, url)
+        .bearer_auth(SCIM_TOKEN)
+        .json(&body)
+        .send()
+        .await?;
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        bail!("SCIM answered {status}: {body}");
+    }
+    Ok(body)
+}
+
+/// One drain of `users` provisions at `rpm` against the fake's limit.
+async fn run(a: &Args, label: &str, users: usize, rpm: u32) -> anyhow::Result<Outcome> {
+    let dir = tempfile::tempdir()?;
+    let fake = FakeSnyk::start(SNYK_TOKEN).await;
+    fake.add_org(ORG);
+    fake.set_latency(Duration::from_millis(a.latency_ms));
+    let text = format!(
+        r#"listen = "127.0.0.1:0"
+database_url = "sqlite://{db}/bridge.db"
+[scim]
+tokens = ["{SCIM_TOKEN}"]
+[snyk]
+api_url = "{api}"
+token = "{SNYK_TOKEN}"
+dry_run = false
+requests_per_minute = {rpm}
+max_concurrent_requests = {conc}
+[[mappings]]
+group = "Snyk Admins"
+org_id = "{ORG}"
+role = "ADMIN"
+"#,
+        db = dir.path().display(),
+        api = fake.base_url,
+        conc = a.concurrency,
+    );
+    let cfg = config::parse(
+        std::path::Path::new("bench.toml"),
+        &text,
+        &config::Env::new(),
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let app = Application::build_with(
+        cfg,
+        AppOptions {
+            clock: Arc::new(SystemClock),
+            start_worker: false,
+        },
+    )
+    .await?;
+    let base = format!("http://127.0.0.1:{}/scim/v2", app.port());
+    let engine = app.engine().clone();
+    tokio::spawn(app.run_until_stopped());
+
+    // Users through SCIM, 16 at a time; then the mapped group in chunks.
+    let setup = Instant::now();
+    let http = reqwest::Client::new();
+    let mut ids = Vec::with_capacity(users);
+    for chunk in (0..users).collect::<Vec<_>>().chunks(16) {
+        let mut set = tokio::task::JoinSet::new();
+        for &i in chunk {
+            let (http, base) = (http.clone(), base.clone());
+            set.spawn(async move {
+                let email = format!("bench{i:05}@example.com");
+                scim(
+                    &http,
+                    reqwest::Method::POST,
+                    format!("{base}/Users"),
+                    json!({
+                        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                        "userName": email,
+                        "emails": [{"value": email, "type": "work", "primary": true}],
+                        "active": true
+                    }),
+                )
+                .await
+            });
+        }
+        while let Some(r) = set.join_next().await {
+            let body = r??;
+            ids.push(body["id"].as_str().context("user id")?.to_owned());
+        }
+    }
+    let members =
+        |ids: &[String]| -> Vec<Value> { ids.iter().map(|i| json!({"value": i})).collect() };
+    let mut chunks = ids.chunks(500);
+    let group = scim(
+        &http,
+        reqwest::Method::POST,
+        format!("{base}/Groups"),
+        json!({
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+            "displayName": "Snyk Admins",
+            "members": members(chunks.next().unwrap_or_default())
+        }),
+    )
+    .await?;
+    let gid = group["id"].as_str().context("group id")?.to_owned();
+    for chunk in chunks {
+        scim(
+            &http,
+            reqwest::Method::PATCH,
+            format!("{base}/Groups/{gid}"),
+            json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{"op": "add", "path": "members", "value": members(chunk)}]
+            }),
+        )
+        .await?;
+    }
+    eprintln!(
+        "[{label}] {users} users in the mapped group written through SCIM in {:.1?}",
+        setup.elapsed()
+    );
+
+    // Drain against the limit; loop while deferred (rate-limited) work remains.
+    fake.set_rate_limit(a.limit, Duration::from_secs(a.window_secs));
+    let start = Instant::now();
+    let mut drains = 0;
+    let mut last_report = Instant::now();
+    loop {
+        drains += 1;
+        engine
+            .drain(|r| {
+                if last_report.elapsed() >= Duration::from_secs(10) {
+                    last_report = Instant::now();
+                    let s = fake.stats();
+                    eprintln!(
+                        "[{label}] {:>6.1}s: {} processed in this pass, {} answered 429 so far",
+                        start.elapsed().as_secs_f64(),
+                        r.processed,
+                        s.too_many_requests
+                    );
+                }
+            })
+            .await?;
+        if fake.pending(ORG).len() >= users {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let elapsed = start.elapsed();
+    let stats = fake.stats();
+    let posts_ok = fake
+        .calls()
+        .iter()
+        .filter(|c| c.method == "POST" && (200..300).contains(&c.status))
+        .count();
+    if posts_ok != users {
+        bail!("{posts_ok} provisions succeeded for {users} users");
+    }
+    Ok(Outcome {
+        elapsed,
+        sent_ok: stats.total_requests - stats.too_many_requests,
+        too_many: stats.too_many_requests,
+        per_window: stats.per_window,
+        drains,
+    })
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> anyhow::Result<()> {
+    let a = parse_args()?;
+    println!(
+        "fake Snyk limit: {} calls per {} s window ({}/min), latency {} ms, max_concurrent_requests {}",
+        a.limit,
+        a.window_secs,
+        rpm_for(a.limit, a.window_secs, 1.0),
+        a.latency_ms,
+        a.concurrency
+    );
+    let window = a.window_secs as f64;
+    let limit = f64::from(a.limit);
+
+    if !a.skip_under {
+        let rpm = rpm_for(a.limit, a.window_secs, a.under);
+        let o = run(&a, "under", a.users, rpm).await?;
+        // Full windows only: the last one is partial.
+        let full = &o.per_window[..o.per_window.len().saturating_sub(1)];
+        let ratios: Vec<f64> = full.iter().map(|&n| f64::from(n) / limit).collect();
+        let mean = ratios.iter().sum::<f64>() / ratios.len().max(1) as f64;
+        let min = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = ratios.iter().copied().fold(0.0, f64::max);
+        println!();
+        println!(
+            "run 1, under the limit: {} provisions, requests_per_minute = {rpm} ({:.2} x the limit)",
+            a.users, a.under
+        );
+        println!("  total time            {:.1} s", o.elapsed.as_secs_f64());
+        println!("  calls per full window {:?} (limit {})", full, a.limit);
+        println!(
+            "  achieved / limit      mean {mean:.3}, min {min:.3}, max {max:.3} over {} full windows",
+            full.len()
+        );
+        println!(
+            "  overall               {:.1} calls/window = {:.3} x the limit",
+            o.sent_ok as f64 / (o.elapsed.as_secs_f64() / window),
+            o.sent_ok as f64 / (o.elapsed.as_secs_f64() / window) / limit
+        );
+        println!("  429 answers           {}", o.too_many);
+        println!("  drain passes          {}", o.drains);
+    }
+
+    if !a.skip_storm {
+        let rpm = rpm_for(a.limit, a.window_secs, a.over);
+        let o = run(&a, "storm", a.storm_users, rpm).await?;
+        let empty = o.per_window.iter().filter(|&&n| n == 0).count();
+        let ideal = a.storm_users as f64 / limit * window;
+        let per_window_achieved = a.storm_users as f64 / (o.elapsed.as_secs_f64() / window);
+        println!();
+        println!(
+            "run 2, 429 storm: {} provisions, requests_per_minute = {rpm} ({:.2} x the limit)",
+            a.storm_users, a.over
+        );
+        println!("  total time            {:.1} s", o.elapsed.as_secs_f64());
+        println!("  at exactly the limit  {ideal:.1} s would have been the floor");
+        println!("  429 answers           {}", o.too_many);
+        println!(
+            "  windows with no call  {empty} of {} ({:.0} s spent paused)",
+            o.per_window.len(),
+            empty as f64 * window
+        );
+        println!("  calls per window      {:?}", o.per_window);
+        println!(
+            "  achieved              {per_window_achieved:.1} calls/window = {:.3} x the limit",
+            per_window_achieved / limit
+        );
+        println!("  drain passes          {}", o.drains);
+    }
+    Ok(())
+}

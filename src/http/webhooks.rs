@@ -1,0 +1,301 @@
+//! Webhook routes (docs/okta.md, docs/webhooks.md):
+//!
+//! - `GET /webhooks/okta`: Okta's one-time verification, answered
+//!   `{"verification": <X-Okta-Verification-Challenge>}`. The configured
+//!   `Authorization` value is not required here (the challenge proves only
+//!   that this endpoint answers), but a *wrong* one is refused with 401, so a
+//!   mistyped secret shows up at verification time.
+//! - `POST /webhooks/okta`: an Event Hook delivery; `Authorization` must be
+//!   the configured value (compared in constant time). Stored in one
+//!   transaction, then answered 200 with an empty body.
+//! - `POST /webhooks/events`: the generic signed webhook; answered 200 with
+//!   counts (`received`, `applied`, `duplicates`, `stale`, `skipped`).
+//!
+//! A route whose webhook is not configured answers 404. Errors are JSON
+//! `{"error": "...", "field"?: "..."}` and never echo a secret.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderMap};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
+use futures_util::StreamExt;
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+
+use super::{AppState, RequestId};
+use crate::audit::Actor;
+use crate::service::ServiceError;
+use crate::store::StoreError;
+use crate::webhook::generic::{self, SIGNATURE_HEADER, SignatureError};
+use crate::webhook::{self, ParseError, Source, okta};
+
+const CHALLENGE_HEADER: &str = "X-Okta-Verification-Challenge";
+const MAX_CHALLENGE_LEN: usize = 1024;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/webhooks/okta")
+            .route(web::get().to(okta_verify))
+            .route(web::post().to(okta_events))
+            .default_service(web::route().to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/webhooks/events")
+            .route(web::post().to(generic_events))
+            .default_service(web::route().to(method_not_allowed)),
+    );
+}
+
+/// Why a webhook request was refused.
+#[derive(Debug, thiserror::Error)]
+enum WebhookError {
+    #[error("this webhook is not configured")]
+    Disabled,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("the Authorization header does not match the configured value")]
+    BadAuthorization,
+    #[error(transparent)]
+    Signature(SignatureError),
+    #[error("the X-Okta-Verification-Challenge header is missing or too long")]
+    Challenge,
+    #[error("the request body is larger than the limit of {0} bytes")]
+    TooLarge(usize),
+    #[error("the request body could not be read")]
+    Read,
+    #[error("the request body is not valid JSON: {0}")]
+    Json(String),
+    #[error("{0}")]
+    Malformed(ParseError),
+    #[error(transparent)]
+    Service(ServiceError),
+}
+
+impl WebhookError {
+    /// Status and message, every service and store error mapped by name.
+    fn parts(&self) -> (StatusCode, String) {
+        let own = |s: StatusCode| (s, self.to_string());
+        match self {
+            Self::Disabled => own(StatusCode::NOT_FOUND),
+            Self::MethodNotAllowed => own(StatusCode::METHOD_NOT_ALLOWED),
+            Self::BadAuthorization | Self::Signature(_) => own(StatusCode::UNAUTHORIZED),
+            Self::Challenge | Self::Json(_) | Self::Malformed(_) | Self::Read => {
+                own(StatusCode::BAD_REQUEST)
+            }
+            Self::TooLarge(_) => own(StatusCode::PAYLOAD_TOO_LARGE),
+            Self::Service(e) => service_parts(e),
+        }
+    }
+}
+
+fn service_parts(e: &ServiceError) -> (StatusCode, String) {
+    match e {
+        ServiceError::Scim(s) => (
+            StatusCode::from_u16(s.status).unwrap_or(StatusCode::BAD_REQUEST),
+            s.detail.clone(),
+        ),
+        ServiceError::NotFound(kind, _) => {
+            tracing::error!(kind = *kind, "a resource vanished while a webhook applied");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "a resource vanished while the events were applied; nothing was stored".into(),
+            )
+        }
+        ServiceError::PreconditionFailed => (
+            StatusCode::CONFLICT,
+            "a resource changed while the events were applied; nothing was stored".into(),
+        ),
+        ServiceError::Store(s) => match s {
+            StoreError::Conflict(what) => (
+                StatusCode::CONFLICT,
+                format!("a resource with the same {what} already exists; nothing was stored"),
+            ),
+            StoreError::VersionMismatch => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "a resource was modified concurrently; nothing was stored, retry".into(),
+            ),
+            StoreError::Corrupt(m) => {
+                tracing::error!(error = %m, "stored data is corrupt");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "stored data could not be read; nothing was stored".into(),
+                )
+            }
+            StoreError::Database(e) => {
+                tracing::error!(error = %e, "database error");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the database is unavailable; nothing was stored, retry later".into(),
+                )
+            }
+            StoreError::Migrate(e) => {
+                tracing::error!(error = %e, "migration error");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the database schema is not usable".into(),
+                )
+            }
+        },
+    }
+}
+
+impl ResponseError for WebhookError {
+    fn status_code(&self) -> StatusCode {
+        self.parts().0
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (status, message) = self.parts();
+        let mut body = json!({"error": message, "status": status.as_u16()});
+        if let (Self::Malformed(p), Some(o)) = (self, body.as_object_mut()) {
+            o.insert("field".into(), Value::String(p.field.clone()));
+        }
+        if status.is_server_error() {
+            tracing::warn!(status = status.as_u16(), "webhook delivery failed");
+        } else {
+            tracing::info!(status = status.as_u16(), reason = %message, "webhook delivery refused");
+        }
+        HttpResponse::build(status)
+            .content_type("application/json")
+            .body(body.to_string())
+    }
+}
+
+type Result<T> = std::result::Result<T, WebhookError>;
+
+fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn actor(req: &HttpRequest, principal: &str) -> Actor {
+    Actor {
+        principal: principal.to_owned(),
+        request_id: req.extensions().get::<RequestId>().map(|r| r.0.clone()),
+    }
+}
+
+async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<Vec<u8>> {
+    let declared = header_str(req.headers(), header::CONTENT_LENGTH.as_str())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(WebhookError::TooLarge(limit));
+    }
+    let mut bytes = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| WebhookError::Read)?;
+        if bytes.len() + chunk.len() > limit {
+            return Err(WebhookError::TooLarge(limit));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(bytes)
+}
+
+fn json_of(bytes: &[u8]) -> Result<Value> {
+    serde_json::from_slice(bytes).map_err(|e| WebhookError::Json(e.to_string()))
+}
+
+async fn okta_verify(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse> {
+    let expected = state
+        .webhooks
+        .okta_authorization
+        .as_ref()
+        .ok_or(WebhookError::Disabled)?;
+    let given = header_str(req.headers(), header::AUTHORIZATION.as_str());
+    if given.is_some() && !webhook::secret_matches(given, expected.expose_secret()) {
+        return Err(WebhookError::BadAuthorization);
+    }
+    let challenge = header_str(req.headers(), CHALLENGE_HEADER)
+        .filter(|c| !c.is_empty() && c.len() <= MAX_CHALLENGE_LEN)
+        .ok_or(WebhookError::Challenge)?;
+    tracing::info!("Okta event hook verification answered");
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(json!({"verification": challenge}).to_string()))
+}
+
+async fn okta_events(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse> {
+    let settings = &state.webhooks;
+    let expected = settings
+        .okta_authorization
+        .as_ref()
+        .ok_or(WebhookError::Disabled)?;
+    let given = header_str(req.headers(), header::AUTHORIZATION.as_str());
+    if !webhook::secret_matches(given, expected.expose_secret()) {
+        return Err(WebhookError::BadAuthorization);
+    }
+    let bytes = read_body(&req, payload, state.limits.max_body_bytes).await?;
+    let body = json_of(&bytes)?;
+    let parsed =
+        okta::parse(&body, settings.okta_app_id.as_deref()).map_err(WebhookError::Malformed)?;
+    for i in &parsed.ignored {
+        tracing::debug!(event_id = %i.id, event_type = %i.kind, reason = i.reason, "Okta event ignored");
+    }
+    let outcome = state
+        .service
+        .acting_as(actor(&req, "webhook:okta"))
+        .apply_webhook(
+            Source::Okta,
+            parsed.events,
+            settings.okta_dedupe_retention_secs,
+        )
+        .await
+        .map_err(WebhookError::Service)?;
+    tracing::info!(
+        received = outcome.received,
+        applied = outcome.applied,
+        duplicates = outcome.duplicates,
+        stale = outcome.stale,
+        skipped = outcome.skipped,
+        ignored = parsed.ignored.len(),
+        "Okta event hook delivery stored"
+    );
+    Ok(HttpResponse::Ok().finish())
+}
+
+async fn generic_events(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse> {
+    let settings = state
+        .webhooks
+        .generic
+        .as_ref()
+        .ok_or(WebhookError::Disabled)?;
+    let bytes = read_body(&req, payload, state.limits.max_body_bytes).await?;
+    generic::verify(
+        header_str(req.headers(), SIGNATURE_HEADER),
+        &bytes,
+        settings.secret.expose_secret().as_bytes(),
+        state.service.now_utc().timestamp(),
+        settings.replay_window_secs,
+    )
+    .map_err(WebhookError::Signature)?;
+    let body = json_of(&bytes)?;
+    let events = generic::parse(&body).map_err(WebhookError::Malformed)?;
+    let outcome = state
+        .service
+        .acting_as(actor(&req, "webhook:generic"))
+        .apply_webhook(Source::Generic, events, settings.dedupe_retention_secs)
+        .await
+        .map_err(WebhookError::Service)?;
+    tracing::info!(
+        received = outcome.received,
+        applied = outcome.applied,
+        duplicates = outcome.duplicates,
+        stale = outcome.stale,
+        skipped = outcome.skipped,
+        "generic webhook delivery stored"
+    );
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(json!(outcome).to_string()))
+}
+
+async fn method_not_allowed() -> Result<HttpResponse> {
+    Err(WebhookError::MethodNotAllowed)
+}

@@ -1,0 +1,245 @@
+//! Prometheus metrics through the `metrics` facade.
+//!
+//! The recorder is installed once per process ([`install`] is idempotent: the
+//! tests build several applications in one process) and `/metrics` renders it.
+//! Labels are bounded: a SCIM route is the matched pattern
+//! (`/scim/v2/Users/{id}`), a Snyk endpoint is a path template
+//! (`/org/{orgId}/provision`), never a raw path with ids, emails or a query.
+//!
+//! | metric | kind | labels |
+//! |---|---|---|
+//! | `scim_requests_total` | counter | route, method, status |
+//! | `scim_request_duration_seconds` | histogram | route, method |
+//! | `outbox_targets` | gauge (refreshed per scrape) | state |
+//! | `outbox_oldest_pending_age_seconds` | gauge (refreshed per scrape) | |
+//! | `snyk_calls_total` | counter | endpoint, status |
+//! | `snyk_call_duration_seconds` | histogram | endpoint |
+//! | `snyk_rate_limited_total` | counter | |
+//! | `sync_drift_total` | counter (roles found changed by hand) | |
+//! | `sync_drift_current` | gauge (at the last reconciliation) | |
+//! | `sync_last_reconcile_timestamp_seconds` | gauge | |
+//! | `audit_purged_rows_total` | counter | table |
+//! | `bridge_build_info` | gauge, always 1 | version |
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::store::{Store, StoreError};
+
+pub const SCIM_REQUESTS: &str = "scim_requests_total";
+pub const SCIM_DURATION: &str = "scim_request_duration_seconds";
+pub const OUTBOX_TARGETS: &str = "outbox_targets";
+pub const OUTBOX_OLDEST_AGE: &str = "outbox_oldest_pending_age_seconds";
+pub const SNYK_CALLS: &str = "snyk_calls_total";
+pub const SNYK_DURATION: &str = "snyk_call_duration_seconds";
+pub const SNYK_RATE_LIMITED: &str = "snyk_rate_limited_total";
+pub const DRIFT_TOTAL: &str = "sync_drift_total";
+pub const DRIFT_CURRENT: &str = "sync_drift_current";
+pub const LAST_RECONCILE: &str = "sync_last_reconcile_timestamp_seconds";
+pub const AUDIT_PURGED: &str = "audit_purged_rows_total";
+pub const BUILD_INFO: &str = "bridge_build_info";
+
+/// The outbox states, always reported (0 when empty).
+pub const OUTBOX_STATES: [&str; 4] = ["idle", "pending", "failed", "dead"];
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Install the Prometheus recorder (once per process) and return its handle;
+/// `None` when another recorder was installed first.
+pub fn install() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let buckets = [
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ];
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_duration_seconds".into()), &buckets)
+                .ok()?
+                .build_recorder();
+            let handle = recorder.handle();
+            metrics::set_global_recorder(recorder).ok()?;
+            describe();
+            metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+            Some(handle)
+        })
+        .as_ref()
+}
+
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(SCIM_REQUESTS, "SCIM requests by route, method and status");
+    describe_histogram!(
+        SCIM_DURATION,
+        Unit::Seconds,
+        "SCIM request latency by route and method"
+    );
+    describe_gauge!(OUTBOX_TARGETS, "Outbox targets by state");
+    describe_gauge!(
+        OUTBOX_OLDEST_AGE,
+        Unit::Seconds,
+        "Age of the oldest pending outbox target (0 when none)"
+    );
+    describe_counter!(
+        SNYK_CALLS,
+        "Snyk API calls by endpoint and HTTP status (\"error\": no answer)"
+    );
+    describe_histogram!(SNYK_DURATION, Unit::Seconds, "Snyk API call latency");
+    describe_counter!(SNYK_RATE_LIMITED, "Snyk answers 429");
+    describe_counter!(
+        DRIFT_TOTAL,
+        "Roles found changed in Snyk by hand, summed over reconciliations"
+    );
+    describe_gauge!(DRIFT_CURRENT, "Drifted roles at the last reconciliation");
+    describe_gauge!(
+        LAST_RECONCILE,
+        Unit::Seconds,
+        "Unix time of the last reconciliation with Snyk"
+    );
+    describe_counter!(AUDIT_PURGED, "Rows removed by the audit retention purge");
+    describe_gauge!(BUILD_INFO, "Always 1; the version is a label");
+}
+
+/// The exposition text; refreshes the outbox gauges from the store first.
+pub async fn render(store: &Store, now_ms: i64) -> Result<String, StoreError> {
+    refresh_outbox(store, now_ms).await?;
+    Ok(install().map(PrometheusHandle::render).unwrap_or_default())
+}
+
+/// Set the outbox gauges from the store.
+pub async fn refresh_outbox(store: &Store, now_ms: i64) -> Result<(), StoreError> {
+    let mut tx = store.read().await?;
+    let counts = tx.target_counts().await?;
+    let oldest = tx.oldest_pending().await?;
+    tx.commit().await?;
+    for state in OUTBOX_STATES {
+        let n = counts
+            .iter()
+            .find(|(s, _)| s == state)
+            .map_or(0, |(_, n)| *n);
+        metrics::gauge!(OUTBOX_TARGETS, "state" => state).set(n as f64);
+    }
+    let age = oldest.map_or(0.0, |t| (now_ms - t).max(0) as f64 / 1000.0);
+    metrics::gauge!(OUTBOX_OLDEST_AGE).set(age);
+    Ok(())
+}
+
+/// The method label: the standard methods, else `OTHER`.
+pub fn method_label(method: &str) -> &'static str {
+    match method {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
+/// Count one HTTP request (route: the matched pattern, or `unmatched`).
+pub fn record_http(route: &str, method: &str, status: u16, elapsed: Duration) {
+    let method = method_label(method);
+    metrics::counter!(SCIM_REQUESTS, "route" => route.to_owned(), "method" => method, "status" => status.to_string())
+        .increment(1);
+    metrics::histogram!(SCIM_DURATION, "route" => route.to_owned(), "method" => method)
+        .record(elapsed.as_secs_f64());
+}
+
+/// Count one Snyk call (status `None`: no answer).
+pub fn record_snyk_call(path: &str, status: Option<u16>, elapsed: Duration) {
+    let endpoint = endpoint_template(path);
+    let status = status.map_or_else(|| "error".to_owned(), |s| s.to_string());
+    if status == "429" {
+        metrics::counter!(SNYK_RATE_LIMITED).increment(1);
+    }
+    metrics::counter!(SNYK_CALLS, "endpoint" => endpoint.clone(), "status" => status).increment(1);
+    metrics::histogram!(SNYK_DURATION, "endpoint" => endpoint).record(elapsed.as_secs_f64());
+}
+
+/// Reconciliation found `drift` roles changed by hand.
+pub fn record_reconcile(drift: usize, now_ms: i64) {
+    metrics::counter!(DRIFT_TOTAL).increment(drift as u64);
+    metrics::gauge!(DRIFT_CURRENT).set(drift as f64);
+    metrics::gauge!(LAST_RECONCILE).set(now_ms as f64 / 1000.0);
+}
+
+pub fn record_purge(table: &'static str, rows: u64) {
+    metrics::counter!(AUDIT_PURGED, "table" => table).increment(rows);
+}
+
+/// A Snyk v1 path as a template: ids after `org`, `group` and `members`
+/// become `{orgId}`, `{groupId}`, `{userId}`; the query is dropped.
+pub fn endpoint_template(path: &str) -> String {
+    let path = path.split('?').next().unwrap_or("");
+    let mut out = String::new();
+    let mut prev = "";
+    for seg in path.split('/').filter(|s| !s.is_empty()) {
+        out.push('/');
+        match prev {
+            "org" => out.push_str("{orgId}"),
+            "group" => out.push_str("{groupId}"),
+            "members" | "user" => out.push_str("{userId}"),
+            _ => out.push_str(seg),
+        }
+        prev = seg;
+    }
+    if out.is_empty() { "/".to_owned() } else { out }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_are_templates() {
+        let o = "6b7a7c5e-1111-4c4c-9d9d-000000000001";
+        let g = "9f0e0d0c-2222-4b4b-8a8a-000000000001";
+        for (path, want) in [
+            (format!("/org/{o}/provision"), "/org/{orgId}/provision"),
+            (
+                format!("/org/{o}/provision?email=a%40x.com"),
+                "/org/{orgId}/provision",
+            ),
+            (
+                format!("/org/{o}/members?includeGroupAdmins=true"),
+                "/org/{orgId}/members",
+            ),
+            (
+                format!("/org/{o}/members/u-1"),
+                "/org/{orgId}/members/{userId}",
+            ),
+            (format!("/group/{g}/members"), "/group/{groupId}/members"),
+            (
+                format!("/group/{g}/org/{o}/members"),
+                "/group/{groupId}/org/{orgId}/members",
+            ),
+            ("-".to_owned(), "/-"),
+        ] {
+            assert_eq!(endpoint_template(&path), want, "{path}");
+        }
+    }
+
+    #[test]
+    fn install_is_idempotent_and_renders_build_info() {
+        let a = install().expect("installed") as *const PrometheusHandle;
+        let b = install().expect("installed") as *const PrometheusHandle;
+        assert_eq!(a, b);
+        record_snyk_call("/org/o-1/provision", Some(429), Duration::from_millis(3));
+        let text = install().expect("installed").render();
+        assert!(
+            text.contains(&format!(
+                "bridge_build_info{{version=\"{}\"}} 1",
+                env!("CARGO_PKG_VERSION")
+            )),
+            "{text}"
+        );
+        assert!(text.contains("snyk_rate_limited_total"), "{text}");
+        assert!(
+            text.contains("snyk_calls_total{endpoint=\"/org/{orgId}/provision\",status=\"429\"}"),
+            "{text}"
+        );
+    }
+}
