@@ -344,23 +344,12 @@ impl ScimService {
         base: &str,
     ) -> Result<Rendered, ServiceError> {
         const OP: &str = "replace";
-        let mut doc = resource::normalize(kind, body)?;
+        let doc = resource::normalize(kind, body)?;
         check_body_id(body, id)?;
         let mut tx = self.store.write().await?;
         let current = load(&mut tx, kind, id).await?;
         if_match.check(current.version)?;
-        let members = take_members(kind, &mut doc);
-        let members = match (kind, members) {
-            (ResourceKind::Group, None) => Some(Vec::new()),
-            (_, m) => m,
-        };
-        let stored = self
-            .write_doc(&mut tx, &current, doc, members.as_deref(), OP)
-            .await?;
-        let r = render(&mut tx, &stored, base).await?;
-        tx.commit().await?;
-        self.ring();
-        Ok(r)
+        self.store_new_doc(tx, &current, doc, OP, base).await
     }
 
     pub async fn patch(
@@ -385,14 +374,26 @@ impl ScimService {
             }
         }
         patch::apply(kind, &mut doc, &ops)?;
-        let mut doc = resource::normalize(kind, &Value::Object(doc))?;
-        let members = take_members(kind, &mut doc);
-        let members = match (kind, members) {
+        let doc = resource::normalize(kind, &Value::Object(doc))?;
+        self.store_new_doc(tx, &current, doc, OP, base).await
+    }
+
+    /// The common end of replace and patch: a group's members come from the
+    /// new document (none when absent), then write, render, commit, ring.
+    async fn store_new_doc(
+        &self,
+        mut tx: StoreTx,
+        current: &StoredResource,
+        mut doc: Map<String, Value>,
+        operation: &str,
+        base: &str,
+    ) -> Result<Rendered, ServiceError> {
+        let members = match (current.kind, take_members(current.kind, &mut doc)) {
             (ResourceKind::Group, None) => Some(Vec::new()),
             (_, m) => m,
         };
         let stored = self
-            .write_doc(&mut tx, &current, doc, members.as_deref(), OP)
+            .write_doc(&mut tx, current, doc, members.as_deref(), operation)
             .await?;
         let r = render(&mut tx, &stored, base).await?;
         tx.commit().await?;
