@@ -400,8 +400,8 @@ fn memory(pid: Option<u32>) -> String {
 
 /// In process: wait until the outbox has no due work, so that a measurement
 /// does not race the worker's backlog. Returns how long that took.
-async fn wait_for_outbox(store: Option<&Store>) -> Option<Duration> {
-    let store = store?;
+async fn wait_for_outbox(store: Option<&Store>, worker: bool) -> Option<Duration> {
+    let store = store.filter(|_| worker)?;
     let started = Instant::now();
     for _ in 0..3600 {
         let s = snyk_scim_bridge::sync::engine::status(store).await.ok()?;
@@ -584,7 +584,7 @@ async fn main() -> anyhow::Result<()> {
     // 1. Filter latency with 1,000 users stored.
     create_users("seed 1,000 users", &client, &t, &run, 0, 1000, args.clients).await;
     stored += 1000;
-    if let Some(d) = wait_for_outbox(t.store.as_ref()).await {
+    if let Some(d) = wait_for_outbox(t.store.as_ref(), !args.no_worker).await {
         println!("  (outbox drained in {:.1} s)", d.as_secs_f64());
     }
     filter_latency(
@@ -609,7 +609,7 @@ async fn main() -> anyhow::Result<()> {
     )
     .await;
     stored += args.users;
-    wait_for_outbox(t.store.as_ref()).await;
+    wait_for_outbox(t.store.as_ref(), !args.no_worker).await;
 
     // 3. PATCH /Groups add member, closed loop.
     let groups = Arc::new(create_groups(&client, &t, &run, args.groups.max(1)).await?);
@@ -621,7 +621,7 @@ async fn main() -> anyhow::Result<()> {
         patch_add(&client, &t, groups.clone(), members.clone(), 0),
     )
     .await;
-    wait_for_outbox(t.store.as_ref()).await;
+    wait_for_outbox(t.store.as_ref(), !args.no_worker).await;
 
     // 4. Open loop at a fixed offered rate.
     let (c, url, token, run2, from) = (
@@ -645,7 +645,7 @@ async fn main() -> anyhow::Result<()> {
     )
     .await;
     stored += n;
-    wait_for_outbox(t.store.as_ref()).await;
+    wait_for_outbox(t.store.as_ref(), !args.no_worker).await;
     open_loop(
         &format!("PATCH /Groups at {}/s (open loop)", args.rate),
         args.rate,
@@ -653,7 +653,7 @@ async fn main() -> anyhow::Result<()> {
         patch_add(&client, &t, groups, members, args.patches),
     )
     .await;
-    wait_for_outbox(t.store.as_ref()).await;
+    wait_for_outbox(t.store.as_ref(), !args.no_worker).await;
     println!("{}", memory(args.server_pid));
 
     // 5. Filter latency with --large users stored.
@@ -669,7 +669,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .await;
         stored = args.large;
-        if let Some(d) = wait_for_outbox(t.store.as_ref()).await {
+        if let Some(d) = wait_for_outbox(t.store.as_ref(), !args.no_worker).await {
             println!("  (outbox drained in {:.1} s)", d.as_secs_f64());
         }
         filter_latency(
