@@ -167,6 +167,7 @@ role = "ADMIN"
         AppOptions {
             clock: Arc::new(SystemClock),
             start_worker: false,
+            settle: std::time::Duration::ZERO,
         },
     )
     .await?;

@@ -358,6 +358,21 @@ fn status(
                 println!("  user {user} org {org}: expected {expected}, found {actual}");
             }
         }
+        if !s.unlocated.is_empty() {
+            println!(
+                "cannot be managed after login ({}):",
+                crate::sync::engine::UNLOCATED_REASON
+            );
+            for a in &s.unlocated {
+                println!(
+                    "  {} (user {}) org {} as {}",
+                    a.email, a.user_id, a.org_id, a.role
+                );
+            }
+        }
+        if s.leased > 0 {
+            println!("targets being worked on now: {}", s.leased);
+        }
         Ok(())
     })
 }

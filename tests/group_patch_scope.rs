@@ -58,6 +58,7 @@ role = "ADMIN"
         config,
         AppOptions {
             start_worker: false,
+            settle: std::time::Duration::ZERO,
             ..AppOptions::default()
         },
     )

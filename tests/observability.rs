@@ -116,6 +116,7 @@ role = "COLLABORATOR"
         AppOptions {
             clock: clock.clone(),
             start_worker: false,
+            settle: std::time::Duration::ZERO,
         },
     )
     .await

@@ -677,6 +677,7 @@ async fn a_target_outliving_its_lease_is_not_processed_twice() {
         AppOptions {
             clock: Arc::new(SystemClock),
             start_worker: false,
+            settle: std::time::Duration::ZERO,
         },
     )
     .await

@@ -131,6 +131,7 @@ role_public_id = "custom-dev-role"
         AppOptions {
             clock: clock.clone(),
             start_worker: false,
+            settle: std::time::Duration::ZERO,
         },
     )
     .await

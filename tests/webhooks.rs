@@ -119,6 +119,7 @@ role = "COLLABORATOR"
         AppOptions {
             clock: clock.clone(),
             start_worker: false,
+            settle: std::time::Duration::ZERO,
         },
     )
     .await

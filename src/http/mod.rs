@@ -74,6 +74,9 @@ pub struct Application {
 pub struct AppOptions {
     pub clock: Arc<dyn Clock>,
     pub start_worker: bool,
+    /// How long after a change its Snyk work is due (`sync::SETTLE`; tests
+    /// on a manual clock use zero).
+    pub settle: std::time::Duration,
 }
 
 impl Default for AppOptions {
@@ -81,6 +84,7 @@ impl Default for AppOptions {
         Self {
             clock: Arc::new(SystemClock),
             start_worker: true,
+            settle: crate::sync::SETTLE,
         }
     }
 }
@@ -105,6 +109,7 @@ impl Application {
         let hook = SyncHook {
             mappings: Arc::new(config.mappings.clone()),
             notify: engine.notifier(),
+            settle: options.settle,
         };
         let http = reqwest::Client::builder()
             .user_agent(concat!("snyk-scim-bridge/", env!("CARGO_PKG_VERSION")))
@@ -142,6 +147,10 @@ impl Application {
                 .configure(routes)
         })
         .listen(listener)?
+        // Signals are handled in `run_until_stopped`, so that the worker
+        // stops at the same time as the server, not after it.
+        .disable_signals()
+        .shutdown_timeout(10)
         .run();
         Ok(Self {
             port,
@@ -166,15 +175,25 @@ impl Application {
     }
 
     /// Serve until the process is told to stop (SIGINT/SIGTERM); the sync
-    /// worker runs beside the server and stops with it.
+    /// worker runs beside the server. On the signal both stop at once: the
+    /// server finishes the requests it has (10 s at most), the worker stops
+    /// claiming and lets calls in flight end (10 s at most).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let stop = tokio_util::sync::CancellationToken::new();
         let worker = self.start_worker.then(|| {
             let engine = self.engine.clone();
-            tokio::spawn(engine.run(async move {
-                let _ = stop_rx.await;
-            }))
+            tokio::spawn(engine.run(stop.clone()))
         });
+        let handle = self.server.handle();
+        let signals = {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                tracing::info!("asked to stop: finishing the work in hand");
+                stop.cancel();
+                handle.stop(true).await;
+            })
+        };
         // Histograms are drained by scrapes; keep memory flat without them.
         let upkeep = tokio::spawn(async {
             loop {
@@ -186,11 +205,35 @@ impl Application {
         });
         let result = self.server.await;
         upkeep.abort();
-        let _ = stop_tx.send(());
+        stop.cancel();
         if let Some(w) = worker {
             let _ = w.await;
         }
+        signals.abort();
         result
+    }
+}
+
+/// SIGTERM or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 

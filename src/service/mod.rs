@@ -53,6 +53,38 @@ fn display_name(doc: &Map<String, Value>) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// Snyk knows a person by email only, so one email is one person: an active
+/// user's email (the one the sync uses, see `sync::mapping::email_of`) must
+/// not be the email of another active user. Two would share one Snyk account,
+/// and one leaving would take the other's access. Inactive users do not hold
+/// their email (a rehire may reuse it). Checked under a per-email lock, so
+/// concurrent writers on PostgreSQL cannot both pass.
+async fn ensure_email_free(
+    tx: &mut StoreTx,
+    id: &str,
+    doc: &Map<String, Value>,
+) -> Result<(), ServiceError> {
+    let facts = sync::mapping::facts(doc, Vec::new());
+    let Some(email) = facts.email.filter(|_| facts.active) else {
+        return Ok(());
+    };
+    tx.lock_email(email.as_str()).await?;
+    for other in tx.users_with_email(email.as_str()).await? {
+        if other.id == id {
+            continue;
+        }
+        let theirs = sync::mapping::facts(&other.doc, Vec::new());
+        if theirs.active && theirs.email.as_ref() == Some(&email) {
+            return Err(ScimError::uniqueness(format!(
+                "emails: {email} is already the email of another active user; \
+                 Snyk knows a person by email, so only one active user may have it"
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
 /// Above this many stored resources, a filter that no index answers is
 /// refused with `tooMany` rather than scanning every row.
 pub const SCAN_LIMIT: i64 = 200_000;
@@ -167,6 +199,8 @@ impl IfMatch {
 pub struct SyncHook {
     pub mappings: Arc<Vec<Mapping>>,
     pub notify: Arc<Notify>,
+    /// Queued work is due this long after the change (see `sync::SETTLE`).
+    pub settle: std::time::Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -238,13 +272,17 @@ impl ScimService {
 
     /// Queue the Snyk work a change to these resources implies.
     async fn enqueue(&self, tx: &mut StoreTx, change: &Change) -> Result<(), ServiceError> {
-        let now = self.now_ms();
+        let at = sync::QueueAt {
+            now: self.now_ms(),
+            due: self.now_ms()
+                + i64::try_from(self.sync.settle.as_millis()).unwrap_or(i64::MAX / 2),
+        };
         let cause = self.actor.request_id.as_deref();
         match change {
-            Change::User(id) => sync::enqueue_user(tx, &self.sync.mappings, id, now, cause).await?,
+            Change::User(id) => sync::enqueue_user(tx, &self.sync.mappings, id, at, cause).await?,
             Change::Group { names, users } => {
                 let names: Vec<Option<&str>> = names.iter().map(|n| n.as_deref()).collect();
-                sync::enqueue_group_members(tx, &self.sync.mappings, &names, users, now, cause)
+                sync::enqueue_group_members(tx, &self.sync.mappings, &names, users, at, cause)
                     .await?;
             }
         }
@@ -285,6 +323,9 @@ impl ScimService {
         base: &str,
     ) -> Result<Rendered, ServiceError> {
         let id = crate::domain::ScimId::new_random();
+        if kind == ResourceKind::User {
+            ensure_email_free(tx, id.as_str(), &doc).await?;
+        }
         let members = take_members(kind, &mut doc);
         let fields = indexed_fields(kind, &doc);
         let stored = tx
@@ -411,6 +452,9 @@ impl ScimService {
         operation: &str,
     ) -> Result<StoredResource, ServiceError> {
         let now = self.now();
+        if current.kind == ResourceKind::User && doc != current.doc {
+            ensure_email_free(tx, &current.id, &doc).await?;
+        }
         let mut members_changed = false;
         let (mut added, mut removed) = (0, 0);
         let mut touched_users = BTreeSet::new();

@@ -42,6 +42,9 @@ pub enum SnykError {
         message: String,
         error_ref: Option<String>,
     },
+    /// Never sent: the bridge is stopping (the pacer is closed).
+    #[error("not sent: the bridge is stopping")]
+    NotSent,
 }
 
 /// The headers Snyk uses to trace a call.
@@ -72,12 +75,36 @@ pub struct PendingProvision {
     pub role_public_id: Option<String>,
 }
 
-/// A member of the group, as `GET /group/{groupId}/members` lists it.
+/// A member of the group, as `GET /group/{groupId}/members` lists it: every
+/// member (admins too), with the orgs they are in, by org *name*.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 pub struct GroupMember {
     pub id: String,
     #[serde(default)]
     pub email: Option<String>,
+    #[serde(default)]
+    pub orgs: Vec<GroupMemberOrg>,
+}
+
+/// One org of a group member.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct GroupMemberOrg {
+    pub name: String,
+    #[serde(default)]
+    pub role: Option<String>,
+}
+
+/// An org of the group, as `GET /group/{groupId}/orgs` lists it.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct GroupOrg {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct GroupOrgs {
+    #[serde(default)]
+    orgs: Vec<GroupOrg>,
 }
 
 #[derive(Clone, Debug)]
@@ -118,15 +145,30 @@ impl SnykClient {
         (r.and_then(parse_list), t)
     }
 
+    /// The org's members as Snyk lists them: "all non-admin members" (the
+    /// docs), so an org admin may be missing; see [`Self::list_group_members`].
     pub async fn list_org_members(&self, org: &str) -> (Result<Vec<OrgMember>, SnykError>, Trace) {
-        let (r, t) = self
-            .call(
-                "GET",
-                &format!("/org/{org}/members?includeGroupAdmins=true"),
-                None,
-            )
-            .await;
+        let (r, t) = self.call("GET", &format!("/org/{org}/members"), None).await;
         (r.and_then(parse_list), t)
+    }
+
+    /// The orgs of the group (ids and names: the group members list names
+    /// orgs by name only).
+    pub async fn list_group_orgs(&self, group: &str) -> (Result<Vec<GroupOrg>, SnykError>, Trace) {
+        let (r, t) = self
+            .call("GET", &format!("/group/{group}/orgs"), None)
+            .await;
+        (
+            r.and_then(|v| {
+                serde_json::from_value::<GroupOrgs>(v)
+                    .map(|g| g.orgs)
+                    .map_err(|e| SnykError::Transient {
+                        status: None,
+                        message: format!("unexpected response shape: {e}"),
+                    })
+            }),
+            t,
+        )
     }
 
     pub async fn list_group_members(
@@ -228,12 +270,27 @@ fn trace_of(headers: &HeaderMap, status: u16) -> Trace {
     }
 }
 
+/// How long the server asks to wait: `Retry-After` (seconds), else
+/// `X-RateLimit-Reset` (seconds until the reset, or a Unix time in seconds,
+/// as REST tools read it). Snyk's v1 sends neither, as far as documented.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    headers
-        .get(RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs)
+    let number = |name| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    if let Some(s) = number(RETRY_AFTER.as_str()) {
+        return Some(Duration::from_secs(s));
+    }
+    let reset = number("x-ratelimit-reset")?;
+    if reset > 1_000_000_000 {
+        use crate::clock::Clock as _;
+        let now = u64::try_from(crate::clock::SystemClock.now().timestamp()).ok()?;
+        Some(Duration::from_secs(reset.saturating_sub(now)))
+    } else {
+        Some(Duration::from_secs(reset))
+    }
 }
 
 /// Snyk's error message from a v1 body (`message`, else `error`), else the text.

@@ -221,6 +221,38 @@ impl StoreTx {
         Ok(())
     }
 
+    /// Serialise the writers that give a user this (lower-cased) email until
+    /// the transaction ends: the uniqueness of active users' emails is
+    /// checked under it.
+    pub async fn lock_email(&mut self, email_lc: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO scim_email_locks (email_lc) VALUES ($1)
+             ON CONFLICT (email_lc) DO UPDATE SET email_lc = excluded.email_lc",
+        )
+        .bind(email_lc)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Users that may have this (lower-cased) email as the one Snyk knows them
+    /// by: any `emails[].value`, or the userName. The caller decides.
+    pub async fn users_with_email(
+        &mut self,
+        email_lc: &str,
+    ) -> Result<Vec<StoredResource>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM scim_resources
+              WHERE kind = 'User' AND (name_lc = $1
+                    OR id IN (SELECT user_id FROM scim_user_emails WHERE value_lc = $1))
+              ORDER BY seq"
+        ))
+        .bind(email_lc)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+
     pub async fn get_resource(
         &mut self,
         kind: ResourceKind,

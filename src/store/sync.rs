@@ -48,6 +48,16 @@ pub enum Finish {
     },
 }
 
+impl Finish {
+    /// A permanent failure with a message of the bridge's own.
+    pub fn failed(error: impl Into<String>) -> Self {
+        Self::Failed {
+            error: error.into(),
+            error_ref: None,
+        }
+    }
+}
+
 /// Applied access as stored (see `sync::planner::Applied`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessRow {
@@ -140,28 +150,35 @@ impl StoreTx {
         org_id: &str,
         now: i64,
     ) -> Result<(), StoreError> {
-        self.enqueue_target_caused(user_id, org_id, now, None).await
+        self.enqueue_target_caused(user_id, org_id, now, now, None)
+            .await
     }
 
-    /// [`Self::enqueue_target`], remembering the SCIM request that caused it
-    /// (kept when `cause` is `None`, e.g. a reconciliation re-queues it).
+    /// [`Self::enqueue_target`], due at `due` (the SCIM side passes `now` plus
+    /// a short settle time, so a burst of requests about one user is planned
+    /// once), remembering the SCIM request that caused it (kept when `cause`
+    /// is `None`, e.g. a reconciliation re-queues it). A target that is
+    /// already pending keeps its time: due already, it keeps its place; due
+    /// later (a backoff, or the settle time of an earlier change), it is not
+    /// pushed further out.
     pub async fn enqueue_target_caused(
         &mut self,
         user_id: &str,
         org_id: &str,
         now: i64,
+        due: i64,
         cause: Option<&str>,
     ) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO sync_targets (user_id, org_id, status, generation, attempts, next_attempt_at, updated_at, request_id)
-             VALUES ($1, $2, 'pending', 1, 0, $3, $3, $4)
+             VALUES ($1, $2, 'pending', 1, 0, $5, $3, $4)
              ON CONFLICT (user_id, org_id) DO UPDATE SET
                 status = 'pending',
                 generation = sync_targets.generation + 1,
                 attempts = CASE WHEN sync_targets.status IN ('failed', 'dead') THEN 0 ELSE sync_targets.attempts END,
                 first_failure_at = CASE WHEN sync_targets.status IN ('failed', 'dead') THEN NULL ELSE sync_targets.first_failure_at END,
-                next_attempt_at = CASE WHEN sync_targets.status = 'pending' AND sync_targets.next_attempt_at > $3
-                                       THEN sync_targets.next_attempt_at ELSE $3 END,
+                next_attempt_at = CASE WHEN sync_targets.status = 'pending'
+                                       THEN sync_targets.next_attempt_at ELSE $5 END,
                 updated_at = $3,
                 request_id = COALESCE($4, sync_targets.request_id)",
         )
@@ -169,25 +186,35 @@ impl StoreTx {
         .bind(org_id)
         .bind(now)
         .bind(cause)
+        .bind(due)
         .execute(&mut *self.tx)
         .await?;
         Ok(())
     }
 
-    /// Claim the next due target with a lease; `None` when nothing is due.
+    /// Claim a due target with a lease held by `owner`; `None` when nothing
+    /// is due. `newest_first` takes the most recently due target instead of
+    /// the longest waiting one: a worker alternates, so new work is never
+    /// stuck behind a backlog and a backlog still drains.
     pub async fn claim_target(
         &mut self,
         owner: &str,
         now: i64,
         lease_ms: i64,
+        newest_first: bool,
     ) -> Result<Option<TargetRow>, StoreError> {
+        let order = if newest_first {
+            "next_attempt_at DESC, user_id, org_id"
+        } else {
+            "next_attempt_at, user_id, org_id"
+        };
         let row = sqlx::query(&format!(
             "UPDATE sync_targets SET lease_owner = $1, lease_until = $2, attempts = attempts + 1
               WHERE (user_id, org_id) = (
                     SELECT user_id, org_id FROM sync_targets
                      WHERE status = 'pending' AND next_attempt_at <= $3
                        AND (lease_until IS NULL OR lease_until < $3)
-                     ORDER BY next_attempt_at, user_id, org_id LIMIT 1)
+                     ORDER BY {order} LIMIT 1)
                 AND (lease_until IS NULL OR lease_until < $3)
              RETURNING {TARGET_COLUMNS}"
         ))
@@ -199,47 +226,53 @@ impl StoreTx {
         row.as_ref().map(target_from_row).transpose()
     }
 
-    /// Record how a claimed target ended.
+    /// Record how a claimed target ended, if `owner` still holds its lease.
+    /// `false`: the lease was lost (it lapsed and another sender claimed the
+    /// target); that sender's outcome stands.
     pub async fn finish_target(
         &mut self,
         t: &TargetRow,
         finish: &Finish,
         now: i64,
-    ) -> Result<(), StoreError> {
+        owner: &str,
+    ) -> Result<bool, StoreError> {
         let q = match finish {
             Finish::Done => sqlx::query(
                 "UPDATE sync_targets SET
                     status = CASE WHEN generation = $1 THEN 'idle' ELSE 'pending' END,
                     attempts = 0, first_failure_at = NULL, last_error = NULL, last_error_ref = NULL,
                     lease_owner = NULL, lease_until = NULL, next_attempt_at = $2, updated_at = $2
-                  WHERE user_id = $3 AND org_id = $4",
+                  WHERE user_id = $3 AND org_id = $4 AND lease_owner = $5",
             )
             .bind(t.generation)
             .bind(now)
             .bind(&t.user_id)
-            .bind(&t.org_id),
+            .bind(&t.org_id)
+            .bind(owner),
             Finish::Retry { at, error, error_ref } => sqlx::query(
                 "UPDATE sync_targets SET status = 'pending', next_attempt_at = $1,
                     first_failure_at = COALESCE(first_failure_at, $2), last_error = $3, last_error_ref = $4,
                     lease_owner = NULL, lease_until = NULL, updated_at = $2
-                  WHERE user_id = $5 AND org_id = $6",
+                  WHERE user_id = $5 AND org_id = $6 AND lease_owner = $7",
             )
             .bind(*at)
             .bind(now)
             .bind(error.clone())
             .bind(error_ref.clone())
             .bind(&t.user_id)
-            .bind(&t.org_id),
+            .bind(&t.org_id)
+            .bind(owner),
             Finish::Defer { at } => sqlx::query(
                 "UPDATE sync_targets SET status = 'pending', next_attempt_at = $1,
                     attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END,
                     lease_owner = NULL, lease_until = NULL, updated_at = $2
-                  WHERE user_id = $3 AND org_id = $4",
+                  WHERE user_id = $3 AND org_id = $4 AND lease_owner = $5",
             )
             .bind(*at)
             .bind(now)
             .bind(&t.user_id)
-            .bind(&t.org_id),
+            .bind(&t.org_id)
+            .bind(owner),
             Finish::Failed { error, error_ref } | Finish::Dead { error, error_ref } => {
                 let end_state = if matches!(finish, Finish::Dead { .. }) { "dead" } else { "failed" };
                 sqlx::query(
@@ -247,7 +280,7 @@ impl StoreTx {
                         status = CASE WHEN generation = $1 THEN $2 ELSE 'pending' END,
                         last_error = $3, last_error_ref = $4, lease_owner = NULL, lease_until = NULL,
                         next_attempt_at = $5, updated_at = $5
-                      WHERE user_id = $6 AND org_id = $7",
+                      WHERE user_id = $6 AND org_id = $7 AND lease_owner = $8",
                 )
                 .bind(t.generation)
                 .bind(end_state)
@@ -256,10 +289,46 @@ impl StoreTx {
                 .bind(now)
                 .bind(&t.user_id)
                 .bind(&t.org_id)
+                .bind(owner)
             }
         };
-        q.execute(&mut *self.tx).await?;
-        Ok(())
+        Ok(q.execute(&mut *self.tx).await?.rows_affected() > 0)
+    }
+
+    /// Extend every lease `owner` holds to `until` (the worker's heartbeat:
+    /// a live sender's lease never lapses, however long a call waits).
+    pub async fn renew_leases(&mut self, owner: &str, until: i64) -> Result<u64, StoreError> {
+        let r = sqlx::query("UPDATE sync_targets SET lease_until = $1 WHERE lease_owner = $2")
+            .bind(until)
+            .bind(owner)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(r.rows_affected())
+    }
+
+    /// Give back every lease `owner` holds, due at once and without counting
+    /// the attempt (a stopping worker: the next sender takes them at once).
+    pub async fn release_leases(&mut self, owner: &str, now: i64) -> Result<u64, StoreError> {
+        let r = sqlx::query(
+            "UPDATE sync_targets SET lease_owner = NULL, lease_until = NULL,
+                attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END,
+                next_attempt_at = CASE WHEN next_attempt_at > $2 THEN $2 ELSE next_attempt_at END
+              WHERE lease_owner = $1",
+        )
+        .bind(owner)
+        .bind(now)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(r.rows_affected())
+    }
+
+    /// Leases held now (by anyone), for `status`.
+    pub async fn leased_count(&mut self) -> Result<i64, StoreError> {
+        let row =
+            sqlx::query("SELECT COUNT(*) AS n FROM sync_targets WHERE lease_owner IS NOT NULL")
+                .fetch_one(&mut *self.tx)
+                .await?;
+        Ok(row.try_get("n")?)
     }
 
     /// Forget every lease: called by a worker that has just become the only
@@ -354,6 +423,26 @@ impl StoreTx {
         Ok(())
     }
 
+    /// Replace `old` by `new` (`None`: delete it) only if the stored row is
+    /// still exactly `old`: reconciliation runs beside the worker, and must
+    /// never overwrite a state the worker wrote after it read. `false`: the
+    /// row changed meanwhile; nothing was written.
+    pub async fn replace_access_if_unchanged(
+        &mut self,
+        old: &AccessRow,
+        new: Option<&AccessRow>,
+    ) -> Result<bool, StoreError> {
+        let current = self.get_access(&old.user_id, &old.org_id).await?;
+        if current.as_ref() != Some(old) {
+            return Ok(false);
+        }
+        match new {
+            Some(a) => self.put_access(a).await?,
+            None => self.delete_access(&old.user_id, &old.org_id).await?,
+        }
+        Ok(true)
+    }
+
     pub async fn delete_access(&mut self, user_id: &str, org_id: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM snyk_access WHERE user_id = $1 AND org_id = $2")
             .bind(user_id)
@@ -384,6 +473,30 @@ impl StoreTx {
         .fetch_all(&mut *self.tx)
         .await?;
         rows.iter().map(access_from_row).collect()
+    }
+
+    /// All applied access in one state (e.g. `unlocated`, for `status`).
+    pub async fn access_in_state(&mut self, state: &str) -> Result<Vec<AccessRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT user_id, org_id, email, state, role, snyk_user_id, updated_at
+               FROM snyk_access WHERE state = $1 ORDER BY org_id, email",
+        )
+        .bind(state)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(access_from_row).collect()
+    }
+
+    /// When the next pending target that nobody holds falls due (ms).
+    pub async fn next_due(&mut self, now: i64) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query(
+            "SELECT MIN(next_attempt_at) AS t FROM sync_targets
+              WHERE status = 'pending' AND (lease_until IS NULL OR lease_until < $1)",
+        )
+        .bind(now)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(row.try_get("t")?)
     }
 
     /// Applied access counted by (org, state).

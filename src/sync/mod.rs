@@ -1,30 +1,49 @@
 //! The sync engine: keeps Snyk in step with what the SCIM store says.
 //!
-//! - [`mapping`], [`planner`], [`retry`]: pure (no I/O), table-tested.
+//! - [`mapping`], [`planner`], [`judge`], [`retry`]: pure (no I/O), table-tested.
 //! - [`enqueue_user`] / [`enqueue_group_members`]: called by the SCIM use
 //!   cases *inside their transaction*, so a stored change always has its
 //!   outbox rows (`sync_targets`), and a SCIM response never waits on Snyk.
-//! - [`Engine`]: claims due targets with a lease, plans the calls for each
-//!   (desired vs applied access), sends them through the [`pacer::Pacer`],
-//!   and records the outcome and the applied state. Also reconciliation
-//!   against live Snyk state, `plan` and `sync`.
+//! - [`Engine`] (`engine`): the handle, its settings and whole-store views;
+//!   `worker`: the loop that claims due targets with leases and runs them;
+//!   `execute`: one target (desired vs applied access, calls through the
+//!   [`pacer::Pacer`], outcome and applied state recorded); `reconcile`:
+//!   live Snyk state read and judged by [`judge`] (pure).
 //!
 //! Invariant: access is only ever removed where `snyk_access` says the bridge
 //! granted it; memberships that existed before are recorded as `external`
 //! and never touched.
 
 pub mod engine;
+mod execute;
+pub mod judge;
 pub mod mapping;
 pub mod pacer;
 pub mod planner;
+pub mod reconcile;
 pub mod retry;
+mod worker;
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use crate::config::Mapping;
 use crate::store::{QueuedRecord, StoreError, StoreTx};
 
 pub use engine::{Engine, EngineSettings};
+
+/// How long after a SCIM change its work is due. IdPs send one change as a
+/// burst of requests milliseconds apart (Okta: create, then add to the pushed
+/// group; a move: remove from one group, add to another); planning once the
+/// burst has settled makes one call of it, not a removal and a re-grant.
+pub const SETTLE: Duration = Duration::from_millis(200);
+
+/// When queued work was queued and when it is due (Unix ms).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueAt {
+    pub now: i64,
+    pub due: i64,
+}
 
 /// Queue every (user, org) that a change to this user may affect: every
 /// mapped org, and every org where the bridge holds access for the user.
@@ -33,7 +52,7 @@ pub async fn enqueue_user(
     tx: &mut StoreTx,
     mappings: &[Mapping],
     user_id: &str,
-    now_ms: i64,
+    at: QueueAt,
     cause: Option<&str>,
 ) -> Result<(), StoreError> {
     let mut orgs: BTreeSet<String> = mapping::mapped_orgs(mappings)
@@ -42,11 +61,11 @@ pub async fn enqueue_user(
         .collect();
     orgs.extend(tx.access_orgs(user_id).await?);
     for org in orgs {
-        tx.enqueue_target_caused(user_id, &org, now_ms, cause)
+        tx.enqueue_target_caused(user_id, &org, at.now, at.due, cause)
             .await?;
         if let Some(request_id) = cause {
             tx.record_queued(&QueuedRecord {
-                at: now_ms,
+                at: at.now,
                 request_id: request_id.to_owned(),
                 user_id: user_id.to_owned(),
                 org_id: org.clone(),
@@ -64,7 +83,7 @@ pub async fn enqueue_group_members(
     mappings: &[Mapping],
     names: &[Option<&str>],
     user_ids: &BTreeSet<String>,
-    now_ms: i64,
+    at: QueueAt,
     cause: Option<&str>,
 ) -> Result<(), StoreError> {
     let mapped = names
@@ -75,7 +94,7 @@ pub async fn enqueue_group_members(
         return Ok(());
     }
     for u in user_ids {
-        enqueue_user(tx, mappings, u, now_ms, cause).await?;
+        enqueue_user(tx, mappings, u, at, cause).await?;
     }
     Ok(())
 }

@@ -26,6 +26,31 @@ pub enum Applied {
         email: Email,
         role: SnykRole,
     },
+    /// A provision the bridge made whose user logged in, but who cannot be
+    /// found: Snyk's org member list leaves admins out, and without
+    /// `snyk.group_id` there is no other list. No call can change or remove
+    /// this access; the engine reports every change it would need.
+    Unlocated { email: Email, role: SnykRole },
+}
+
+impl Applied {
+    pub fn email(&self) -> &Email {
+        match self {
+            Self::Pending { email, .. }
+            | Self::Member { email, .. }
+            | Self::External { email, .. }
+            | Self::Unlocated { email, .. } => email,
+        }
+    }
+
+    pub fn role(&self) -> &SnykRole {
+        match self {
+            Self::Pending { role, .. }
+            | Self::Member { role, .. }
+            | Self::External { role, .. }
+            | Self::Unlocated { role, .. } => role,
+        }
+    }
 }
 
 /// One Snyk call of the sync engine.
@@ -163,7 +188,7 @@ pub fn plan(
     let want = desired.zip(email);
     match (want, applied) {
         (None, None) => vec![],
-        (_, Some(Applied::External { .. })) => vec![],
+        (_, Some(Applied::External { .. } | Applied::Unlocated { .. })) => vec![],
         (Some((role, email)), None) => vec![SnykOp::Provision {
             org: org.clone(),
             email: email.clone(),
@@ -272,6 +297,7 @@ mod tests {
             (None, None, Some(member(Admin)), vec!["DELETE /org/6b7a7c5e-1111-4c4c-9d9d-000000000001/members/u1".into()]),
             (None, Some(&a), Some(external.clone()), vec![]),
             (Some(Collaborator), Some(&a), Some(external), vec![]),
+            (None, Some(&a), Some(Applied::Unlocated { email: a.clone(), role: Admin }), vec![]),
         ];
         for (desired, e, applied, want) in cases {
             let got: Vec<String> = plan(&org(), desired.as_ref(), e, applied.as_ref())

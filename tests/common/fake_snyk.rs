@@ -14,7 +14,19 @@
 //! * the answer to `DELETE /org/{id}/provision?email=` when nothing is pending
 //!   ([`FakeSnyk::set_delete_missing_provision_response`]; default 200 `{"ok":true}`);
 //! * whether a pending provision leaves `GET /org/{id}/provision` after the user's first
-//!   login ([`FakeSnyk::set_keep_pending_after_login`]; default: it leaves).
+//!   login ([`FakeSnyk::set_keep_pending_after_login`]; default: it leaves);
+//! * whether `GET /org/{id}/members` lists org admins. The docs say it returns "all
+//!   non-admin members" (`includeGroupAdmins=true` adds Group Admins only), so by
+//!   default org members with role `admin` are left out
+//!   ([`FakeSnyk::set_org_members_list_admins`] puts them back);
+//! * the shape of the rate limit, which Snyk does not document for v1
+//!   ([`FakeSnyk::set_rate_limit`]: fixed windows starting at the first request, so not
+//!   aligned with the wall-clock minute; [`FakeSnyk::set_rolling_rate_limit`]; and
+//!   [`FakeSnyk::set_quiet_period_rate_limit`], the rule Snyk documents for REST: 429
+//!   "until requests stop for the duration of the rate-limiting interval").
+//!
+//! `GET /group/{id}/orgs` (Snyk's v1 "List all organizations in a group") answers
+//! `{name, id, orgs: [{id, name, slug}]}` for the orgs of the group.
 //!
 //! Per request, in this order: the call is recorded (arrival order), the token is
 //! checked (401), injected failures are served ([`FakeSnyk::fail_next`]), the rate
@@ -61,6 +73,8 @@ pub struct RecordedCall {
     /// Final status; 0 while the request is still being handled, 499 when the client
     /// went away before the answer.
     pub status: u16,
+    /// When the request arrived.
+    pub at: Instant,
 }
 
 /// Counters.
@@ -197,11 +211,28 @@ impl Org {
     }
 }
 
+/// How the rate limit counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateKind {
+    /// Fixed windows, the first starting at the first request after the limit is set.
+    Fixed,
+    /// At most `per_window` accepted requests in any `window`-long interval.
+    Rolling,
+    /// Rolling count; once over it, 429 until no request arrived for a whole `window`
+    /// (every request during the block, refused or not, extends it).
+    QuietPeriod,
+}
+
 struct RateLimit {
+    kind: RateKind,
     per_window: u32,
     window: Duration,
     start: Option<Instant>,
     counts: Vec<u32>,
+    /// Arrival times of accepted requests (rolling and quiet-period kinds).
+    accepted: std::collections::VecDeque<Instant>,
+    /// Quiet-period kind: blocked until this instant (extended by every request).
+    blocked_until: Option<Instant>,
 }
 
 struct State {
@@ -212,7 +243,10 @@ struct State {
     already_exists: (u16, String),
     delete_missing_provision: (u16, String),
     keep_pending_after_login: bool,
+    org_members_list_admins: bool,
     rate_limit: Option<RateLimit>,
+    /// Arrival time of every request let through by the rate limiter.
+    accepted_at: Vec<Instant>,
     fail_remaining: usize,
     fail_status: u16,
     latency: Duration,
@@ -230,7 +264,9 @@ impl State {
             already_exists: (400, DEFAULT_ALREADY_EXISTS_MESSAGE.to_owned()),
             delete_missing_provision: (200, String::new()),
             keep_pending_after_login: false,
+            org_members_list_admins: false,
             rate_limit: None,
+            accepted_at: Vec::new(),
             fail_remaining: 0,
             fail_status: 500,
             latency: Duration::ZERO,
@@ -614,12 +650,59 @@ impl FakeSnyk {
     /// `per_window` requests were let through in the current window, every request until
     /// the window ends gets 429 without `Retry-After`. Resets the window counts.
     pub fn set_rate_limit(&self, per_window: u32, window: Duration) {
-        self.state().rate_limit = Some(RateLimit {
+        self.set_rate_limit_of(RateKind::Fixed, per_window, window);
+    }
+
+    /// At most `per_window` requests in any interval of `window`; 429 (no `Retry-After`)
+    /// for the requests over it.
+    pub fn set_rolling_rate_limit(&self, per_window: u32, window: Duration) {
+        self.set_rate_limit_of(RateKind::Rolling, per_window, window);
+    }
+
+    /// Snyk's REST rule: over `per_window` in a rolling `window`, every request gets 429
+    /// until requests stop for a whole `window`; each request during the block extends it.
+    pub fn set_quiet_period_rate_limit(&self, per_window: u32, window: Duration) {
+        self.set_rate_limit_of(RateKind::QuietPeriod, per_window, window);
+    }
+
+    pub fn set_rate_limit_of(&self, kind: RateKind, per_window: u32, window: Duration) {
+        let mut st = self.state();
+        st.rate_limit = Some(RateLimit {
+            kind,
             per_window,
             window,
             start: None,
             counts: Vec::new(),
+            accepted: std::collections::VecDeque::new(),
+            blocked_until: None,
         });
+        st.accepted_at.clear();
+    }
+
+    /// Arrival times of the requests the rate limiter let through since it was set.
+    pub fn accepted_at(&self) -> Vec<Instant> {
+        self.state().accepted_at.clone()
+    }
+
+    /// The most requests let through in any interval of `window` (a sliding check of
+    /// [`Self::accepted_at`]).
+    pub fn max_accepted_in(&self, window: Duration) -> usize {
+        let times = self.accepted_at();
+        let mut best = 0;
+        let mut lo = 0;
+        for hi in 0..times.len() {
+            while times[hi].duration_since(times[lo]) >= window {
+                lo += 1;
+            }
+            best = best.max(hi + 1 - lo);
+        }
+        best
+    }
+
+    /// Whether `GET /org/{id}/members` lists members whose role is `admin` (default
+    /// false: the docs say it returns all non-admin members).
+    pub fn set_org_members_list_admins(&self, list: bool) {
+        self.state().org_members_list_admins = list;
     }
 
     pub fn clear_rate_limit(&self) {
@@ -794,6 +877,7 @@ async fn handle(req: HttpRequest, bytes: Bytes, data: web::Data<Arc<Inner>>) -> 
             query: query.clone(),
             body: recorded_body,
             status: 0,
+            at: Instant::now(),
         });
         st.calls.len() - 1
     };
@@ -843,19 +927,69 @@ fn gate(st: &mut State) -> Gate {
     }
     if let Some(limit) = st.rate_limit.as_mut() {
         let now = Instant::now();
-        let start = *limit.start.get_or_insert(now);
-        let window_nanos = limit.window.as_nanos().max(1);
-        let index = (now.duration_since(start).as_nanos() / window_nanos) as usize;
-        if limit.counts.len() <= index {
-            limit.counts.resize(index + 1, 0);
-        }
-        if limit.counts[index] >= limit.per_window {
+        if !limit_admits(limit, now) {
             st.too_many_requests += 1;
             return Gate::TooMany;
         }
-        limit.counts[index] += 1;
+        st.accepted_at.push(now);
     }
     Gate::Pass(st.latency)
+}
+
+/// Whether the rate limit lets a request arriving at `now` through (and counts it).
+fn limit_admits(limit: &mut RateLimit, now: Instant) -> bool {
+    match limit.kind {
+        RateKind::Fixed => {
+            let start = *limit.start.get_or_insert(now);
+            let window_nanos = limit.window.as_nanos().max(1);
+            let index = (now.duration_since(start).as_nanos() / window_nanos) as usize;
+            if limit.counts.len() <= index {
+                limit.counts.resize(index + 1, 0);
+            }
+            if limit.counts[index] >= limit.per_window {
+                return false;
+            }
+            limit.counts[index] += 1;
+            true
+        }
+        RateKind::Rolling => {
+            while limit
+                .accepted
+                .front()
+                .is_some_and(|t| now.duration_since(*t) >= limit.window)
+            {
+                limit.accepted.pop_front();
+            }
+            if limit.accepted.len() >= limit.per_window as usize {
+                return false;
+            }
+            limit.accepted.push_back(now);
+            true
+        }
+        RateKind::QuietPeriod => {
+            if let Some(until) = limit.blocked_until {
+                if now < until {
+                    limit.blocked_until = Some(now + limit.window);
+                    return false;
+                }
+                limit.blocked_until = None;
+                limit.accepted.clear();
+            }
+            while limit
+                .accepted
+                .front()
+                .is_some_and(|t| now.duration_since(*t) >= limit.window)
+            {
+                limit.accepted.pop_front();
+            }
+            if limit.accepted.len() >= limit.per_window as usize {
+                limit.blocked_until = Some(now + limit.window);
+                return false;
+            }
+            limit.accepted.push_back(now);
+            true
+        }
+    }
 }
 
 // ----- endpoints ---------------------------------------------------------------------
@@ -892,6 +1026,12 @@ fn route(st: &mut State, method: &str, path: &str, query: &str, body: &Body) -> 
                 ("DELETE", ["members", user_id]) => remove_member(st, org_id, user_id),
                 _ => not_found(),
             }
+        }
+        ["group", group_id, "orgs"] if method == "GET" => {
+            if !st.groups.contains(*group_id) {
+                return error(404, "Group not found");
+            }
+            list_group_orgs(st, group_id)
         }
         ["group", group_id, "members"] if method == "GET" => {
             if !st.groups.contains(*group_id) {
@@ -1053,6 +1193,7 @@ fn list_org_members(st: &State, org_id: &str, params: &HashMap<String, String>) 
     let mut items: Vec<Value> = org
         .members
         .iter()
+        .filter(|(_, role)| st.org_members_list_admins || role != "admin")
         .map(|(id, role)| member_json(st.user(id), id, role))
         .collect();
     let include_admins = params
@@ -1061,7 +1202,8 @@ fn list_org_members(st: &State, org_id: &str, params: &HashMap<String, String>) 
     if include_admins {
         for user in &st.users {
             let administers = user.admin_of.iter().any(|g| org.in_group(g));
-            if administers && org.member_role(&user.id).is_none() {
+            let listed = items.iter().any(|i| i["id"] == json!(user.id));
+            if administers && !listed {
                 items.push(member_json(Some(user), &user.id, "admin"));
             }
         }
@@ -1141,6 +1283,16 @@ fn list_group_members(st: &State, group_id: &str) -> Reply {
         })
         .collect();
     Reply::ok(Value::Array(items))
+}
+
+fn list_group_orgs(st: &State, group_id: &str) -> Reply {
+    let orgs: Vec<Value> = st
+        .orgs
+        .iter()
+        .filter(|(_, o)| o.in_group(group_id))
+        .map(|(id, o)| json!({ "id": id, "name": o.name, "slug": o.name.to_lowercase() }))
+        .collect();
+    Reply::ok(json!({ "name": group_id, "id": group_id, "orgs": orgs }))
 }
 
 fn add_group_member_to_org(st: &mut State, group_id: &str, org_id: &str, body: &Body) -> Reply {

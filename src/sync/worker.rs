@@ -1,0 +1,369 @@
+//! The worker loop: claim due targets with a lease, run up to
+//! `max_concurrent_requests` of them at a time, keep their leases alive,
+//! reconcile and purge on schedule, lead (or stand by), and stop cleanly.
+//!
+//! The outbox rules it keeps (see docs/ARCHITECTURE.md, "The outbox"):
+//! - a claim is a lease held by this engine's owner name; while the worker
+//!   lives it renews every lease it holds, so a lease only lapses when its
+//!   holder is dead or frozen;
+//! - one (user, org) is processed by at most one task of this worker at a
+//!   time. A claim of a target that a task of this worker is still running
+//!   (the task has just committed its end and a change re-queued it, or its
+//!   lease lapsed in a freeze) is *parked*, lease held, and run as soon as
+//!   that task ends: a re-queued target never waits for its lease to lapse;
+//! - claims alternate between the longest-waiting and the newest due target,
+//!   so new work is never stuck behind a backlog;
+//! - on shutdown it stops claiming at once, gives calls in flight
+//!   `shutdown_grace` to end, then gives back every lease it holds.
+//!
+//! It never holds a database transaction across a Snyk call.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::engine::{DrainReport, Engine};
+use crate::store::{Finish, StoreError, TargetRow};
+
+type Key = (String, String);
+
+fn key(t: &TargetRow) -> Key {
+    (t.user_id.clone(), t.org_id.clone())
+}
+
+/// The targets this worker is running.
+#[derive(Default)]
+struct Pool {
+    running: JoinSet<(Key, Result<Finish, StoreError>)>,
+    in_flight: HashSet<Key>,
+    /// Claimed while the same target was still running here; run next.
+    parked: HashMap<Key, TargetRow>,
+    newest_next: bool,
+}
+
+impl Pool {
+    fn is_idle(&self) -> bool {
+        self.running.is_empty()
+    }
+}
+
+impl Engine {
+    /// Claim one due target and process it. `None`: nothing was due.
+    pub async fn step(&self) -> Result<Option<Finish>, StoreError> {
+        let Some(t) = self.claim(false).await? else {
+            return Ok(None);
+        };
+        self.process_traced(&t).await.map(Some)
+    }
+
+    async fn claim(&self, newest_first: bool) -> Result<Option<TargetRow>, StoreError> {
+        let mut tx = self.store.write().await?;
+        let t = tx
+            .claim_target(&self.owner, self.now(), self.lease_ms(), newest_first)
+            .await?;
+        tx.commit().await?;
+        Ok(t)
+    }
+
+    fn spawn(&self, pool: &mut Pool, t: TargetRow) {
+        let k = key(&t);
+        pool.in_flight.insert(k.clone());
+        let me = self.clone();
+        pool.running
+            .spawn(async move { (k, me.process_traced(&t).await) });
+    }
+
+    /// Claim while there is room and work is due.
+    async fn fill(&self, pool: &mut Pool) -> Result<(), StoreError> {
+        while pool.running.len() < self.settings.max_concurrent {
+            pool.newest_next = !pool.newest_next;
+            let Some(t) = self.claim(pool.newest_next).await? else {
+                break;
+            };
+            self.admit(pool, t);
+        }
+        Ok(())
+    }
+
+    fn admit(&self, pool: &mut Pool, t: TargetRow) {
+        let k = key(&t);
+        if pool.in_flight.contains(&k) {
+            pool.parked.insert(k, t);
+        } else {
+            self.spawn(pool, t);
+        }
+    }
+
+    /// A task ended: run its parked successor, if any.
+    fn joined(
+        &self,
+        pool: &mut Pool,
+        done: Result<(Key, Result<Finish, StoreError>), tokio::task::JoinError>,
+        run_parked: bool,
+    ) -> Result<Finish, StoreError> {
+        let (k, finish) =
+            done.map_err(|e| StoreError::Corrupt(format!("a sync task failed: {e}")))?;
+        pool.in_flight.remove(&k);
+        if let Some(next) = pool.parked.remove(&k)
+            && run_parked
+        {
+            self.spawn(pool, next);
+        }
+        finish
+    }
+
+    async fn renew_leases(&self) -> Result<(), StoreError> {
+        let mut tx = self.store.write().await?;
+        tx.renew_leases(&self.owner, self.now() + self.lease_ms())
+            .await?;
+        tx.commit().await
+    }
+
+    fn renew_every(&self) -> Duration {
+        (self.settings.lease / 3).max(Duration::from_millis(100))
+    }
+
+    /// Process due work until none is left (work deferred into the future
+    /// stays queued), up to `max_concurrent` targets at a time.
+    pub async fn drain(
+        &self,
+        mut on_progress: impl FnMut(&DrainReport),
+    ) -> Result<DrainReport, StoreError> {
+        let mut report = DrainReport::default();
+        let mut pool = Pool::default();
+        let mut renew = tokio::time::interval(self.renew_every());
+        renew.tick().await;
+        loop {
+            self.fill(&mut pool).await?;
+            if pool.is_idle() {
+                break;
+            }
+            tokio::select! {
+                Some(done) = pool.running.join_next() => {
+                    let finish = self.joined(&mut pool, done, true)?;
+                    count(&mut report, &finish);
+                    on_progress(&report);
+                }
+                _ = renew.tick() => self.renew_leases().await?,
+            }
+        }
+        Ok(report)
+    }
+
+    /// When to look for work next: the next due target, at most `poll` away.
+    async fn next_wake(&self) -> Instant {
+        let poll = Instant::now() + self.settings.poll;
+        let Ok(mut tx) = self.store.read().await else {
+            return poll;
+        };
+        let now = self.now();
+        let due = tx.next_due(now).await.ok().flatten();
+        let _ = tx.commit().await;
+        match due {
+            Some(at) => {
+                let wait = u64::try_from(at.saturating_sub(now).max(0)).unwrap_or(0);
+                poll.min(Instant::now() + Duration::from_millis(wait))
+            }
+            None => poll,
+        }
+    }
+
+    /// Run until `stop` is cancelled: lead (or wait to lead), work, and stop
+    /// cleanly (see the module doc).
+    pub async fn run(self, stop: CancellationToken) {
+        self.worker.running.store(true, Ordering::Relaxed);
+        while !stop.is_cancelled() {
+            self.beat(false);
+            match self.store.try_lead().await {
+                Ok(Some(lock)) => {
+                    tracing::info!(owner = %self.owner, "this process now sends to Snyk");
+                    self.take_over().await;
+                    self.lead(lock, &stop).await;
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "could not try the leader lock"),
+            }
+            tokio::select! {
+                () = stop.cancelled() => {}
+                () = tokio::time::sleep(self.settings.leader_retry) => {}
+            }
+        }
+        tracing::info!("the sync worker stops");
+        self.worker.running.store(false, Ordering::Relaxed);
+        self.worker.leader.store(false, Ordering::Relaxed);
+    }
+
+    fn beat(&self, leader: bool) {
+        self.worker.leader.store(leader, Ordering::Relaxed);
+        self.worker
+            .last_loop_ms
+            .store(self.now().max(1), Ordering::Relaxed);
+    }
+
+    /// A new sender: every lease left belongs to a dead one.
+    async fn take_over(&self) {
+        let reset = async {
+            let mut tx = self.store.write().await?;
+            let n = tx.reset_leases().await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(n)
+        };
+        match reset.await {
+            Ok(n) if n > 0 => tracing::info!(leases = n, "took over leases of a stopped sender"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not clear old leases"),
+        }
+    }
+
+    /// Work as the leader until `stop`, or until the lock is lost.
+    async fn lead(&self, mut lock: crate::store::LeaderLock, stop: &CancellationToken) {
+        let mut pool = Pool::default();
+        let started = Instant::now();
+        let mut next_reconcile = started + self.settings.reconcile_start;
+        let mut next_purge = started + Duration::from_secs(10);
+        let mut next_renew = started + self.renew_every();
+        let mut next_lock_check = started + self.settings.leader_retry;
+        let mut reconciling: Option<tokio::task::JoinHandle<()>> = None;
+        loop {
+            self.beat(true);
+            if stop.is_cancelled() {
+                break;
+            }
+            if let Err(e) = self.fill(&mut pool).await {
+                tracing::error!(error = %e, "the sync worker could not use the database");
+            }
+            let now = Instant::now();
+            if now >= next_reconcile && reconciling.as_ref().is_none_or(|h| h.is_finished()) {
+                let me = self.clone();
+                reconciling = Some(tokio::spawn(async move { me.reconcile_logged().await }));
+                next_reconcile = now + self.settings.reconcile_interval;
+            }
+            if now >= next_purge {
+                self.purge_logged().await;
+                next_purge = now + self.settings.purge_interval;
+            }
+            if now >= next_renew {
+                if let Err(e) = self.renew_leases().await {
+                    tracing::warn!(error = %e, "could not renew the leases");
+                }
+                next_renew = now + self.renew_every();
+            }
+            if now >= next_lock_check {
+                next_lock_check = now + self.settings.leader_retry;
+                if !lock.alive().await {
+                    tracing::warn!("lost the leader lock's connection; stepping down");
+                    break;
+                }
+            }
+            let room = pool.running.len() < self.settings.max_concurrent;
+            let wake = if room {
+                self.next_wake().await
+            } else {
+                Instant::now() + self.settings.poll
+            }
+            .min(next_renew)
+            .min(next_reconcile)
+            .min(next_lock_check);
+            tokio::select! {
+                biased;
+                () = stop.cancelled() => {}
+                Some(done) = pool.running.join_next(), if !pool.is_idle() => {
+                    if let Err(e) = self.joined(&mut pool, done, true) {
+                        tracing::error!(error = %e, "a sync task could not finish its target");
+                    }
+                }
+                () = self.notify.notified(), if room => {}
+                () = tokio::time::sleep_until(wake) => {}
+            }
+        }
+        if let Some(h) = reconciling {
+            h.abort();
+        }
+        self.stop_pool(pool, stop.is_cancelled()).await;
+        self.worker.leader.store(false, Ordering::Relaxed);
+    }
+
+    /// Stop claiming; let calls in flight end within the grace (only when
+    /// shutting down; a sender that lost its lock lets them finish), then
+    /// give back every lease this worker holds.
+    async fn stop_pool(&self, mut pool: Pool, shutting_down: bool) {
+        if shutting_down {
+            // Nothing waiting for a slot will be sent now.
+            self.pacer.close();
+        }
+        let deadline = Instant::now() + self.settings.shutdown_grace;
+        loop {
+            tokio::select! {
+                done = pool.running.join_next() => match done {
+                    Some(done) => {
+                        if let Err(e) = self.joined(&mut pool, done, false) {
+                            tracing::warn!(error = %e, "a sync task ended with an error while stopping");
+                        }
+                    }
+                    None => break,
+                },
+                () = tokio::time::sleep_until(deadline), if shutting_down => {
+                    tracing::warn!(
+                        tasks = pool.running.len(),
+                        "calls still in flight at the shutdown deadline are cut off; their targets stay queued"
+                    );
+                    pool.running.shutdown().await;
+                    break;
+                }
+            }
+        }
+        let released = async {
+            let mut tx = self.store.write().await?;
+            let n = tx.release_leases(&self.owner, self.now()).await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(n)
+        };
+        match released.await {
+            Ok(n) if n > 0 => {
+                tracing::info!(leases = n, "gave back the leases of unfinished targets")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "could not give back the leases"),
+        }
+    }
+
+    async fn reconcile_logged(&self) {
+        match self.reconcile(false).await {
+            Ok(rep) => tracing::info!(
+                adopted = rep.adopted,
+                vanished = rep.vanished,
+                drift = rep.drift,
+                unlocated = rep.unlocated,
+                errors = rep.errors.len(),
+                "reconciled with Snyk"
+            ),
+            Err(e) => tracing::error!(error = %e, "reconciliation failed"),
+        }
+    }
+
+    async fn purge_logged(&self) {
+        match self.purge_audit().await {
+            Ok(p) if p != crate::store::Purged::default() => tracing::info!(
+                audit_events = p.audit_events,
+                audit_queued = p.audit_queued,
+                snyk_calls = p.snyk_calls,
+                "purged audit rows past audit_retention_days"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "the audit retention purge failed"),
+        }
+    }
+}
+
+fn count(report: &mut DrainReport, finish: &Finish) {
+    report.processed += 1;
+    match finish {
+        Finish::Done => {}
+        Finish::Failed { .. } | Finish::Dead { .. } => report.failed += 1,
+        Finish::Retry { .. } | Finish::Defer { .. } => report.deferred += 1,
+    }
+}

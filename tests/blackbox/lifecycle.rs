@@ -1,0 +1,191 @@
+//! The process under load: SIGTERM while draining a backlog stops claiming at
+//! once, lets in-flight calls finish within 10 s, leaves nothing leased and
+//! exits 0; after `kill -9` and a restart, new work reaches Snyk within 2 s
+//! and the backlog converges.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::harness::*;
+
+const BACKLOG: usize = 300;
+
+fn config() -> BridgeConfig {
+    BridgeConfig {
+        requests_per_minute: 6000,
+        max_concurrent: 10,
+        ..BridgeConfig::default()
+    }
+}
+
+/// Create `BACKLOG` users, then one group holding all of them: a backlog of
+/// provisions queued by one request.
+async fn backlog(b: &Bridge, prefix: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0..BACKLOG {
+        ids.push(create_user(b, okta_user(&format!("{prefix}{i:03}@example.com"))).await);
+    }
+    let members: Vec<Value> = ids.iter().map(|id| json!({"value": id})).collect();
+    let (status, out) = b
+        .scim(
+            "POST",
+            "/Groups",
+            Some(json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                "displayName": "Snyk Admins",
+                "members": members
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "{out}");
+    ids
+}
+
+fn provisioned(fake: &crate::fake_snyk::FakeSnyk) -> usize {
+    fake.write_calls()
+        .iter()
+        .filter(|c| c.method == "POST" && c.status == 200)
+        .count()
+}
+
+/// Rows of `sync_targets` still leased, read from the database directly.
+async fn leased(db: &Db) -> i64 {
+    use sqlx::{Connection, Row};
+    sqlx::any::install_default_drivers();
+    let url = if db.url.starts_with("sqlite://") {
+        format!("{}?mode=ro", db.url)
+    } else {
+        db.url.clone()
+    };
+    let mut c = sqlx::AnyConnection::connect(&url).await.expect("open db");
+    let n: i64 =
+        sqlx::query("SELECT COUNT(*) AS n FROM sync_targets WHERE lease_owner IS NOT NULL")
+            .fetch_one(&mut c)
+            .await
+            .expect("count leases")
+            .try_get("n")
+            .expect("n");
+    let _ = c.close().await;
+    n
+}
+
+fn pending_emails(fake: &crate::fake_snyk::FakeSnyk) -> BTreeSet<String> {
+    fake.pending(ORG_A).into_iter().map(|(e, _)| e).collect()
+}
+
+async fn sigterm_under_load(backend: Backend) {
+    let fake = fake_snyk().await;
+    fake.set_latency(Duration::from_millis(400));
+    let db = Db::new(backend).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let mut b = Bridge::start(dir.path(), &config(), &db, &fake).await;
+    backlog(&b, "term").await;
+    wait_for("the drain to start", Duration::from_secs(5), || {
+        (provisioned(&fake) >= 20).then_some(())
+    })
+    .await;
+    let (status, took) = b
+        .terminate(Duration::from_secs(20))
+        .await
+        .unwrap_or_else(|| {
+            panic!(
+                "serve did not exit within 20 s of SIGTERM; log:\n{}",
+                b.log_text()
+            )
+        });
+    assert!(
+        status.success(),
+        "exit status {status}; log:\n{}",
+        b.log_text()
+    );
+    assert!(
+        took <= Duration::from_secs(11),
+        "serve took {took:?} to stop (bound: 10 s for in-flight calls)"
+    );
+    // Nothing was claimed after the signal: at most the in-flight calls end.
+    let sent_at_exit = fake.calls().len();
+    assert_eq!(leased(&db).await, 0, "no target is left leased");
+    assert!(
+        provisioned(&fake) < BACKLOG,
+        "the backlog was not simply finished before exiting"
+    );
+    // A restart finishes the backlog; each email is provisioned, none twice
+    // except calls that were cut off in flight by the deadline.
+    b.spawn().await;
+    let (_, _) = wait_for("the backlog converges", Duration::from_secs(60), || {
+        (pending_emails(&fake).len() == BACKLOG).then_some(())
+    })
+    .await;
+    let mut per_email = std::collections::BTreeMap::new();
+    for c in fake.write_calls() {
+        if let Some(e) = c.body.as_ref().and_then(|b| b["email"].as_str()) {
+            *per_email.entry(e.to_owned()).or_insert(0) += 1;
+        }
+    }
+    let twice = per_email.values().filter(|n| **n > 1).count();
+    assert!(
+        twice <= 10,
+        "{twice} emails provisioned twice (at most the 10 in flight)"
+    );
+    assert!(fake.calls().len() >= sent_at_exit);
+}
+
+async fn kill9_then_restart(backend: Backend) {
+    let fake = fake_snyk().await;
+    fake.set_latency(Duration::from_millis(300));
+    let db = Db::new(backend).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let mut b = Bridge::start(dir.path(), &config(), &db, &fake).await;
+    backlog(&b, "kill").await;
+    wait_for("the drain to start", Duration::from_secs(5), || {
+        (provisioned(&fake) >= 20).then_some(())
+    })
+    .await;
+    b.kill9();
+    b.spawn().await;
+    // New work after the restart: prompt, whatever the dead process held.
+    let email = "after-restart@example.com";
+    let id = create_user(&b, okta_user(email)).await;
+    let (_, out) = b
+        .scim(
+            "GET",
+            "/Groups?filter=displayName%20eq%20%22Snyk%20Admins%22",
+            None,
+        )
+        .await;
+    let group = out["Resources"][0]["id"]
+        .as_str()
+        .expect("group")
+        .to_owned();
+    let written = Instant::now();
+    okta_add_member(&b, &group, "Snyk Admins", &id).await;
+    let (_, took) = wait_for("the new user's provision", Duration::from_secs(30), || {
+        is_pending(&fake, ORG_A, email, "ADMIN").then_some(())
+    })
+    .await;
+    let took = took.max(written.elapsed().min(took));
+    assert!(
+        took <= Duration::from_secs(2),
+        "new work reached Snyk {took:?} after a restart (limit 2 s)"
+    );
+    wait_for("the backlog converges", Duration::from_secs(60), || {
+        (pending_emails(&fake).len() == BACKLOG + 1).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_while_draining_exits_within_bounds_and_leaves_nothing_leased() {
+    for b in backends() {
+        sigterm_under_load(b).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn after_kill_9_new_work_reaches_snyk_within_two_seconds() {
+    for b in backends() {
+        kill9_then_restart(b).await;
+    }
+}
