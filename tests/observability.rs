@@ -7,6 +7,8 @@
 
 #[path = "common/fake_snyk.rs"]
 mod fake_snyk;
+#[path = "common/pg.rs"]
+mod pg;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -42,35 +44,16 @@ struct Harness {
     http: reqwest::Client,
     config_path: PathBuf,
     dir: tempfile::TempDir,
-}
-
-async fn pg_url() -> Option<String> {
-    let url = std::env::var("TEST_POSTGRES_URL")
-        .ok()
-        .filter(|u| !u.is_empty())?;
-    use sqlx::Connection;
-    let mut conn = sqlx::PgConnection::connect(&url)
-        .await
-        .expect("connect to TEST_POSTGRES_URL");
-    let name = format!("obs_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .expect("create database");
-    let base = url.rsplit_once('/').map(|(b, _)| b.to_owned())?;
-    Some(format!("{base}/{name}"))
+    _pg: Option<pg::PgDb>,
 }
 
 async fn harness(postgres: bool, admin: bool, dry_run: bool) -> Option<Harness> {
     let dir = tempfile::tempdir().expect("tempdir");
-    let db = if postgres {
-        let Some(u) = pg_url().await else {
-            eprintln!("TEST_POSTGRES_URL is not set: skipping the PostgreSQL variant");
-            return None;
-        };
-        u
+    let (db, pg_guard) = if postgres {
+        let g = pg::PgDb::create("obs").await?;
+        (g.url.clone(), Some(g))
     } else {
-        format!("sqlite://{}/bridge.db", dir.path().display())
+        (format!("sqlite://{}/bridge.db", dir.path().display()), None)
     };
     let fake = FakeSnyk::start(SNYK_TOKEN).await;
     fake.add_org(ORG_A);
@@ -137,6 +120,7 @@ role = "COLLABORATOR"
             .expect("client"),
         config_path,
         dir,
+        _pg: pg_guard,
     })
 }
 

@@ -5,6 +5,8 @@
 
 #[path = "common/fake_snyk.rs"]
 mod fake_snyk;
+#[path = "common/pg.rs"]
+mod pg;
 
 use std::sync::Arc;
 
@@ -31,6 +33,7 @@ struct Harness {
     base: String,
     http: reqwest::Client,
     _dir: tempfile::TempDir,
+    _pg: Option<pg::PgDb>,
 }
 
 #[derive(Clone, Copy)]
@@ -53,35 +56,23 @@ impl Default for Options {
     }
 }
 
-async fn database_url(backend: Backend, dir: &tempfile::TempDir) -> Option<String> {
+/// The database URL, and the guard that drops a PostgreSQL database.
+async fn database_url(
+    backend: Backend,
+    dir: &tempfile::TempDir,
+) -> Option<(String, Option<pg::PgDb>)> {
     match backend {
-        Backend::Sqlite => Some(format!("sqlite://{}/bridge.db", dir.path().display())),
+        Backend::Sqlite => Some((format!("sqlite://{}/bridge.db", dir.path().display()), None)),
         Backend::Postgres => {
-            let url = std::env::var("TEST_POSTGRES_URL").ok()?;
-            use sqlx::Connection;
-            let mut conn = sqlx::PgConnection::connect(&url)
-                .await
-                .expect("connect to TEST_POSTGRES_URL");
-            let name = format!("sync_{}", uuid::Uuid::new_v4().simple());
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&mut conn)
-                .await
-                .expect("create database");
-            let base = url
-                .rsplit_once('/')
-                .map(|(b, _)| b.to_owned())
-                .expect("url with a database");
-            Some(format!("{base}/{name}"))
+            let db = pg::PgDb::create("sync").await?;
+            Some((db.url.clone(), Some(db)))
         }
     }
 }
 
 async fn harness(backend: Backend, opts: Options) -> Option<Harness> {
     let dir = tempfile::tempdir().expect("tempdir");
-    let Some(db) = database_url(backend, &dir).await else {
-        eprintln!("TEST_POSTGRES_URL is not set: skipping the PostgreSQL variant");
-        return None;
-    };
+    let (db, pg_guard) = database_url(backend, &dir).await?;
     let fake = FakeSnyk::start(SNYK_TOKEN).await;
     fake.add_org(ORG_A);
     fake.add_org(ORG_B);
@@ -148,6 +139,7 @@ role_public_id = "custom-dev-role"
         base,
         http: reqwest::Client::new(),
         _dir: dir,
+        _pg: pg_guard,
     })
 }
 

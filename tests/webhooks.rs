@@ -6,6 +6,8 @@
 
 #[path = "common/fake_snyk.rs"]
 mod fake_snyk;
+#[path = "common/pg.rs"]
+mod pg;
 
 use std::sync::Arc;
 
@@ -39,6 +41,7 @@ struct App {
     clock: Arc<ManualClock>,
     fake: FakeSnyk,
     _dir: tempfile::TempDir,
+    _pg: Option<pg::PgDb>,
 }
 
 async fn spawn(webhooks: bool) -> App {
@@ -49,28 +52,11 @@ async fn spawn(webhooks: bool) -> App {
 
 /// The same on a fresh PostgreSQL database, when `TEST_POSTGRES_URL` is set.
 async fn spawn_pg() -> Option<App> {
-    use sqlx::Connection;
-    let Some(url) = std::env::var("TEST_POSTGRES_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-    else {
-        eprintln!("TEST_POSTGRES_URL is not set: skipping the PostgreSQL variant");
-        return None;
-    };
-    let mut conn = sqlx::PgConnection::connect(&url)
-        .await
-        .expect("connect to TEST_POSTGRES_URL");
-    let name = format!("webhooks_{}", uuid::Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .expect("create database");
-    let base = url
-        .rsplit_once('/')
-        .map(|(b, _)| b.to_owned())
-        .expect("url with a database");
+    let g = pg::PgDb::create("webhooks").await?;
     let dir = tempfile::tempdir().expect("tempdir");
-    Some(spawn_on(format!("{base}/{name}"), dir, true).await)
+    let mut app = spawn_on(g.url.clone(), dir, true).await;
+    app._pg = Some(g);
+    Some(app)
 }
 
 async fn spawn_on(db: String, dir: tempfile::TempDir, webhooks: bool) -> App {
@@ -136,6 +122,7 @@ role = "COLLABORATOR"
         clock,
         fake,
         _dir: dir,
+        _pg: None,
     }
 }
 

@@ -1,5 +1,6 @@
-//! Retry policy: how long to wait before trying an operation again, and when
-//! to give up. Pure: the caller passes the attempt number, the time and a
+//! Retry policy for failed operations: how long to wait before trying again,
+//! and when to give up (the 429 backoff shared by every call is in
+//! `sync::pacer`). Pure: the caller passes the attempt number, the time and a
 //! jitter fraction, so the schedule is tested without sleeping.
 
 use std::time::Duration;
@@ -28,18 +29,6 @@ pub fn next_delay(attempt: u32, retry_after: Option<Duration>, jitter: f64) -> D
 pub fn is_dead(first_failure_ms: i64, now_ms: i64, max_total: Duration) -> bool {
     let max_ms = i64::try_from(max_total.as_millis()).unwrap_or(i64::MAX);
     now_ms.saturating_sub(first_failure_ms) >= max_ms
-}
-
-/// How long to pause all calls after a 429 without `Retry-After`: until the
-/// next minute boundary (Snyk keeps answering 429 for the rest of its
-/// one-minute window), at least one second.
-pub fn rate_limit_pause(now_ms: i64, retry_after: Option<Duration>) -> Duration {
-    if let Some(r) = retry_after {
-        return r.max(Duration::from_secs(1));
-    }
-    let into_minute = now_ms.rem_euclid(60_000);
-    let left = 60_000 - into_minute;
-    Duration::from_millis(u64::try_from(left.max(1_000)).unwrap_or(60_000))
 }
 
 #[cfg(test)]
@@ -72,22 +61,6 @@ mod tests {
         let day = Duration::from_secs(86_400);
         assert!(!is_dead(0, 86_399_999, day));
         assert!(is_dead(0, 86_400_000, day));
-    }
-
-    #[test]
-    fn rate_limit_pause_runs_to_the_minute_boundary() {
-        assert_eq!(
-            rate_limit_pause(60_000 * 10 + 15_000, None),
-            Duration::from_secs(45)
-        );
-        assert_eq!(
-            rate_limit_pause(60_000 * 10 + 59_500, None),
-            Duration::from_secs(1)
-        );
-        assert_eq!(
-            rate_limit_pause(5, Some(Duration::from_secs(7))),
-            Duration::from_secs(7)
-        );
     }
 
     proptest! {

@@ -46,7 +46,7 @@ pub fn backends() -> Vec<Backend> {
 /// A database for one scenario; a PostgreSQL database is dropped on drop.
 pub struct Db {
     pub url: String,
-    pg: Option<(String, String)>,
+    _pg: Option<crate::pg::PgDb>,
     _dir: tempfile::TempDir,
 }
 
@@ -56,49 +56,19 @@ impl Db {
         match backend {
             Backend::Sqlite => Db {
                 url: format!("sqlite://{}", dir.path().join("bridge.db").display()),
-                pg: None,
+                _pg: None,
                 _dir: dir,
             },
             Backend::Postgres => {
-                let admin = std::env::var("TEST_POSTGRES_URL").expect("TEST_POSTGRES_URL");
-                let name = format!("blackbox_{}", uuid::Uuid::new_v4().simple());
-                pg_exec(&admin, &format!("CREATE DATABASE {name}")).await;
-                let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+                let pg = crate::pg::PgDb::create("blackbox")
+                    .await
+                    .expect("TEST_POSTGRES_URL");
                 Db {
-                    url: format!("{base}/{name}"),
-                    pg: Some((admin, name)),
+                    url: pg.url.clone(),
+                    _pg: Some(pg),
                     _dir: dir,
                 }
             }
-        }
-    }
-}
-
-async fn pg_exec(admin_url: &str, sql: &str) {
-    use sqlx::Connection;
-    let mut c = sqlx::PgConnection::connect(admin_url)
-        .await
-        .expect("connect to TEST_POSTGRES_URL");
-    sqlx::query(sql).execute(&mut c).await.expect(sql);
-    let _ = c.close().await;
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        if let Some((admin, name)) = self.pg.take() {
-            // Drop runs inside the test's runtime: use a thread with its own.
-            let _ = std::thread::spawn(move || {
-                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    rt.block_on(pg_exec(
-                        &admin,
-                        &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-                    ));
-                }
-            })
-            .join();
         }
     }
 }

@@ -12,6 +12,8 @@
 #[path = "../common/fake_snyk.rs"]
 mod fake_snyk;
 mod harness;
+#[path = "../common/pg.rs"]
+mod pg;
 
 mod first_login;
 mod lifecycle;
