@@ -225,7 +225,7 @@ fn plan(
             );
         }
         for (user, op) in &calls {
-            println!("{op}    # scim user {user}");
+            println!("{}    # scim user {user}", crate::snyk::wire::describe(op));
         }
         println!(
             "{} call(s) planned{}",

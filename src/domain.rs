@@ -155,6 +155,50 @@ impl fmt::Display for SnykRole {
     }
 }
 
+/// One change in Snyk, as the planner decides it. What it is on the wire
+/// (method, path, body, role spellings) only `snyk::wire` knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SnykOp {
+    /// Provision a user who has never logged in (pending until first login).
+    Provision {
+        org: SnykOrgId,
+        email: Email,
+        role: SnykRole,
+    },
+    /// Delete a pending provision.
+    DeleteProvision { org: SnykOrgId, email: Email },
+    /// Change the role of a member.
+    UpdateMemberRole {
+        org: SnykOrgId,
+        snyk_user_id: String,
+        role: SnykRole,
+    },
+    /// Remove a member from the org (they stay a member of the group).
+    RemoveMember {
+        org: SnykOrgId,
+        snyk_user_id: String,
+    },
+}
+
+impl SnykOp {
+    pub fn org(&self) -> &SnykOrgId {
+        match self {
+            Self::Provision { org, .. }
+            | Self::DeleteProvision { org, .. }
+            | Self::UpdateMemberRole { org, .. }
+            | Self::RemoveMember { org, .. } => org,
+        }
+    }
+
+    /// Whether the op takes access away.
+    pub fn is_removal(&self) -> bool {
+        matches!(
+            self,
+            Self::DeleteProvision { .. } | Self::RemoveMember { .. }
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

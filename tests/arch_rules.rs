@@ -1,6 +1,7 @@
 //! Architecture rules of docs/ARCHITECTURE.md, checked on the source text:
 //! the pure core does no I/O, only `store` holds SQL, only `http` knows
-//! actix-web, and time comes from the injected clock.
+//! actix-web, only `snyk` knows Snyk's wire format (and never reaches back
+//! into `sync`), and time comes from the injected clock.
 
 use std::path::{Path, PathBuf};
 
@@ -50,6 +51,7 @@ fn is_pure(rel: &Path) -> bool {
         || s == "domain.rs"
         || s == "sync/mapping.rs"
         || s == "sync/planner.rs"
+        || s == "sync/judge.rs"
         || s == "sync/retry.rs"
         || s.starts_with("webhook/")
 }
@@ -93,6 +95,50 @@ fn time_comes_from_the_clock() {
         assert!(
             found.is_empty(),
             "{needle} outside src/clock.rs:\n{}",
+            found.join("\n")
+        );
+    }
+}
+
+#[test]
+fn the_snyk_client_never_reaches_back_into_the_sync_engine() {
+    let found = offenders("crate::sync", |rel| !rel.starts_with("snyk"));
+    assert!(
+        found.is_empty(),
+        "src/snyk imports the sync engine:\n{}",
+        found.join("\n")
+    );
+}
+
+/// Like [`offenders`], in non-test code only (before a file's `#[cfg(test)]`).
+fn offenders_outside_tests(needle: &str, allowed: impl Fn(&Path) -> bool) -> Vec<String> {
+    let mut out = Vec::new();
+    for f in rust_files(&src()) {
+        let rel = f.strip_prefix(src()).expect("under src").to_path_buf();
+        if allowed(&rel) || rel.ends_with("tests.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&f).expect("read");
+        for (i, line) in text.lines().enumerate() {
+            if line.trim() == "#[cfg(test)]" {
+                break;
+            }
+            let code = line.split("//").next().unwrap_or("");
+            if code.contains(needle) {
+                out.push(format!("src/{}:{}: {}", rel.display(), i + 1, line.trim()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn only_the_snyk_module_spells_snyk_paths() {
+    for needle in ["\"/org/", "\"/group/"] {
+        let found = offenders_outside_tests(needle, |rel| rel.starts_with("snyk"));
+        assert!(
+            found.is_empty(),
+            "Snyk paths built outside src/snyk:\n{}",
             found.join("\n")
         );
     }

@@ -229,7 +229,7 @@ impl Harness {
                 let q = if c.query.is_empty() {
                     String::new()
                 } else {
-                    format!("?{}", c.query)
+                    format!("?{}", c.query.replace("%40", "@"))
                 };
                 match c.body {
                     Some(b) => format!("{} {}{} {}", c.method, c.path, q, b),

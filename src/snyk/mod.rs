@@ -12,7 +12,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::sync::planner::SnykOp;
+pub mod wire;
+
+use crate::domain::{SnykOp, SnykRole};
+pub use wire::Request;
 
 /// How a failed call should be handled.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,6 +68,13 @@ pub struct OrgMember {
     pub role: Option<String>,
 }
 
+impl OrgMember {
+    /// The member's role, read from Snyk's spelling.
+    pub fn role(&self) -> SnykRole {
+        wire::parse_member_role(self.role.as_deref().unwrap_or(""))
+    }
+}
+
 /// A pending provision, as `GET /org/{orgId}/provision` lists it.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 pub struct PendingProvision {
@@ -92,6 +102,13 @@ pub struct GroupMemberOrg {
     pub name: String,
     #[serde(default)]
     pub role: Option<String>,
+}
+
+impl GroupMemberOrg {
+    /// The member's role in this org, read from Snyk's spelling.
+    pub fn role(&self) -> SnykRole {
+        wire::parse_member_role(self.role.as_deref().unwrap_or(""))
+    }
 }
 
 /// An org of the group, as `GET /group/{groupId}/orgs` lists it.
@@ -131,33 +148,28 @@ impl SnykClient {
 
     /// Send one planned op; the trace carries Snyk's request ids either way.
     pub async fn execute(&self, op: &SnykOp) -> (Result<Value, SnykError>, Trace) {
-        let (method, path) = op.method_and_path();
-        self.call(method, &path, op.body()).await
+        self.send(&wire::request(op)).await
     }
 
     pub async fn list_provisions(
         &self,
         org: &str,
     ) -> (Result<Vec<PendingProvision>, SnykError>, Trace) {
-        let (r, t) = self
-            .call("GET", &format!("/org/{org}/provision"), None)
-            .await;
+        let (r, t) = self.send(&wire::list_provisions(org)).await;
         (r.and_then(parse_list), t)
     }
 
     /// The org's members as Snyk lists them: "all non-admin members" (the
     /// docs), so an org admin may be missing; see [`Self::list_group_members`].
     pub async fn list_org_members(&self, org: &str) -> (Result<Vec<OrgMember>, SnykError>, Trace) {
-        let (r, t) = self.call("GET", &format!("/org/{org}/members"), None).await;
+        let (r, t) = self.send(&wire::list_org_members(org)).await;
         (r.and_then(parse_list), t)
     }
 
     /// The orgs of the group (ids and names: the group members list names
     /// orgs by name only).
     pub async fn list_group_orgs(&self, group: &str) -> (Result<Vec<GroupOrg>, SnykError>, Trace) {
-        let (r, t) = self
-            .call("GET", &format!("/group/{group}/orgs"), None)
-            .await;
+        let (r, t) = self.send(&wire::list_group_orgs(group)).await;
         (
             r.and_then(|v| {
                 serde_json::from_value::<GroupOrgs>(v)
@@ -175,48 +187,40 @@ impl SnykClient {
         &self,
         group: &str,
     ) -> (Result<Vec<GroupMember>, SnykError>, Trace) {
-        let (r, t) = self
-            .call("GET", &format!("/group/{group}/members"), None)
-            .await;
+        let (r, t) = self.send(&wire::list_group_members(group)).await;
         (r.and_then(parse_list), t)
     }
 
-    pub async fn add_group_member_to_org(
-        &self,
-        group: &str,
-        org: &str,
-        user_id: &str,
-        role: &str,
-    ) -> (Result<Value, SnykError>, Trace) {
-        let body = serde_json::json!({"userId": user_id, "role": role});
-        self.call(
-            "POST",
-            &format!("/group/{group}/org/{org}/members"),
-            Some(body),
-        )
-        .await
-    }
-
     /// One HTTP call with the token; never retries (the outbox does).
-    pub async fn call(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<Value>,
-    ) -> (Result<Value, SnykError>, Trace) {
-        let url = format!("{}{}", self.base, path);
-        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap_or(reqwest::Method::GET);
-        let mut req = self.http.request(m, &url);
+    pub async fn send(&self, request: &Request) -> (Result<Value, SnykError>, Trace) {
+        let mut url = match reqwest::Url::parse(&format!("{}{}", self.base, request.path)) {
+            Ok(u) => u,
+            Err(_) => {
+                return (
+                    Err(SnykError::Permanent {
+                        status: 0,
+                        message: "snyk.api_url does not make a valid URL".into(),
+                        error_ref: None,
+                    }),
+                    Trace::default(),
+                );
+            }
+        };
+        if !request.query.is_empty() {
+            url.query_pairs_mut()
+                .extend_pairs(request.query.iter().map(|(k, v)| (*k, v.as_str())));
+        }
+        let mut req = self.http.request(request.method.clone(), url);
         if let Some(t) = &self.token {
             req = req.header("Authorization", format!("token {}", t.expose_secret()));
         }
-        if let Some(b) = &body {
+        if let Some(b) = &request.body {
             req = req.json(b);
         }
         let started = std::time::Instant::now();
         let sent = req.send().await;
         crate::metrics::record_snyk_call(
-            path,
+            &request.path,
             sent.as_ref().ok().map(|r| r.status().as_u16()),
             started.elapsed(),
         );
@@ -244,7 +248,9 @@ impl SnykClient {
         let retry_after = retry_after(resp.headers());
         let text = resp.text().await.unwrap_or_default();
         let json: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        let result = classify(method, path, status, &json, &text, retry_after, &trace);
+        let is_provision =
+            request.method == reqwest::Method::POST && request.path.ends_with("/provision");
+        let result = classify(is_provision, status, &json, &text, retry_after, &trace);
         (result.map(|()| json), trace)
     }
 }
@@ -308,8 +314,7 @@ pub fn error_message(json: &Value, text: &str) -> String {
 /// provision POST whose message mentions "exist" or "already", and any 409,
 /// counts as `AlreadyExists`. What Snyk said is logged by the caller.
 pub fn classify(
-    method: &str,
-    path: &str,
+    is_provision: bool,
     status: u16,
     json: &Value,
     text: &str,
@@ -327,7 +332,6 @@ pub fn classify(
         _ => {
             let message = error_message(json, text);
             let lower = message.to_lowercase();
-            let is_provision = method == "POST" && path.ends_with("/provision");
             let says_exists = lower.contains("exist") || lower.contains("already");
             if is_provision && (status == 409 || (says_exists && !matches!(status, 403 | 404))) {
                 Err(SnykError::AlreadyExists {
@@ -351,7 +355,8 @@ mod tests {
     use serde_json::json;
 
     fn c(method: &str, path: &str, status: u16, body: Value) -> Result<(), SnykError> {
-        classify(method, path, status, &body, "", None, &Trace::default())
+        let is_provision = method == "POST" && path.ends_with("/provision");
+        classify(is_provision, status, &body, "", None, &Trace::default())
     }
 
     #[test]

@@ -16,10 +16,12 @@ use tokio::sync::Notify;
 
 use super::mapping::{self, UserFacts};
 use super::pacer::{Outcome, Pacer};
-use super::planner::{self, Applied, SnykOp};
+use super::planner::{self, Applied};
 use crate::clock::Clock;
 use crate::config::{Config, Mapping};
+use crate::domain::SnykOp;
 use crate::domain::{Email, SnykOrgId, SnykRole};
+
 use crate::scim::schema::ResourceKind;
 use crate::snyk::{SnykClient, SnykError, Trace};
 use crate::store::{AccessRow, Store, StoreError, TargetRow};

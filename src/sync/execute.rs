@@ -12,11 +12,11 @@
 use super::engine::{Engine, UNLOCATED_REASON, access_row, applied_of};
 use super::judge::{self, Verdict};
 use super::mapping;
-use super::planner::{self, Applied, SnykOp, member_role_name, role_from_member_name};
+use super::planner::{self, Applied, SnykOp};
 use super::reconcile::OrgSight;
 use super::retry;
 use crate::domain::{Email, SnykOrgId, SnykRole};
-use crate::snyk::{SnykError, Trace};
+use crate::snyk::{Request, SnykError, Trace, wire};
 use crate::store::{AccessRow, CallRecord, Finish, StoreError, TargetRow};
 
 /// How a step ended, before it is written.
@@ -89,8 +89,7 @@ impl Engine {
             if self.settings.dry_run {
                 return self.dry_run(t, &ops).await;
             }
-            if let (SnykOp::DeleteProvision { .. } | SnykOp::RemoveMember { .. }, Some(a)) =
-                (op, &applied)
+            if let (true, Some(a)) = (op.is_removal(), &applied)
                 && let Some(other) = self.other_holder(&t.user_id, &org, a.email()).await?
             {
                 self.hand_over(t, a, other).await?;
@@ -153,7 +152,7 @@ impl Engine {
         for op in ops {
             tx.record_call(&self.call_record(t, op, &Trace::default(), "dry_run", None))
                 .await?;
-            tracing::info!(user = %t.user_id, org = %t.org_id, call = %self.loggable(&op.to_string()), "dry run: not sent");
+            tracing::info!(user = %t.user_id, org = %t.org_id, call = %self.loggable(&wire::describe(op)), "dry run: not sent");
         }
         tx.finish_target(t, &Finish::Done, self.now(), &self.owner)
             .await?;
@@ -268,35 +267,46 @@ impl Engine {
         outcome: &str,
         message: Option<String>,
     ) -> CallRecord {
-        let (method, path) = op.method_and_path();
-        self.raw_record(Some(t), method, &path, op.body(), trace, outcome, message)
+        self.request_record(t, &wire::request(op), trace, outcome, message)
     }
 
-    #[expect(clippy::too_many_arguments, reason = "one flat record of a call")]
-    pub(super) fn raw_record(
+    /// The record of one call (`None`: a failure not tied to a call).
+    pub(super) fn request_record(
         &self,
-        t: Option<&TargetRow>,
-        method: &str,
-        path: &str,
-        body: Option<serde_json::Value>,
+        t: &TargetRow,
+        request: &Request,
+        trace: &Trace,
+        outcome: &str,
+        message: Option<String>,
+    ) -> CallRecord {
+        let mut c = self.bare_record(t, trace, outcome, message);
+        c.method = request.method.to_string();
+        c.path = request.path_and_query();
+        c.body = request.body.as_ref().map(ToString::to_string);
+        c
+    }
+
+    fn bare_record(
+        &self,
+        t: &TargetRow,
         trace: &Trace,
         outcome: &str,
         message: Option<String>,
     ) -> CallRecord {
         CallRecord {
             at: self.now(),
-            user_id: t.map(|t| t.user_id.clone()),
-            org_id: t.map(|t| t.org_id.clone()),
-            method: method.to_owned(),
-            path: path.to_owned(),
-            body: body.map(|b| b.to_string()),
+            user_id: Some(t.user_id.clone()),
+            org_id: Some(t.org_id.clone()),
+            method: "-".to_owned(),
+            path: "-".to_owned(),
+            body: None,
             dry_run: self.settings.dry_run,
             status: trace.status.map(i64::from),
             outcome: outcome.to_owned(),
             message,
             request_id: trace.request_id.clone(),
             error_ref: trace.error_ref.clone(),
-            scim_request_id: t.and_then(|t| t.request_id.clone()),
+            scim_request_id: t.request_id.clone(),
         }
     }
 
@@ -325,7 +335,7 @@ impl Engine {
         match result {
             Ok(_) => {
                 let call = self.call_record(t, op, &trace, "ok", None);
-                tracing::info!(user = %t.user_id, org = %t.org_id, call = %self.loggable(&op.to_string()), snyk_request_id = ?trace.request_id, "Snyk call succeeded");
+                tracing::info!(user = %t.user_id, org = %t.org_id, call = %self.loggable(&wire::describe(op)), snyk_request_id = ?trace.request_id, "Snyk call succeeded");
                 Ok(StepEnd::Applied(
                     next_applied(op, applied),
                     Some(Box::new(call)),
@@ -442,7 +452,7 @@ impl Engine {
         let message = Some(e.to_string());
         let record = match op {
             Some(op) => self.call_record(t, op, trace, outcome, message),
-            None => self.raw_record(Some(t), "-", "-", None, trace, outcome, message),
+            None => self.bare_record(t, trace, outcome, message),
         };
         self.record(record).await?;
         Ok(finish)
@@ -508,30 +518,17 @@ impl Engine {
                 None,
             ));
         }
-        let add_role = match role {
-            SnykRole::Custom(_) => "collaborator".to_owned(),
-            builtin => member_role_name(builtin),
-        };
-        let (r, trace) = self
-            .paced(
-                self.client
-                    .add_group_member_to_org(&group, org.as_str(), &uid, &add_role),
-            )
-            .await;
+        let add = wire::add_group_member_to_org(&group, org.as_str(), &uid, role);
+        let (r, trace) = self.paced(self.client.send(&add)).await;
         if let Err(e) = r {
             return self.failure(t, None, e, &trace).await.map(StepEnd::Finish);
         }
-        let path = format!("/group/{group}/org/{org}/members");
-        let body = serde_json::json!({"userId": uid, "role": add_role});
-        let call = self.raw_record(Some(t), "POST", &path, Some(body), &trace, "ok", None);
+        let call = self.request_record(t, &add, &trace, "ok", None);
+        // A custom role is set by the next step (the planner sees the difference).
         let granted = Applied::Member {
             snyk_user_id: uid,
             email: email.clone(),
-            // A custom role is set by the next step (the planner sees the difference).
-            role: match role {
-                SnykRole::Custom(_) => SnykRole::Collaborator,
-                other => role_from_member_name(&member_role_name(other)),
-            },
+            role: wire::added_role(role),
         };
         Ok(StepEnd::Applied(Some(granted), Some(Box::new(call))))
     }

@@ -12,7 +12,7 @@
 use crate::domain::SnykRole;
 use crate::snyk::{GroupMember, OrgMember, PendingProvision};
 
-use super::planner::{Applied, role_from_member_name};
+use super::planner::Applied;
 
 /// What Snyk lists now about one org.
 #[derive(Debug, Clone, Copy)]
@@ -73,12 +73,7 @@ impl Sight<'_> {
         self.members
             .iter()
             .find(|m| id.is_some_and(|i| m.id == i) || same_email(m.email.as_deref(), email))
-            .map(|m| {
-                (
-                    m.id.clone(),
-                    role_from_member_name(m.role.as_deref().unwrap_or("")),
-                )
-            })
+            .map(|m| (m.id.clone(), m.role()))
     }
 
     /// Through the group list: `Some(None)` when the group is readable but the
@@ -90,12 +85,10 @@ impl Sight<'_> {
             .iter()
             .find(|m| id.is_some_and(|i| m.id == i) || same_email(m.email.as_deref(), email));
         Some(person.and_then(|m| {
-            m.orgs.iter().find(|o| o.name == g.org_name).map(|o| {
-                (
-                    m.id.clone(),
-                    role_from_member_name(o.role.as_deref().unwrap_or("")),
-                )
-            })
+            m.orgs
+                .iter()
+                .find(|o| o.name == g.org_name)
+                .map(|o| (m.id.clone(), o.role()))
         }))
     }
 

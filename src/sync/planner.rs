@@ -1,11 +1,11 @@
 //! The planner: from desired and applied access of one (user, org), the Snyk
-//! calls that close the gap, in order. Pure and deterministic.
+//! operations that close the gap, in order. Pure and deterministic; it
+//! speaks in [`SnykOp`]s and knows nothing of Snyk's paths or spellings.
 //!
 //! Invariant: access the bridge did not grant (`Applied::External`) is never
 //! changed or removed.
 
-use std::fmt;
-
+pub use crate::domain::SnykOp;
 use crate::domain::{Email, SnykOrgId, SnykRole};
 
 /// What the bridge has applied in Snyk for one (user, org).
@@ -51,130 +51,6 @@ impl Applied {
             | Self::Unlocated { role, .. } => role,
         }
     }
-}
-
-/// One Snyk call of the sync engine.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SnykOp {
-    Provision {
-        org: SnykOrgId,
-        email: Email,
-        role: SnykRole,
-    },
-    DeleteProvision {
-        org: SnykOrgId,
-        email: Email,
-    },
-    UpdateMemberRole {
-        org: SnykOrgId,
-        snyk_user_id: String,
-        role: SnykRole,
-    },
-    RemoveMember {
-        org: SnykOrgId,
-        snyk_user_id: String,
-    },
-}
-
-impl SnykOp {
-    /// The HTTP method and path (relative to the v1 base) this op calls.
-    pub fn method_and_path(&self) -> (&'static str, String) {
-        match self {
-            Self::Provision { org, .. } => ("POST", format!("/org/{org}/provision")),
-            Self::DeleteProvision { org, email } => (
-                "DELETE",
-                format!(
-                    "/org/{org}/provision?email={}",
-                    encode_query(email.as_str())
-                ),
-            ),
-            Self::UpdateMemberRole {
-                org,
-                snyk_user_id,
-                role,
-            } => match role {
-                SnykRole::Custom(_) => ("PUT", format!("/org/{org}/members/update/{snyk_user_id}")),
-                _ => ("PUT", format!("/org/{org}/members/{snyk_user_id}")),
-            },
-            Self::RemoveMember { org, snyk_user_id } => {
-                ("DELETE", format!("/org/{org}/members/{snyk_user_id}"))
-            }
-        }
-    }
-
-    /// The JSON body this op sends, if any.
-    pub fn body(&self) -> Option<serde_json::Value> {
-        match self {
-            Self::Provision { email, role, .. } => Some(match role {
-                SnykRole::Custom(id) => {
-                    serde_json::json!({"email": email.as_str(), "rolePublicId": id})
-                }
-                builtin => {
-                    serde_json::json!({"email": email.as_str(), "role": builtin.to_string()})
-                }
-            }),
-            Self::UpdateMemberRole { role, .. } => Some(match role {
-                SnykRole::Custom(id) => serde_json::json!({"rolePublicId": id}),
-                builtin => serde_json::json!({"role": member_role_name(builtin)}),
-            }),
-            Self::DeleteProvision { .. } | Self::RemoveMember { .. } => None,
-        }
-    }
-
-    pub fn org(&self) -> &SnykOrgId {
-        match self {
-            Self::Provision { org, .. }
-            | Self::DeleteProvision { org, .. }
-            | Self::UpdateMemberRole { org, .. }
-            | Self::RemoveMember { org, .. } => org,
-        }
-    }
-}
-
-impl fmt::Display for SnykOp {
-    /// `METHOD /path {body}`: what `plan` prints and dry run records.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (method, path) = self.method_and_path();
-        match self.body() {
-            Some(b) => write!(f, "{method} {path} {b}"),
-            None => write!(f, "{method} {path}"),
-        }
-    }
-}
-
-/// Role names as the v1 member endpoints spell them.
-pub fn member_role_name(role: &SnykRole) -> String {
-    match role {
-        SnykRole::Admin => "admin".to_owned(),
-        SnykRole::Collaborator => "collaborator".to_owned(),
-        SnykRole::RestrictedCollaborator => "restrictedCollaborator".to_owned(),
-        SnykRole::Custom(id) => id.clone(),
-    }
-}
-
-/// The role of a member as the v1 members list reports it.
-pub fn role_from_member_name(name: &str) -> SnykRole {
-    match name {
-        "admin" => SnykRole::Admin,
-        "collaborator" => SnykRole::Collaborator,
-        "restrictedCollaborator" | "restricted_collaborator" => SnykRole::RestrictedCollaborator,
-        other => {
-            SnykRole::parse_builtin(other).unwrap_or_else(|_| SnykRole::Custom(other.to_owned()))
-        }
-    }
-}
-
-fn encode_query(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'@' => {
-                out.push(char::from(b))
-            }
-            other => out.push_str(&format!("%{other:02X}")),
-        }
-    }
-    out
 }
 
 /// The calls that take `applied` to `desired` for one (user, org).
@@ -271,70 +147,78 @@ mod tests {
             email: a.clone(),
             role: Admin,
         };
+        let prov = |e: &Email, role: SnykRole| SnykOp::Provision {
+            org: org(),
+            email: e.clone(),
+            role,
+        };
+        let del = |e: &Email| SnykOp::DeleteProvision {
+            org: org(),
+            email: e.clone(),
+        };
+        let upd = |role: SnykRole| SnykOp::UpdateMemberRole {
+            org: org(),
+            snyk_user_id: "u1".into(),
+            role,
+        };
+        let rm = SnykOp::RemoveMember {
+            org: org(),
+            snyk_user_id: "u1".into(),
+        };
         type Case<'a> = (
             Option<SnykRole>,
             Option<&'a Email>,
             Option<Applied>,
-            Vec<String>,
+            Vec<SnykOp>,
         );
+        let custom = SnykRole::Custom("r-1".into());
         let cases: Vec<Case> = vec![
             (None, Some(&a), None, vec![]),
-            (Some(Admin), Some(&a), None, vec![r#"POST /org/6b7a7c5e-1111-4c4c-9d9d-000000000001/provision {"email":"a@x.com","role":"ADMIN"}"#.into()]),
+            (Some(Admin), Some(&a), None, vec![prov(&a, Admin)]),
             (Some(Admin), None, None, vec![]),
             (Some(Admin), Some(&a), Some(pending(&a, Admin)), vec![]),
-            (None, Some(&a), Some(pending(&a, Admin)), vec!["DELETE /org/6b7a7c5e-1111-4c4c-9d9d-000000000001/provision?email=a@x.com".into()]),
-            (Some(Collaborator), Some(&a), Some(pending(&a, Admin)), vec![
-                "DELETE /org/6b7a7c5e-1111-4c4c-9d9d-000000000001/provision?email=a@x.com".into(),
-                r#"POST /org/6b7a7c5e-1111-4c4c-9d9d-000000000001/provision {"email":"a@x.com","role":"COLLABORATOR"}"#.into(),
-            ]),
-            (Some(Admin), Some(&b), Some(pending(&a, Admin)), vec![
-                "DELETE /org/6b7a7c5e-1111-4c4c-9d9d-000000000001/provision?email=a@x.com".into(),
-                r#"POST /org/6b7a7c5e-1111-4c4c-9d9d-000000000001/provision {"email":"b@x.com","role":"ADMIN"}"#.into(),
-            ]),
+            (None, Some(&a), Some(pending(&a, Admin)), vec![del(&a)]),
+            (
+                Some(Collaborator),
+                Some(&a),
+                Some(pending(&a, Admin)),
+                vec![del(&a), prov(&a, Collaborator)],
+            ),
+            (
+                Some(Admin),
+                Some(&b),
+                Some(pending(&a, Admin)),
+                vec![del(&a), prov(&b, Admin)],
+            ),
             (Some(Admin), Some(&a), Some(member(Admin)), vec![]),
-            (Some(Collaborator), Some(&a), Some(member(Admin)), vec![r#"PUT /org/6b7a7c5e-1111-4c4c-9d9d-000000000001/members/u1 {"role":"collaborator"}"#.into()]),
-            (Some(SnykRole::Custom("r-1".into())), Some(&a), Some(member(Admin)), vec![r#"PUT /org/6b7a7c5e-1111-4c4c-9d9d-000000000001/members/update/u1 {"rolePublicId":"r-1"}"#.into()]),
-            (None, None, Some(member(Admin)), vec!["DELETE /org/6b7a7c5e-1111-4c4c-9d9d-000000000001/members/u1".into()]),
+            (
+                Some(Collaborator),
+                Some(&a),
+                Some(member(Admin)),
+                vec![upd(Collaborator)],
+            ),
+            (
+                Some(custom.clone()),
+                Some(&a),
+                Some(member(Admin)),
+                vec![upd(custom)],
+            ),
+            (None, None, Some(member(Admin)), vec![rm]),
             (None, Some(&a), Some(external.clone()), vec![]),
             (Some(Collaborator), Some(&a), Some(external), vec![]),
-            (None, Some(&a), Some(Applied::Unlocated { email: a.clone(), role: Admin }), vec![]),
+            (
+                None,
+                Some(&a),
+                Some(Applied::Unlocated {
+                    email: a.clone(),
+                    role: Admin,
+                }),
+                vec![],
+            ),
         ];
         for (desired, e, applied, want) in cases {
-            let got: Vec<String> = plan(&org(), desired.as_ref(), e, applied.as_ref())
-                .iter()
-                .map(ToString::to_string)
-                .collect();
+            let got = plan(&org(), desired.as_ref(), e, applied.as_ref());
             assert_eq!(got, want, "desired {desired:?} applied {applied:?}");
-        }
-    }
-
-    #[test]
-    fn custom_roles_provision_by_public_id() {
-        let op = SnykOp::Provision {
-            org: org(),
-            email: email("a+b@x.com"),
-            role: SnykRole::Custom("pub-1".into()),
-        };
-        assert_eq!(
-            op.body(),
-            Some(serde_json::json!({"email": "a+b@x.com", "rolePublicId": "pub-1"}))
-        );
-        let del = SnykOp::DeleteProvision {
-            org: org(),
-            email: email("a+b@x.com"),
-        };
-        assert!(del.method_and_path().1.ends_with("email=a%2Bb@x.com"));
-    }
-
-    #[test]
-    fn member_role_names_round_trip() {
-        for r in [
-            SnykRole::Admin,
-            SnykRole::Collaborator,
-            SnykRole::RestrictedCollaborator,
-            SnykRole::Custom("x".into()),
-        ] {
-            assert_eq!(role_from_member_name(&member_role_name(&r)), r);
         }
     }
 }

@@ -1,0 +1,254 @@
+//! Snyk's v1 wire format: the method, path, query and body of every call the
+//! bridge makes, and how Snyk spells roles. The only place that knows them:
+//! the planner speaks in [`SnykOp`]s, the rest of the engine in requests it
+//! does not look inside.
+//!
+//! Pure: builds values, sends nothing.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::domain::{SnykOp, SnykRole};
+
+/// One call, before it is sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub method: Method,
+    /// Relative to the v1 base, e.g. `/org/{orgId}/provision`.
+    pub path: String,
+    /// Query parameters, encoded when sent (`application/x-www-form-urlencoded`).
+    pub query: Vec<(&'static str, String)>,
+    pub body: Option<Value>,
+}
+
+impl Request {
+    fn new(method: Method, path: String) -> Self {
+        Self {
+            method,
+            path,
+            query: Vec::new(),
+            body: None,
+        }
+    }
+
+    fn with_body(mut self, body: Value) -> Self {
+        self.body = Some(body);
+        self
+    }
+
+    /// The path with its query, encoded exactly as it is sent.
+    pub fn path_and_query(&self) -> String {
+        if self.query.is_empty() {
+            return self.path.clone();
+        }
+        let mut url = match reqwest::Url::parse("http://snyk.invalid/") {
+            Ok(u) => u,
+            Err(_) => return self.path.clone(),
+        };
+        url.query_pairs_mut()
+            .extend_pairs(self.query.iter().map(|(k, v)| (*k, v.as_str())));
+        format!("{}?{}", self.path, url.query().unwrap_or_default())
+    }
+
+    /// `METHOD /path?query {body}`: what `plan` prints, dry run records and
+    /// the logs show.
+    pub fn describe(&self) -> String {
+        match &self.body {
+            Some(b) => format!("{} {} {b}", self.method, self.path_and_query()),
+            None => format!("{} {}", self.method, self.path_and_query()),
+        }
+    }
+}
+
+/// The call that carries out one operation.
+pub fn request(op: &SnykOp) -> Request {
+    match op {
+        SnykOp::Provision { org, email, role } => {
+            let body = match role {
+                SnykRole::Custom(id) => json!({"email": email.as_str(), "rolePublicId": id}),
+                builtin => json!({"email": email.as_str(), "role": builtin.to_string()}),
+            };
+            Request::new(Method::POST, format!("/org/{org}/provision")).with_body(body)
+        }
+        SnykOp::DeleteProvision { org, email } => {
+            let mut r = Request::new(Method::DELETE, format!("/org/{org}/provision"));
+            r.query.push(("email", email.as_str().to_owned()));
+            r
+        }
+        SnykOp::UpdateMemberRole {
+            org,
+            snyk_user_id,
+            role,
+        } => match role {
+            SnykRole::Custom(id) => Request::new(
+                Method::PUT,
+                format!("/org/{org}/members/update/{snyk_user_id}"),
+            )
+            .with_body(json!({"rolePublicId": id})),
+            builtin => Request::new(Method::PUT, format!("/org/{org}/members/{snyk_user_id}"))
+                .with_body(json!({"role": member_role_name(builtin)})),
+        },
+        SnykOp::RemoveMember { org, snyk_user_id } => {
+            Request::new(Method::DELETE, format!("/org/{org}/members/{snyk_user_id}"))
+        }
+    }
+}
+
+/// `METHOD /path?query {body}` of an operation.
+pub fn describe(op: &SnykOp) -> String {
+    request(op).describe()
+}
+
+pub fn list_provisions(org: &str) -> Request {
+    Request::new(Method::GET, format!("/org/{org}/provision"))
+}
+
+/// "All non-admin members" (Snyk's docs): no `includeGroupAdmins`, so only
+/// real members of the org are listed.
+pub fn list_org_members(org: &str) -> Request {
+    Request::new(Method::GET, format!("/org/{org}/members"))
+}
+
+pub fn list_group_members(group: &str) -> Request {
+    Request::new(Method::GET, format!("/group/{group}/members"))
+}
+
+pub fn list_group_orgs(group: &str) -> Request {
+    Request::new(Method::GET, format!("/group/{group}/orgs"))
+}
+
+/// Add an existing group member to an org. The endpoint takes built-in role
+/// names only: a custom role is added as collaborator (the engine then sets
+/// the custom role with a role update).
+pub fn add_group_member_to_org(group: &str, org: &str, user_id: &str, role: &SnykRole) -> Request {
+    Request::new(Method::POST, format!("/group/{group}/org/{org}/members"))
+        .with_body(json!({"userId": user_id, "role": member_role_name(&added_role(role))}))
+}
+
+/// The role [`add_group_member_to_org`] actually grants.
+pub fn added_role(role: &SnykRole) -> SnykRole {
+    match role {
+        SnykRole::Custom(_) => SnykRole::Collaborator,
+        other => other.clone(),
+    }
+}
+
+/// Role names as the v1 member endpoints spell them.
+pub fn member_role_name(role: &SnykRole) -> String {
+    match role {
+        SnykRole::Admin => "admin".to_owned(),
+        SnykRole::Collaborator => "collaborator".to_owned(),
+        SnykRole::RestrictedCollaborator => "restrictedCollaborator".to_owned(),
+        SnykRole::Custom(id) => id.clone(),
+    }
+}
+
+/// The role of a member as the v1 members lists report it (an unknown
+/// spelling is taken as a custom role, and shows as drift).
+pub fn parse_member_role(name: &str) -> SnykRole {
+    match name {
+        "admin" => SnykRole::Admin,
+        "collaborator" => SnykRole::Collaborator,
+        "restrictedCollaborator" | "restricted_collaborator" => SnykRole::RestrictedCollaborator,
+        other => {
+            SnykRole::parse_builtin(other).unwrap_or_else(|_| SnykRole::Custom(other.to_owned()))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Email, SnykOrgId};
+
+    fn org() -> SnykOrgId {
+        SnykOrgId::parse("6b7a7c5e-1111-4c4c-9d9d-000000000001").expect("org")
+    }
+
+    fn email(s: &str) -> Email {
+        Email::parse(s).expect("email")
+    }
+
+    #[test]
+    fn every_operation_on_the_wire() {
+        let o = "6b7a7c5e-1111-4c4c-9d9d-000000000001";
+        let cases = [
+            (
+                SnykOp::Provision {
+                    org: org(),
+                    email: email("a@x.com"),
+                    role: SnykRole::Admin,
+                },
+                format!(r#"POST /org/{o}/provision {{"email":"a@x.com","role":"ADMIN"}}"#),
+            ),
+            (
+                SnykOp::Provision {
+                    org: org(),
+                    email: email("a+b@x.com"),
+                    role: SnykRole::Custom("pub-1".into()),
+                },
+                format!(
+                    r#"POST /org/{o}/provision {{"email":"a+b@x.com","rolePublicId":"pub-1"}}"#
+                ),
+            ),
+            (
+                SnykOp::DeleteProvision {
+                    org: org(),
+                    email: email("a+b@x.com"),
+                },
+                format!("DELETE /org/{o}/provision?email=a%2Bb%40x.com"),
+            ),
+            (
+                SnykOp::UpdateMemberRole {
+                    org: org(),
+                    snyk_user_id: "u1".into(),
+                    role: SnykRole::Collaborator,
+                },
+                format!(r#"PUT /org/{o}/members/u1 {{"role":"collaborator"}}"#),
+            ),
+            (
+                SnykOp::UpdateMemberRole {
+                    org: org(),
+                    snyk_user_id: "u1".into(),
+                    role: SnykRole::Custom("r-1".into()),
+                },
+                format!(r#"PUT /org/{o}/members/update/u1 {{"rolePublicId":"r-1"}}"#),
+            ),
+            (
+                SnykOp::RemoveMember {
+                    org: org(),
+                    snyk_user_id: "u1".into(),
+                },
+                format!("DELETE /org/{o}/members/u1"),
+            ),
+        ];
+        for (op, want) in cases {
+            assert_eq!(describe(&op), want);
+        }
+    }
+
+    #[test]
+    fn adding_with_a_custom_role_adds_a_collaborator() {
+        let r = add_group_member_to_org("g", "o", "u", &SnykRole::Custom("x".into()));
+        assert_eq!(
+            r.describe(),
+            r#"POST /group/g/org/o/members {"userId":"u","role":"collaborator"}"#
+        );
+        assert_eq!(
+            added_role(&SnykRole::Custom("x".into())),
+            SnykRole::Collaborator
+        );
+    }
+
+    #[test]
+    fn member_role_names_round_trip() {
+        for r in [
+            SnykRole::Admin,
+            SnykRole::Collaborator,
+            SnykRole::RestrictedCollaborator,
+            SnykRole::Custom("x".into()),
+        ] {
+            assert_eq!(parse_member_role(&member_role_name(&r)), r);
+        }
+    }
+}
