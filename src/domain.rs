@@ -144,6 +144,22 @@ impl SnykRole {
     }
 }
 
+impl SnykRole {
+    /// The role from its stored key (its `Display`: `ADMIN`, `COLLABORATOR`,
+    /// `RESTRICTED_COLLABORATOR`, `custom:<publicId>`).
+    pub fn from_key(s: &str) -> Result<Self, String> {
+        match s.strip_prefix("custom:") {
+            Some(id) => Self::parse_custom(id),
+            None => match s {
+                "ADMIN" => Ok(Self::Admin),
+                "COLLABORATOR" => Ok(Self::Collaborator),
+                "RESTRICTED_COLLABORATOR" => Ok(Self::RestrictedCollaborator),
+                other => Err(format!("{other:?} is not a stored role key")),
+            },
+        }
+    }
+}
+
 impl fmt::Display for SnykRole {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -229,6 +245,20 @@ mod tests {
             Ok(SnykRole::RestrictedCollaborator)
         );
         assert!(SnykRole::parse_builtin("owner").is_err());
+    }
+
+    #[test]
+    fn role_keys_round_trip() {
+        for r in [
+            SnykRole::Admin,
+            SnykRole::Collaborator,
+            SnykRole::RestrictedCollaborator,
+            SnykRole::Custom("pub-1".into()),
+        ] {
+            assert_eq!(SnykRole::from_key(&r.to_string()), Ok(r));
+        }
+        assert!(SnykRole::from_key("OWNER").is_err());
+        assert!(SnykRole::from_key("custom:").is_err());
     }
 
     #[test]

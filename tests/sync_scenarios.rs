@@ -308,8 +308,11 @@ async fn grant_provisions_a_new_user(b: Backend) {
         )]
     );
     let a = h.access(&ann, ORG_A).await.expect("applied access");
-    assert_eq!((a.state.as_str(), a.role.as_str()), ("pending", "ADMIN"));
-    assert_eq!(h.target(&ann, ORG_A).await.status, "idle");
+    assert_eq!(
+        (a.state.as_str(), a.role.to_string().as_str()),
+        ("pending", "ADMIN")
+    );
+    assert_eq!(h.target(&ann, ORG_A).await.status.as_str(), "idle");
     // Nothing more to do: a second drain sends nothing.
     h.drain().await;
     assert_eq!(h.writes().len(), 1);
@@ -439,7 +442,7 @@ async fn existing_org_member_is_never_touched(b: Backend) {
     let g = h.create_group("Snyk Admins", &[&cy]).await;
     h.drain().await;
     let a = h.access(&cy, ORG_A).await.expect("access");
-    assert_eq!(a.state, "external");
+    assert_eq!(a.state.as_str(), "external");
     h.remove_member(&g, &cy).await;
     h.patch(
         &format!("/Users/{cy}"),
@@ -483,7 +486,7 @@ async fn existing_user_without_group_id_fails_with_a_clear_message(b: Backend) {
     h.create_group("Snyk Admins", &[&dee]).await;
     h.drain().await;
     let t = h.target(&dee, ORG_A).await;
-    assert_eq!(t.status, "failed");
+    assert_eq!(t.status.as_str(), "failed");
     assert!(
         t.last_error
             .as_deref()
@@ -671,7 +674,7 @@ async fn server_errors_retry_with_backoff_then_dead_letter(b: Backend) {
     h.create_group("Snyk Admins", &[&ivy]).await;
     h.drain().await;
     let t = h.target(&ivy, ORG_A).await;
-    assert_eq!(t.status, "pending");
+    assert_eq!(t.status.as_str(), "pending");
     assert!(
         t.next_attempt_at > h.clock.now().timestamp_millis(),
         "backoff schedules the retry later"
@@ -683,7 +686,7 @@ async fn server_errors_retry_with_backoff_then_dead_letter(b: Backend) {
     h.clock.advance(chrono::Duration::seconds(10));
     h.drain().await;
     assert_eq!(h.fake.pending(ORG_A).len(), 1);
-    assert_eq!(h.target(&ivy, ORG_A).await.status, "idle");
+    assert_eq!(h.target(&ivy, ORG_A).await.status.as_str(), "idle");
 
     // A target that keeps failing goes to the dead-letter state after retry_max (24 h).
     let jay = h.create_user("jay@example.com").await;
@@ -695,7 +698,7 @@ async fn server_errors_retry_with_backoff_then_dead_letter(b: Backend) {
         h.clock.advance(chrono::Duration::minutes(45));
     }
     let t = h.target(&jay, ORG_A).await;
-    assert_eq!(t.status, "dead", "{t:?}");
+    assert_eq!(t.status.as_str(), "dead", "{t:?}");
     h.fake.fail_next(0, 502);
 }
 
@@ -738,7 +741,7 @@ async fn other_client_errors_fail_with_snyks_message(b: Backend) {
     h.create_group("Snyk Admins", &[&lou]).await;
     h.drain().await;
     let t = h.target(&lou, ORG_A).await;
-    assert_eq!(t.status, "failed");
+    assert_eq!(t.status.as_str(), "failed");
     assert!(
         t.last_error.as_deref().unwrap_or("").starts_with("403"),
         "{t:?}"

@@ -336,7 +336,7 @@ impl App {
                 .target(user_id, org)
                 .await
                 .unwrap_or_else(|| panic!("no outbox row for ({user_id}, {org})"));
-            assert_eq!(t.status, "pending", "{t:?}");
+            assert_eq!(t.status.as_str(), "pending", "{t:?}");
         }
     }
 }

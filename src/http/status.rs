@@ -400,7 +400,7 @@ pub fn render(s: &StatusSnapshot) -> String {
                 Cell::Text(when(f.updated_at, s.now_ms)),
                 Cell::Code(f.user_id.clone()),
                 Cell::Code(f.org_id.clone()),
-                Cell::Text(f.status.clone()),
+                Cell::Text(f.status.to_string()),
                 Cell::Num(f.attempts),
                 Cell::Text(opt(f.last_error.as_deref())),
                 Cell::Code(opt(f.last_error_ref.as_deref())),
@@ -530,7 +530,7 @@ mod tests {
             failures: vec![TargetRow {
                 user_id: "u".into(),
                 org_id: "o".into(),
-                status: "failed".into(),
+                status: crate::store::TargetStatus::Failed,
                 generation: 1,
                 attempts: 1,
                 next_attempt_at: 0,

@@ -27,7 +27,7 @@ use crate::config::DatabaseUrl;
 pub use crate::scim::query::IndexKey;
 pub use audit::{AuditEvent, Purged, QueuedRecord};
 pub use scim::{IndexedFields, MemberRef, StoredResource};
-pub use sync::{AccessRow, CallRecord, Finish, LeaderLock, TargetRow};
+pub use sync::{AccessRow, AccessState, CallRecord, Finish, LeaderLock, TargetRow, TargetStatus};
 pub use webhook::AppliedMark;
 
 /// Why a storage call failed.

@@ -1,17 +1,107 @@
 //! The sync engine's tables: outbox targets, applied access, Snyk calls and
 //! drift; and the leader lock that lets exactly one replica send to Snyk.
 
+use std::fmt;
+use std::str::FromStr;
+
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{Backend, Store, StoreError, StoreTx};
+use crate::domain::SnykRole;
+
+/// Where an outbox target stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TargetStatus {
+    /// In line with the desired state.
+    Idle,
+    /// Work to do (due at `next_attempt_at`).
+    Pending,
+    /// Snyk refused the call for good; kept with its message until the next change.
+    Failed,
+    /// Transient failures for longer than `snyk.retry_max_secs`.
+    Dead,
+}
+
+impl TargetStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Idle => "idle",
+            Self::Pending => "pending",
+            Self::Failed => "failed",
+            Self::Dead => "dead",
+        }
+    }
+}
+
+impl fmt::Display for TargetStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for TargetStatus {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "idle" => Ok(Self::Idle),
+            "pending" => Ok(Self::Pending),
+            "failed" => Ok(Self::Failed),
+            "dead" => Ok(Self::Dead),
+            other => Err(StoreError::Corrupt(format!(
+                "unknown outbox target status {other:?}"
+            ))),
+        }
+    }
+}
+
+/// What kind of access the bridge has applied (see `sync::planner::Applied`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AccessState {
+    Pending,
+    Member,
+    External,
+    Unlocated,
+}
+
+impl AccessState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Member => "member",
+            Self::External => "external",
+            Self::Unlocated => "unlocated",
+        }
+    }
+}
+
+impl fmt::Display for AccessState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for AccessState {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "pending" => Ok(Self::Pending),
+            "member" => Ok(Self::Member),
+            "external" => Ok(Self::External),
+            "unlocated" => Ok(Self::Unlocated),
+            other => Err(StoreError::Corrupt(format!(
+                "unknown applied access state {other:?}"
+            ))),
+        }
+    }
+}
 
 /// One outbox row: "bring (user, org) in line with the desired state".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TargetRow {
     pub user_id: String,
     pub org_id: String,
-    pub status: String,
+    pub status: TargetStatus,
     pub generation: i64,
     pub attempts: i64,
     pub next_attempt_at: i64,
@@ -64,8 +154,8 @@ pub struct AccessRow {
     pub user_id: String,
     pub org_id: String,
     pub email: String,
-    pub state: String,
-    pub role: String,
+    pub state: AccessState,
+    pub role: SnykRole,
     pub snyk_user_id: Option<String>,
     pub updated_at: i64,
 }
@@ -93,7 +183,7 @@ fn target_from_row(r: &AnyRow) -> Result<TargetRow, StoreError> {
     Ok(TargetRow {
         user_id: r.try_get("user_id")?,
         org_id: r.try_get("org_id")?,
-        status: r.try_get("status")?,
+        status: r.try_get::<String, _>("status")?.parse()?,
         generation: r.try_get("generation")?,
         attempts: r.try_get("attempts")?,
         next_attempt_at: r.try_get("next_attempt_at")?,
@@ -133,8 +223,8 @@ fn access_from_row(r: &AnyRow) -> Result<AccessRow, StoreError> {
         user_id: r.try_get("user_id")?,
         org_id: r.try_get("org_id")?,
         email: r.try_get("email")?,
-        state: r.try_get("state")?,
-        role: r.try_get("role")?,
+        state: r.try_get::<String, _>("state")?.parse()?,
+        role: SnykRole::from_key(&r.try_get::<String, _>("role")?).map_err(StoreError::Corrupt)?,
         snyk_user_id: r.try_get("snyk_user_id")?,
         updated_at: r.try_get("updated_at")?,
     })
@@ -414,8 +504,8 @@ impl StoreTx {
         .bind(&a.user_id)
         .bind(&a.org_id)
         .bind(&a.email)
-        .bind(&a.state)
-        .bind(&a.role)
+        .bind(a.state.as_str())
+        .bind(a.role.to_string())
         .bind(a.snyk_user_id.as_deref())
         .bind(a.updated_at)
         .execute(&mut *self.tx)
@@ -476,12 +566,15 @@ impl StoreTx {
     }
 
     /// All applied access in one state (e.g. `unlocated`, for `status`).
-    pub async fn access_in_state(&mut self, state: &str) -> Result<Vec<AccessRow>, StoreError> {
+    pub async fn access_in_state(
+        &mut self,
+        state: AccessState,
+    ) -> Result<Vec<AccessRow>, StoreError> {
         let rows = sqlx::query(
             "SELECT user_id, org_id, email, state, role, snyk_user_id, updated_at
                FROM snyk_access WHERE state = $1 ORDER BY org_id, email",
         )
-        .bind(state)
+        .bind(state.as_str())
         .fetch_all(&mut *self.tx)
         .await?;
         rows.iter().map(access_from_row).collect()

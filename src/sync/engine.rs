@@ -20,11 +20,11 @@ use super::planner::{self, Applied};
 use crate::clock::Clock;
 use crate::config::{Config, Mapping};
 use crate::domain::SnykOp;
-use crate::domain::{Email, SnykOrgId, SnykRole};
+use crate::domain::{Email, SnykOrgId};
 
 use crate::scim::schema::ResourceKind;
 use crate::snyk::{SnykClient, SnykError, Trace};
-use crate::store::{AccessRow, Store, StoreError, TargetRow};
+use crate::store::{AccessRow, AccessState, Store, StoreError, TargetRow};
 
 /// The engine's settings, from `[snyk]` and `[[mappings]]`, and every timing
 /// of the worker.
@@ -160,17 +160,6 @@ impl std::fmt::Debug for Engine {
     }
 }
 
-pub(super) fn role_key(r: &SnykRole) -> String {
-    r.to_string()
-}
-
-fn parse_role_key(s: &str) -> SnykRole {
-    match s.strip_prefix("custom:") {
-        Some(id) => SnykRole::Custom(id.to_owned()),
-        None => SnykRole::parse_builtin(s).unwrap_or_else(|_| SnykRole::Custom(s.to_owned())),
-    }
-}
-
 /// Applied access from its stored row. An unreadable row is an error (the
 /// target stops with it), never "no access", which would grant again.
 pub fn applied_of(row: &AccessRow) -> Result<Applied, StoreError> {
@@ -180,7 +169,7 @@ pub fn applied_of(row: &AccessRow) -> Result<Applied, StoreError> {
             row.user_id, row.org_id
         ))
     })?;
-    let role = parse_role_key(&row.role);
+    let role = row.role.clone();
     let uid = || {
         row.snyk_user_id.clone().ok_or_else(|| {
             StoreError::Corrupt(format!(
@@ -189,40 +178,38 @@ pub fn applied_of(row: &AccessRow) -> Result<Applied, StoreError> {
             ))
         })
     };
-    match row.state.as_str() {
-        "pending" => Ok(Applied::Pending { email, role }),
-        "member" => Ok(Applied::Member {
+    Ok(match row.state {
+        AccessState::Pending => Applied::Pending { email, role },
+        AccessState::Member => Applied::Member {
             snyk_user_id: uid()?,
             email,
             role,
-        }),
-        "external" => Ok(Applied::External {
+        },
+        AccessState::External => Applied::External {
             snyk_user_id: uid()?,
             email,
             role,
-        }),
-        "unlocated" => Ok(Applied::Unlocated { email, role }),
-        other => Err(StoreError::Corrupt(format!(
-            "the stored access of user {} in org {} has the unknown state {other:?}",
-            row.user_id, row.org_id
-        ))),
-    }
+        },
+        AccessState::Unlocated => Applied::Unlocated { email, role },
+    })
 }
 
 /// The stored row of an applied state.
 pub fn access_row(user_id: &str, org: &str, applied: &Applied, now: i64) -> AccessRow {
     let (state, uid) = match applied {
-        Applied::Pending { .. } => ("pending", None),
-        Applied::Member { snyk_user_id, .. } => ("member", Some(snyk_user_id.clone())),
-        Applied::External { snyk_user_id, .. } => ("external", Some(snyk_user_id.clone())),
-        Applied::Unlocated { .. } => ("unlocated", None),
+        Applied::Pending { .. } => (AccessState::Pending, None),
+        Applied::Member { snyk_user_id, .. } => (AccessState::Member, Some(snyk_user_id.clone())),
+        Applied::External { snyk_user_id, .. } => {
+            (AccessState::External, Some(snyk_user_id.clone()))
+        }
+        Applied::Unlocated { .. } => (AccessState::Unlocated, None),
     };
     AccessRow {
         user_id: user_id.to_owned(),
         org_id: org.to_owned(),
         email: applied.email().as_str().to_owned(),
-        state: state.to_owned(),
-        role: role_key(applied.role()),
+        state,
+        role: applied.role().clone(),
         snyk_user_id: uid,
         updated_at: now,
     }
@@ -473,7 +460,7 @@ pub async fn status(store: &Store) -> Result<StatusReport, StoreError> {
     let failures = tx.recent_failures(20).await?;
     let per_org = tx.access_counts().await?;
     let drift = tx.drift().await?;
-    let unlocated = tx.access_in_state("unlocated").await?;
+    let unlocated = tx.access_in_state(AccessState::Unlocated).await?;
     let leased = tx.leased_count().await?;
     tx.commit().await?;
     Ok(StatusReport {

@@ -10,12 +10,12 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::engine::{
     Engine, META_LAST_RECONCILE_AT, META_LAST_RECONCILE_RESULT, ReconcileReport, UNLOCATED_REASON,
-    access_row, applied_of, role_key,
+    access_row, applied_of,
 };
 use super::judge::{self, GroupSight, Sight, Verdict};
 use super::planner::Applied;
 use crate::snyk::{GroupMember, OrgMember, PendingProvision, SnykError, Trace};
-use crate::store::StoreError;
+use crate::store::{AccessState, StoreError};
 
 /// What `GET /org/{id}/provision` and `GET /org/{id}/members` list.
 #[derive(Debug, Clone, Default)]
@@ -172,7 +172,7 @@ impl Engine {
                     .pending
                     .iter()
                     .any(|p| p.email.eq_ignore_ascii_case(&r.email));
-                r.state != "external" && !listed && !pending
+                r.state != AccessState::External && !listed && !pending
             });
             if unsettled
                 && self.settings.group_id.is_some()
@@ -237,8 +237,8 @@ impl Engine {
                             tx.record_drift(
                                 &row.user_id,
                                 &org,
-                                &role_key(applied.role()),
-                                &role_key(&observed),
+                                &applied.role().to_string(),
+                                &observed.to_string(),
                                 now,
                             )
                             .await?;
