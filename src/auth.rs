@@ -51,6 +51,13 @@ pub enum AuthError {
     KeysUnavailable,
 }
 
+/// Why the authenticator cannot be built from its settings.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthSetupError {
+    #[error("scim.jwt.public_key_pem: not an RSA or EC public key")]
+    NotAPublicKey,
+}
+
 #[derive(Clone, Debug)]
 pub struct Authenticator {
     token_digests: Arc<Vec<[u8; 32]>>,
@@ -71,7 +78,7 @@ pub fn bearer_token(header: &str) -> Option<&str> {
 }
 
 impl Authenticator {
-    pub fn new(settings: &ScimSettings, http: reqwest::Client) -> Result<Self, String> {
+    pub fn new(settings: &ScimSettings, http: reqwest::Client) -> Result<Self, AuthSetupError> {
         let token_digests = settings
             .tokens
             .iter()
@@ -141,7 +148,7 @@ enum KeySource {
 }
 
 impl JwtVerifier {
-    fn new(s: &JwtSettings, http: reqwest::Client) -> Result<Self, String> {
+    fn new(s: &JwtSettings, http: reqwest::Client) -> Result<Self, AuthSetupError> {
         let source = match &s.key {
             JwtKey::Hs256Secret(secret) => KeySource::Static(
                 Box::new(DecodingKey::from_secret(secret.expose_secret().as_bytes())),
@@ -153,7 +160,7 @@ impl JwtVerifier {
                 } else if let Ok(k) = DecodingKey::from_ec_pem(pem.as_bytes()) {
                     KeySource::Static(Box::new(k), Algorithm::ES256)
                 } else {
-                    return Err("scim.jwt.public_key_pem: not an RSA or EC public key".to_owned());
+                    return Err(AuthSetupError::NotAPublicKey);
                 }
             }
             JwtKey::JwksUrl(url) => KeySource::Jwks {

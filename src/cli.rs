@@ -197,7 +197,7 @@ fn with_engine(a: ConfigArg, log: bool, f: EngineCommand) -> ExitCode {
             .await
             .context("Failed to open the database (database_url)")?;
         let engine = crate::sync::Engine::new(store.clone(), &config, Arc::new(SystemClock))
-            .map_err(anyhow::Error::msg)?;
+            .context("Failed to build the Snyk client")?;
         f(engine, store).await
     });
     match result {

@@ -5,6 +5,29 @@
 
 use std::fmt;
 
+/// Why a value is not a valid domain value. The message names the value and
+/// the rule; callers add where it came from (config key, SCIM attribute).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    #[error("{0:?} is not a valid resource id")]
+    ScimId(String),
+    #[error("{0:?} is not an email address (no @)")]
+    EmailWithoutAt(String),
+    #[error("{0:?} is not an email address")]
+    Email(String),
+    #[error("{0:?} is not a UUID")]
+    OrgId(String),
+    #[error("must not be empty")]
+    Empty,
+    #[error(
+        "{0:?} is not a role: use ADMIN, COLLABORATOR or RESTRICTED_COLLABORATOR, \
+         or role_public_id for a custom role"
+    )]
+    Role(String),
+    #[error("{0:?} is not a stored role key")]
+    RoleKey(String),
+}
+
 /// A SCIM resource id: issued by this server (a UUID), opaque to clients.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ScimId(String);
@@ -16,9 +39,9 @@ impl ScimId {
 
     /// Ids arrive in URLs and member values; any non-empty text without
     /// control characters is a well-formed id (it may still be unknown).
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, DomainError> {
         if s.is_empty() || s.len() > 255 || s.chars().any(char::is_control) {
-            Err(format!("{s:?} is not a valid resource id"))
+            Err(DomainError::ScimId(s.to_owned()))
         } else {
             Ok(Self(s.to_owned()))
         }
@@ -40,13 +63,13 @@ impl fmt::Display for ScimId {
 pub struct Email(String);
 
 impl Email {
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, DomainError> {
         let s = s.trim();
         let (local, domain) = s
             .rsplit_once('@')
-            .ok_or_else(|| format!("{s:?} is not an email address (no @)"))?;
+            .ok_or_else(|| DomainError::EmailWithoutAt(s.to_owned()))?;
         if local.is_empty() || domain.is_empty() || s.chars().any(char::is_whitespace) {
-            return Err(format!("{s:?} is not an email address"));
+            return Err(DomainError::Email(s.to_owned()));
         }
         Ok(Self(s.to_lowercase()))
     }
@@ -67,10 +90,10 @@ impl fmt::Display for Email {
 pub struct SnykOrgId(String);
 
 impl SnykOrgId {
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, DomainError> {
         uuid::Uuid::parse_str(s.trim())
             .map(|u| Self(u.hyphenated().to_string()))
-            .map_err(|_| format!("{s:?} is not a UUID"))
+            .map_err(|_| DomainError::OrgId(s.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -89,9 +112,9 @@ impl fmt::Display for SnykOrgId {
 pub struct GroupName(String);
 
 impl GroupName {
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, DomainError> {
         if s.trim().is_empty() {
-            Err("must not be empty".to_owned())
+            Err(DomainError::Empty)
         } else {
             Ok(Self(s.to_owned()))
         }
@@ -122,22 +145,19 @@ pub enum SnykRole {
 }
 
 impl SnykRole {
-    pub fn parse_builtin(s: &str) -> Result<Self, String> {
+    pub fn parse_builtin(s: &str) -> Result<Self, DomainError> {
         match s.trim().to_ascii_uppercase().as_str() {
             "ADMIN" => Ok(Self::Admin),
             "COLLABORATOR" => Ok(Self::Collaborator),
             "RESTRICTED_COLLABORATOR" => Ok(Self::RestrictedCollaborator),
-            _ => Err(format!(
-                "{s:?} is not a role: use ADMIN, COLLABORATOR or RESTRICTED_COLLABORATOR, \
-                 or role_public_id for a custom role"
-            )),
+            _ => Err(DomainError::Role(s.to_owned())),
         }
     }
 
-    pub fn parse_custom(s: &str) -> Result<Self, String> {
+    pub fn parse_custom(s: &str) -> Result<Self, DomainError> {
         let s = s.trim();
         if s.is_empty() {
-            Err("must not be empty".to_owned())
+            Err(DomainError::Empty)
         } else {
             Ok(Self::Custom(s.to_owned()))
         }
@@ -147,14 +167,14 @@ impl SnykRole {
 impl SnykRole {
     /// The role from its stored key (its `Display`: `ADMIN`, `COLLABORATOR`,
     /// `RESTRICTED_COLLABORATOR`, `custom:<publicId>`).
-    pub fn from_key(s: &str) -> Result<Self, String> {
+    pub fn from_key(s: &str) -> Result<Self, DomainError> {
         match s.strip_prefix("custom:") {
             Some(id) => Self::parse_custom(id),
             None => match s {
                 "ADMIN" => Ok(Self::Admin),
                 "COLLABORATOR" => Ok(Self::Collaborator),
                 "RESTRICTED_COLLABORATOR" => Ok(Self::RestrictedCollaborator),
-                other => Err(format!("{other:?} is not a stored role key")),
+                other => Err(DomainError::RoleKey(other.to_owned())),
             },
         }
     }

@@ -59,15 +59,20 @@ pub enum DatabaseUrl {
     Postgres(String),
 }
 
+/// A `database_url` with a scheme the bridge does not speak.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("must start with sqlite:// or postgres://")]
+pub struct UnknownDatabaseScheme;
+
 impl DatabaseUrl {
-    pub fn parse(url: &str) -> Result<Self, String> {
+    pub fn parse(url: &str) -> Result<Self, UnknownDatabaseScheme> {
         let lower = url.to_ascii_lowercase();
         if lower.starts_with("sqlite:") {
             Ok(Self::Sqlite(url.to_owned()))
         } else if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
             Ok(Self::Postgres(url.to_owned()))
         } else {
-            Err("must start with sqlite:// or postgres://".to_owned())
+            Err(UnknownDatabaseScheme)
         }
     }
 
@@ -362,7 +367,7 @@ fn validate(raw: RawConfig, env: &Env, issues: &mut Vec<ConfigIssue>) -> Option<
             None
         }
         Some(u) => DatabaseUrl::parse(u)
-            .map_err(|m| issue(issues, "database_url", m))
+            .map_err(|m| issue(issues, "database_url", m.to_string()))
             .ok(),
     };
 
@@ -697,7 +702,7 @@ fn validate_mapping(i: usize, raw: RawMapping, issues: &mut Vec<ConfigIssue>) ->
             None
         }
         Some(Err(m)) => {
-            issue(issues, key("group"), m);
+            issue(issues, key("group"), m.to_string());
             None
         }
         Some(Ok(g)) => Some(g),
@@ -708,7 +713,7 @@ fn validate_mapping(i: usize, raw: RawMapping, issues: &mut Vec<ConfigIssue>) ->
             None
         }
         Some(Err(m)) => {
-            issue(issues, key("org_id"), m);
+            issue(issues, key("org_id"), m.to_string());
             None
         }
         Some(Ok(o)) => Some(o),
@@ -723,10 +728,10 @@ fn validate_mapping(i: usize, raw: RawMapping, issues: &mut Vec<ConfigIssue>) ->
             None
         }
         (Some(r), None) => SnykRole::parse_builtin(r)
-            .map_err(|m| issue(issues, key("role"), m))
+            .map_err(|m| issue(issues, key("role"), m.to_string()))
             .ok(),
         (None, Some(p)) => SnykRole::parse_custom(p)
-            .map_err(|m| issue(issues, key("role_public_id"), m))
+            .map_err(|m| issue(issues, key("role_public_id"), m.to_string()))
             .ok(),
     };
     if issues.len() != before {

@@ -100,8 +100,8 @@ impl Application {
         let store = Store::connect(&config.database_url)
             .await
             .context("Failed to open the database (database_url)")?;
-        let engine =
-            Engine::new(store.clone(), &config, clock.clone()).map_err(anyhow::Error::msg)?;
+        let engine = Engine::new(store.clone(), &config, clock.clone())
+            .context("Failed to build the Snyk client")?;
         engine
             .enqueue_if_mappings_changed()
             .await
@@ -115,7 +115,8 @@ impl Application {
             .user_agent(concat!("snyk-scim-bridge/", env!("CARGO_PKG_VERSION")))
             .build()
             .context("Failed to build the HTTP client")?;
-        let auth = Authenticator::new(&config.scim, http).map_err(anyhow::Error::msg)?;
+        let auth = Authenticator::new(&config.scim, http)
+            .context("Failed to set up authentication (scim)")?;
         let listener = TcpListener::bind(&config.listen)
             .with_context(|| format!("Failed to bind {} (listen)", config.listen))?;
         let port = listener.local_addr()?.port();

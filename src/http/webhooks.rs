@@ -24,7 +24,6 @@ use serde_json::{Value, json};
 use super::{AppState, RequestId};
 use crate::audit::Actor;
 use crate::service::ServiceError;
-use crate::store::StoreError;
 use crate::webhook::generic::{self, SIGNATURE_HEADER, SignatureError};
 use crate::webhook::{self, ParseError, Source, okta};
 
@@ -104,37 +103,13 @@ fn service_parts(e: &ServiceError) -> (StatusCode, String) {
             StatusCode::CONFLICT,
             "a resource changed while the events were applied; nothing was stored".into(),
         ),
-        ServiceError::Store(s) => match s {
-            StoreError::Conflict(what) => (
-                StatusCode::CONFLICT,
-                format!("a resource with the same {what} already exists; nothing was stored"),
-            ),
-            StoreError::VersionMismatch => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "a resource was modified concurrently; nothing was stored, retry".into(),
-            ),
-            StoreError::Corrupt(m) => {
-                tracing::error!(error = %m, "stored data is corrupt");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "stored data could not be read; nothing was stored".into(),
-                )
-            }
-            StoreError::Database(e) => {
-                tracing::error!(error = %e, "database error");
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "the database is unavailable; nothing was stored, retry later".into(),
-                )
-            }
-            StoreError::Migrate(e) => {
-                tracing::error!(error = %e, "migration error");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "the database schema is not usable".into(),
-                )
-            }
-        },
+        ServiceError::Store(s) => {
+            let answer = crate::service::store_error_answer(s);
+            (
+                StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                format!("{}; nothing was stored", answer.detail),
+            )
+        }
     }
 }
 

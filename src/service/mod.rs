@@ -114,26 +114,32 @@ impl From<ServiceError> for ScimError {
             ServiceError::PreconditionFailed => ScimError::precondition_failed(
                 "the resource has changed: its version does not match If-Match",
             ),
-            ServiceError::Store(s) => match s {
-                StoreError::Conflict(what) => {
-                    ScimError::uniqueness(format!("a resource with the same {what} already exists"))
-                }
-                StoreError::VersionMismatch => ScimError::precondition_failed(
-                    "the resource was modified concurrently; read it again and retry",
-                ),
-                StoreError::Corrupt(m) => {
-                    tracing::error!(error = %m, "stored data is corrupt");
-                    ScimError::internal("stored data could not be read")
-                }
-                StoreError::Database(e) => {
-                    tracing::error!(error = %e, "database error");
-                    ScimError::new(503, None, "the database is unavailable; retry later")
-                }
-                StoreError::Migrate(e) => {
-                    tracing::error!(error = %e, "migration error");
-                    ScimError::internal("the database schema is not usable")
-                }
-            },
+            ServiceError::Store(s) => store_error_answer(&s),
+        }
+    }
+}
+
+/// The one answer to every store error, for SCIM and webhook requests alike
+/// (logged here when it is the server's fault).
+pub fn store_error_answer(e: &StoreError) -> ScimError {
+    match e {
+        StoreError::Conflict(what) => {
+            ScimError::uniqueness(format!("a resource with the same {what} already exists"))
+        }
+        StoreError::VersionMismatch => ScimError::precondition_failed(
+            "the resource was modified concurrently; read it again and retry",
+        ),
+        StoreError::Corrupt(m) => {
+            tracing::error!(error = %m, "stored data is corrupt");
+            ScimError::internal("stored data could not be read")
+        }
+        StoreError::Database(e) => {
+            tracing::error!(error = %e, "database error");
+            ScimError::new(503, None, "the database is unavailable; retry later")
+        }
+        StoreError::Migrate(e) => {
+            tracing::error!(error = %e, "migration error");
+            ScimError::internal("the database schema is not usable")
         }
     }
 }

@@ -132,13 +132,16 @@ pub struct SnykClient {
 }
 
 impl SnykClient {
-    pub fn new(base: &str, token: Option<SecretString>, timeout: Duration) -> Result<Self, String> {
+    pub fn new(
+        base: &str,
+        token: Option<SecretString>,
+        timeout: Duration,
+    ) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("snyk-scim-bridge/", env!("CARGO_PKG_VERSION")))
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| format!("cannot build the Snyk HTTP client: {e}"))?;
+            .build()?;
         Ok(Self {
             http,
             base: base.trim_end_matches('/').to_owned(),

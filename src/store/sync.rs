@@ -224,7 +224,8 @@ fn access_from_row(r: &AnyRow) -> Result<AccessRow, StoreError> {
         org_id: r.try_get("org_id")?,
         email: r.try_get("email")?,
         state: r.try_get::<String, _>("state")?.parse()?,
-        role: SnykRole::from_key(&r.try_get::<String, _>("role")?).map_err(StoreError::Corrupt)?,
+        role: SnykRole::from_key(&r.try_get::<String, _>("role")?)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
         snyk_user_id: r.try_get("snyk_user_id")?,
         updated_at: r.try_get("updated_at")?,
     })
@@ -410,6 +411,31 @@ impl StoreTx {
         .execute(&mut *self.tx)
         .await?;
         Ok(r.rows_affected())
+    }
+
+    /// A target whose task failed inside the bridge (a bug): `failed` with the
+    /// message, lease given back, so it neither loops nor stays held.
+    pub async fn fail_held_target(
+        &mut self,
+        user_id: &str,
+        org_id: &str,
+        owner: &str,
+        error: &str,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE sync_targets SET status = 'failed', last_error = $1, last_error_ref = NULL,
+                lease_owner = NULL, lease_until = NULL, updated_at = $2
+              WHERE user_id = $3 AND org_id = $4 AND lease_owner = $5",
+        )
+        .bind(error)
+        .bind(now)
+        .bind(user_id)
+        .bind(org_id)
+        .bind(owner)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
     }
 
     /// Leases held now (by anyone), for `status`.

@@ -220,7 +220,12 @@ pub(super) fn millis(d: Duration) -> i64 {
 }
 
 impl Engine {
-    pub fn new(store: Store, config: &Config, clock: Arc<dyn Clock>) -> Result<Self, String> {
+    /// Fails only when the HTTP client cannot be built (no TLS backend).
+    pub fn new(
+        store: Store,
+        config: &Config,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, reqwest::Error> {
         let client = SnykClient::new(
             &config.snyk.api_url,
             config.snyk.token.clone(),

@@ -32,6 +32,21 @@ use crate::store::{QueuedRecord, StoreError, StoreTx};
 
 pub use engine::{Engine, EngineSettings};
 
+/// Why the worker could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A task processing one target failed inside the bridge (a panic: a bug).
+    /// Its target was marked failed with this message.
+    #[error("the sync task of user {user_id} in org {org_id} failed: {message}")]
+    Task {
+        user_id: String,
+        org_id: String,
+        message: String,
+    },
+}
+
 /// How long after a SCIM change its work is due. IdPs send one change as a
 /// burst of requests milliseconds apart (Okta: create, then add to the pushed
 /// group; a move: remove from one group, add to another); planning once the

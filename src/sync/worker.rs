@@ -26,10 +26,15 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::SyncError;
 use super::engine::{DrainReport, Engine};
 use crate::store::{Finish, StoreError, TargetRow};
 
 type Key = (String, String);
+/// What a task returns: its target and how it ended.
+type TaskEnd = (Key, Result<Finish, StoreError>);
+/// A task as `JoinSet::join_next_with_id` hands it back.
+type Joined = Result<(tokio::task::Id, TaskEnd), tokio::task::JoinError>;
 
 fn key(t: &TargetRow) -> Key {
     (t.user_id.clone(), t.org_id.clone())
@@ -38,7 +43,9 @@ fn key(t: &TargetRow) -> Key {
 /// The targets this worker is running.
 #[derive(Default)]
 struct Pool {
-    running: JoinSet<(Key, Result<Finish, StoreError>)>,
+    running: JoinSet<TaskEnd>,
+    /// Which target each task works on (to clean up after a task that failed).
+    tasks: HashMap<tokio::task::Id, Key>,
     in_flight: HashSet<Key>,
     /// Claimed while the same target was still running here; run next.
     parked: HashMap<Key, TargetRow>,
@@ -73,8 +80,11 @@ impl Engine {
         let k = key(&t);
         pool.in_flight.insert(k.clone());
         let me = self.clone();
-        pool.running
-            .spawn(async move { (k, me.process_traced(&t).await) });
+        let task_key = k.clone();
+        let handle = pool
+            .running
+            .spawn(async move { (task_key, me.process_traced(&t).await) });
+        pool.tasks.insert(handle.id(), k);
     }
 
     /// Claim while there is room and work is due.
@@ -98,15 +108,45 @@ impl Engine {
         }
     }
 
-    /// A task ended: run its parked successor, if any.
-    fn joined(
+    /// A task ended: run its parked successor, if any. A task that failed
+    /// inside the bridge (a panic) leaves its target failed with the reason.
+    async fn joined(
         &self,
         pool: &mut Pool,
-        done: Result<(Key, Result<Finish, StoreError>), tokio::task::JoinError>,
+        done: Joined,
         run_parked: bool,
-    ) -> Result<Finish, StoreError> {
-        let (k, finish) =
-            done.map_err(|e| StoreError::Corrupt(format!("a sync task failed: {e}")))?;
+    ) -> Result<Finish, SyncError> {
+        let (k, finish) = match done {
+            Ok((id, (k, finish))) => {
+                pool.tasks.remove(&id);
+                (k, finish.map_err(SyncError::from))
+            }
+            Err(e) => {
+                let Some(k) = pool.tasks.remove(&e.id()) else {
+                    return Err(SyncError::Task {
+                        user_id: "?".into(),
+                        org_id: "?".into(),
+                        message: e.to_string(),
+                    });
+                };
+                let message = if e.is_panic() {
+                    "the bridge failed while working on this target (a bug; see the log)"
+                } else {
+                    "the work on this target was cancelled"
+                };
+                tracing::error!(user = %k.0, org = %k.1, error = %e, "a sync task failed");
+                let mut tx = self.store.write().await?;
+                tx.fail_held_target(&k.0, &k.1, &self.owner, message, self.now())
+                    .await?;
+                tx.commit().await?;
+                let err = SyncError::Task {
+                    user_id: k.0.clone(),
+                    org_id: k.1.clone(),
+                    message: e.to_string(),
+                };
+                (k, Err(err))
+            }
+        };
         pool.in_flight.remove(&k);
         if let Some(next) = pool.parked.remove(&k)
             && run_parked
@@ -132,7 +172,7 @@ impl Engine {
     pub async fn drain(
         &self,
         mut on_progress: impl FnMut(&DrainReport),
-    ) -> Result<DrainReport, StoreError> {
+    ) -> Result<DrainReport, SyncError> {
         let mut report = DrainReport::default();
         let mut pool = Pool::default();
         let mut renew = tokio::time::interval(self.renew_every());
@@ -143,8 +183,8 @@ impl Engine {
                 break;
             }
             tokio::select! {
-                Some(done) = pool.running.join_next() => {
-                    let finish = self.joined(&mut pool, done, true)?;
+                Some(done) = pool.running.join_next_with_id() => {
+                    let finish = self.joined(&mut pool, done, true).await?;
                     count(&mut report, &finish);
                     on_progress(&report);
                 }
@@ -271,8 +311,8 @@ impl Engine {
             tokio::select! {
                 biased;
                 () = stop.cancelled() => {}
-                Some(done) = pool.running.join_next(), if !pool.is_idle() => {
-                    if let Err(e) = self.joined(&mut pool, done, true) {
+                Some(done) = pool.running.join_next_with_id(), if !pool.is_idle() => {
+                    if let Err(e) = self.joined(&mut pool, done, true).await {
                         tracing::error!(error = %e, "a sync task could not finish its target");
                     }
                 }
@@ -298,9 +338,9 @@ impl Engine {
         let deadline = Instant::now() + self.settings.shutdown_grace;
         loop {
             tokio::select! {
-                done = pool.running.join_next() => match done {
+                done = pool.running.join_next_with_id() => match done {
                     Some(done) => {
-                        if let Err(e) = self.joined(&mut pool, done, false) {
+                        if let Err(e) = self.joined(&mut pool, done, false).await {
                             tracing::warn!(error = %e, "a sync task ended with an error while stopping");
                         }
                     }
