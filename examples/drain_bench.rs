@@ -21,6 +21,7 @@
 //!
 //! The default window (300 per 10 s) is Snyk's 2000/min scaled down in time
 //! to keep the run short; `--limit 2000 --window-secs 60` is the real shape.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a benchmark tool: a failure ends the run
 
 #[path = "../tests/common/fake_snyk.rs"]
 mod fake_snyk;

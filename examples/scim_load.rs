@@ -18,6 +18,7 @@
 //! is measured per request; in the open-loop phase from the moment the request
 //! was *due*, so a stalled server cannot hide its queueing (no coordinated
 //! omission). docs/benchmarks.md holds the figures and the exact commands.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a benchmark tool: a failure ends the run
 
 use std::path::Path;
 use std::sync::Arc;

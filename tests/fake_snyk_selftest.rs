@@ -1,4 +1,5 @@
 //! Tests of the fake Snyk v1 API used by the other test binaries.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is a panic
 
 #[path = "common/fake_snyk.rs"]
 mod fake_snyk;

@@ -647,10 +647,10 @@ fn validate_snyk(raw: RawSnyk, env: &Env, issues: &mut Vec<ConfigIssue>) -> Opti
     if !(api_url.starts_with("https://") || api_url.starts_with("http://")) {
         issue(issues, "snyk.api_url", "must be an http(s) URL");
     }
-    if let Some(g) = &raw.group_id {
-        if uuid::Uuid::parse_str(g).is_err() {
-            issue(issues, "snyk.group_id", "must be a UUID");
-        }
+    if let Some(g) = &raw.group_id
+        && uuid::Uuid::parse_str(g).is_err()
+    {
+        issue(issues, "snyk.group_id", "must be a UUID");
     }
     let requests_per_minute = raw.requests_per_minute.unwrap_or(1800);
     if requests_per_minute == 0 {

@@ -158,15 +158,14 @@ fn resource_response(
     let mut b = HttpResponse::build(status);
     b.content_type(SCIM_JSON)
         .insert_header((header::ETAG, r.etag()));
-    if status == actix_web::http::StatusCode::CREATED {
-        if let Some(loc) = r
+    if status == actix_web::http::StatusCode::CREATED
+        && let Some(loc) = r
             .body
             .get("meta")
             .and_then(|m| m.get("location"))
             .and_then(Value::as_str)
-        {
-            b.insert_header((header::LOCATION, loc.to_owned()));
-        }
+    {
+        b.insert_header((header::LOCATION, loc.to_owned()));
     }
     b.body(Value::Object(body).to_string())
 }

@@ -212,10 +212,10 @@ fn apply_unregistered(
             ext.insert(name, value.cloned().unwrap_or(Value::Null));
         }
         (Some(sub), OpKind::Remove) => {
-            if let Some(Value::Object(inner)) = ext.get_mut(&name) {
-                if let Some(k) = key_ci(inner, sub) {
-                    inner.remove(&k);
-                }
+            if let Some(Value::Object(inner)) = ext.get_mut(&name)
+                && let Some(k) = key_ci(inner, sub)
+            {
+                inner.remove(&k);
             }
         }
         (Some(sub), _) => {
@@ -265,10 +265,10 @@ fn apply_whole_extension(
             "the value for {ext} must be an object"
         )));
     };
-    if op == OpKind::Replace {
-        if let Some(k) = key_ci(doc, ext) {
-            doc.remove(&k);
-        }
+    if op == OpKind::Replace
+        && let Some(k) = key_ci(doc, ext)
+    {
+        doc.remove(&k);
     }
     for (k, v) in values {
         if k.eq_ignore_ascii_case("schemas") {
@@ -485,10 +485,10 @@ impl<'p> Target<'p> {
                 Ok(())
             }
             (OpKind::Remove, None, Some(sub), false) => {
-                if let Some(Value::Object(o)) = holder.get_mut(&key) {
-                    if let Some(k) = key_ci(o, sub.name) {
-                        o.remove(&k);
-                    }
+                if let Some(Value::Object(o)) = holder.get_mut(&key)
+                    && let Some(k) = key_ci(o, sub.name)
+                {
+                    o.remove(&k);
                 }
                 Ok(())
             }
@@ -510,10 +510,10 @@ impl<'p> Target<'p> {
                     }
                     Some(sub) => {
                         for item in elements_mut(holder, &key) {
-                            if filter::matches(f, &Value::Object(item.clone()), &ctx) {
-                                if let Some(k) = key_ci(item, sub.name) {
-                                    item.remove(&k);
-                                }
+                            if filter::matches(f, &Value::Object(item.clone()), &ctx)
+                                && let Some(k) = key_ci(item, sub.name)
+                            {
+                                item.remove(&k);
                             }
                         }
                     }
@@ -642,14 +642,14 @@ fn set_whole(
         }
         return Ok(());
     }
-    if def.is_complex() {
-        if let (Some(Value::Object(existing)), Value::Object(new)) = (holder.get_mut(key), &v) {
-            for (k, nv) in new {
-                let ek = key_ci(existing, k).unwrap_or_else(|| k.clone());
-                existing.insert(ek, nv.clone());
-            }
-            return Ok(());
+    if def.is_complex()
+        && let (Some(Value::Object(existing)), Value::Object(new)) = (holder.get_mut(key), &v)
+    {
+        for (k, nv) in new {
+            let ek = key_ci(existing, k).unwrap_or_else(|| k.clone());
+            existing.insert(ek, nv.clone());
         }
+        return Ok(());
     }
     holder.insert(key.to_owned(), v);
     Ok(())
@@ -712,12 +712,11 @@ fn set_filtered(
         .collect();
     if setting_primary {
         for (n, item) in items.iter_mut().enumerate() {
-            if !matched.contains(&n) {
-                if let Some(o) = item.as_object_mut() {
-                    if let Some(k) = key_ci(o, "primary") {
-                        o.insert(k, Value::Bool(false));
-                    }
-                }
+            if !matched.contains(&n)
+                && let Some(o) = item.as_object_mut()
+                && let Some(k) = key_ci(o, "primary")
+            {
+                o.insert(k, Value::Bool(false));
             }
         }
     }

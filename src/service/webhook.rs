@@ -227,10 +227,10 @@ impl ScimService {
                     if let Some(user) = user {
                         self.change_membership(tx, &group, &user, true).await?;
                     }
-                } else if let Some(group) = group {
-                    if let Some(user) = find_user(tx, &e.user).await? {
-                        self.change_membership(tx, &group, &user, false).await?;
-                    }
+                } else if let Some(group) = group
+                    && let Some(user) = find_user(tx, &e.user).await?
+                {
+                    self.change_membership(tx, &group, &user, false).await?;
                 }
                 let value = if adding { "member" } else { "removed" };
                 tx.set_applied_mark(subject, &aspect, &mark(Some(value)))
@@ -437,10 +437,10 @@ fn apply_profile(doc: &mut Map<String, Value>, u: &UserRef) {
     if let Some(n) = &u.user_name {
         doc.insert("userName".into(), Value::String(n.clone()));
     }
-    if let Some(x) = &u.external_id {
-        if !doc.get("externalId").is_some_and(|v| v.is_string()) {
-            doc.insert("externalId".into(), Value::String(x.clone()));
-        }
+    if let Some(x) = &u.external_id
+        && !doc.get("externalId").is_some_and(|v| v.is_string())
+    {
+        doc.insert("externalId".into(), Value::String(x.clone()));
     }
     if let Some(email) = &u.email {
         set_primary_email(doc, email);

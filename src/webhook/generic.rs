@@ -71,7 +71,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 || !s.is_ascii() {
+    if !s.len().is_multiple_of(2) || !s.is_ascii() {
         return None;
     }
     (0..s.len())
@@ -271,13 +271,13 @@ fn parse_user(v: Option<&Value>, at: &str) -> Result<(UserRef, Option<bool>), Pa
     let user_name = string(u, "userName", &prefix)?
         .ok_or_else(|| ParseError::new(format!("{prefix}userName"), "is required"))?;
     let email = string(u, "email", &prefix)?;
-    if let Some(e) = &email {
-        if crate::domain::Email::parse(e).is_err() {
-            return Err(ParseError::new(
-                format!("{prefix}email"),
-                "is not an email address",
-            ));
-        }
+    if let Some(e) = &email
+        && crate::domain::Email::parse(e).is_err()
+    {
+        return Err(ParseError::new(
+            format!("{prefix}email"),
+            "is not an email address",
+        ));
     }
     let active = match u.get("active") {
         None | Some(Value::Null) => None,

@@ -8,6 +8,7 @@
 //! is set (a database per run, always dropped). Assertions are on the fake's
 //! state and calls within bounded waits: 2 s where Snyk does not limit, longer
 //! only where a rate limit makes it necessary, and then computed from it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is a panic
 
 #[path = "../common/fake_snyk.rs"]
 mod fake_snyk;

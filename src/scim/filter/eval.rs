@@ -238,10 +238,10 @@ fn compare_value(actual: &Value, op: CompareOp, expected: &CompValue, case_exact
 }
 
 fn compare_strings(actual: &str, expected: &str, op: CompareOp, case_exact: bool) -> bool {
-    if op.is_ordering() {
-        if let Some(order) = instant_order(actual, expected) {
-            return op.holds_for(order);
-        }
+    if op.is_ordering()
+        && let Some(order) = instant_order(actual, expected)
+    {
+        return op.holds_for(order);
     }
     let actual = fold_case(actual, case_exact);
     let expected = fold_case(expected, case_exact);

@@ -146,30 +146,29 @@ fn normalize_urn_key(
         }
         return Ok(());
     }
-    if let Ok(path) = AttrPath::parse(key) {
-        if let Some(uri) = path.uri.as_deref() {
-            if let Some(def) = kind.attribute(Some(uri), &path.name) {
-                let target_schema = kind.extension(uri).map(|s| s.id);
-                let mut v = value.clone();
-                if let Some(sub) = &path.sub {
-                    let mut m = Map::new();
-                    m.insert(sub.clone(), v);
-                    v = Value::Object(m);
-                }
-                return match target_schema {
-                    Some(ext) => {
-                        let slot = out
-                            .entry(ext.to_owned())
-                            .or_insert_with(|| Value::Object(Map::new()));
-                        match slot.as_object_mut() {
-                            Some(m) => merge_put(m, def, &v),
-                            None => Ok(()),
-                        }
-                    }
-                    None => merge_put(out, def, &v),
-                };
-            }
+    if let Ok(path) = AttrPath::parse(key)
+        && let Some(uri) = path.uri.as_deref()
+        && let Some(def) = kind.attribute(Some(uri), &path.name)
+    {
+        let target_schema = kind.extension(uri).map(|s| s.id);
+        let mut v = value.clone();
+        if let Some(sub) = &path.sub {
+            let mut m = Map::new();
+            m.insert(sub.clone(), v);
+            v = Value::Object(m);
         }
+        return match target_schema {
+            Some(ext) => {
+                let slot = out
+                    .entry(ext.to_owned())
+                    .or_insert_with(|| Value::Object(Map::new()));
+                match slot.as_object_mut() {
+                    Some(m) => merge_put(m, def, &v),
+                    None => Ok(()),
+                }
+            }
+            None => merge_put(out, def, &v),
+        };
     }
     // An unregistered extension: kept verbatim.
     if !value.is_null() {
@@ -180,16 +179,16 @@ fn normalize_urn_key(
 
 /// `put`, but a complex singular value is merged with what is there.
 fn merge_put(out: &mut Map<String, Value>, def: &AttributeDef, v: &Value) -> Result<(), ScimError> {
-    if def.is_complex() && !def.multi_valued {
-        if let (Some(Value::Object(existing)), Some(new)) =
+    if def.is_complex()
+        && !def.multi_valued
+        && let (Some(Value::Object(existing)), Some(new)) =
             (out.get(def.name).cloned(), v.as_object())
-        {
-            let mut merged = existing;
-            for (k, v) in new {
-                merged.insert(k.clone(), v.clone());
-            }
-            return put(out, def, &Value::Object(merged));
+    {
+        let mut merged = existing;
+        for (k, v) in new {
+            merged.insert(k.clone(), v.clone());
         }
+        return put(out, def, &Value::Object(merged));
     }
     put(out, def, v)
 }
@@ -378,13 +377,13 @@ fn type_name(v: &Value) -> &'static str {
 fn keep_one_primary(values: &mut [Value]) {
     let mut seen = false;
     for v in values.iter_mut() {
-        if let Some(o) = v.as_object_mut() {
-            if o.get("primary") == Some(&Value::Bool(true)) {
-                if seen {
-                    o.insert("primary".into(), Value::Bool(false));
-                }
-                seen = true;
+        if let Some(o) = v.as_object_mut()
+            && o.get("primary") == Some(&Value::Bool(true))
+        {
+            if seen {
+                o.insert("primary".into(), Value::Bool(false));
             }
+            seen = true;
         }
     }
 }
