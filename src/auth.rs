@@ -11,12 +11,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::secret::SecretDigest;
 use dashmap::DashMap;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use secrecy::ExposeSecret;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
+
 use tokio::sync::Mutex;
 
 use crate::config::{JwtKey, JwtSettings, ScimSettings};
@@ -60,12 +60,8 @@ pub enum AuthSetupError {
 
 #[derive(Clone, Debug)]
 pub struct Authenticator {
-    token_digests: Arc<Vec<[u8; 32]>>,
+    token_digests: Arc<Vec<SecretDigest>>,
     jwt: Option<Arc<JwtVerifier>>,
-}
-
-fn digest(s: &str) -> [u8; 32] {
-    Sha256::digest(s.as_bytes()).into()
 }
 
 /// The token of an `Authorization: Bearer ...` header value.
@@ -82,7 +78,7 @@ impl Authenticator {
         let token_digests = settings
             .tokens
             .iter()
-            .map(|t| digest(t.expose_secret()))
+            .map(|t| SecretDigest::of(t.expose_secret()))
             .collect();
         let jwt = settings
             .jwt
@@ -98,11 +94,10 @@ impl Authenticator {
     /// Check an `Authorization` header value.
     pub async fn authenticate(&self, header: Option<&str>) -> Result<Principal, AuthError> {
         let token = header.and_then(bearer_token).ok_or(AuthError::Missing)?;
-        let d = digest(token);
         let mut found = None;
         for (i, known) in self.token_digests.iter().enumerate() {
             // Check every token, so timing does not tell which one matched.
-            if bool::from(known.ct_eq(&d)) && found.is_none() {
+            if known.matches(token) && found.is_none() {
                 found = Some(i);
             }
         }

@@ -1,6 +1,7 @@
-//! The command line of interface.md: `serve`, `check-config` (and, as the
-//! sync engine lands, `plan`, `sync`, `status`). Thin: each command loads the
-//! configuration and calls into the library.
+//! The command line of interface.md: `serve`, `check-config`, `plan`,
+//! `sync`, `status` (and `status --user`), plus `healthcheck`. Thin: each
+//! command loads the configuration and calls into the library; one tokio
+//! runtime (`#[tokio::main]` in `main.rs`) runs them all.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -84,25 +85,45 @@ const EXIT_CONFIG: u8 = 2;
 /// `listen` when the configuration does not say (interface.md).
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
-pub fn main() -> ExitCode {
+pub async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::CheckConfig(a) => check_config(a),
-        Command::Serve(a) => serve(a),
-        Command::Plan(a) => with_engine(a, false, plan),
-        Command::Sync(a) => with_engine(a, true, sync),
-        Command::Status(StatusArgs { config, user: None }) => with_engine(config, false, status),
+        Command::Serve(a) => serve(a).await,
+        Command::Plan(a) => match open(&a, false).await {
+            Ok((engine, _)) => outcome(plan(engine).await),
+            Err(code) => code,
+        },
+        Command::Sync(a) => match open(&a, true).await {
+            Ok((engine, store)) => outcome(sync(engine, store).await),
+            Err(code) => code,
+        },
+        Command::Status(StatusArgs { config, user: None }) => match open(&config, false).await {
+            Ok((_, store)) => outcome(status(store).await),
+            Err(code) => code,
+        },
         Command::Status(StatusArgs {
             config,
             user: Some(email),
-        }) => history::run(&config, &email),
-        Command::Healthcheck(a) => healthcheck(a),
+        }) => history::run(&config, &email).await,
+        Command::Healthcheck(a) => healthcheck(a).await,
+    }
+}
+
+/// The exit code of a command's result (the error printed).
+fn outcome(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 
 /// GET the health URL; exit 0 on 200, 1 on anything else (never 2: Docker
 /// reserves it in HEALTHCHECK).
-fn healthcheck(a: HealthcheckArgs) -> ExitCode {
+async fn healthcheck(a: HealthcheckArgs) -> ExitCode {
     let url = match (&a.url, &a.config) {
         (Some(u), _) => u.clone(),
         (None, Some(path)) => match listen_of(path) {
@@ -120,11 +141,7 @@ fn healthcheck(a: HealthcheckArgs) -> ExitCode {
             .build()?;
         client.get(&url).send().await
     };
-    let result = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())
-        .and_then(|rt| rt.block_on(probe).map_err(|e| e.to_string()));
+    let result = probe.await;
     match result {
         Ok(r) if r.status().is_success() => ExitCode::SUCCESS,
         Ok(r) => {
@@ -164,56 +181,35 @@ fn health_url(listen: &str) -> String {
     format!("http://{host}:{port}/healthz")
 }
 
-type EngineCommand = fn(
-    crate::sync::Engine,
-    Store,
-)
-    -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>>>>;
-
-/// Load the configuration, open the store, build the engine, run `f`.
-fn with_engine(a: ConfigArg, log: bool, f: EngineCommand) -> ExitCode {
-    let config = match load(&a) {
+/// Load the configuration, open the store and build the engine; on failure
+/// the error is printed and its exit code returned (2: configuration).
+async fn open(a: &ConfigArg, log: bool) -> Result<(crate::sync::Engine, Store), ExitCode> {
+    let config = match load(a) {
         Ok(c) => c,
         Err((_, e)) => {
             eprintln!("{e}");
-            return ExitCode::from(EXIT_CONFIG);
+            return Err(ExitCode::from(EXIT_CONFIG));
         }
     };
     if log {
         crate::telemetry::init(config.log_format);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = runtime.block_on(async move {
+    let opened = async {
         let store = Store::connect(&config.database_url)
             .await
             .context("Failed to open the database (database_url)")?;
         let engine = crate::sync::Engine::new(store.clone(), &config, Arc::new(SystemClock))
             .context("Failed to build the Snyk client")?;
-        f(engine, store).await
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+        anyhow::Ok((engine, store))
+    };
+    opened.await.map_err(|e| {
+        eprintln!("error: {e:#}");
+        ExitCode::FAILURE
+    })
 }
 
-fn plan(
-    engine: crate::sync::Engine,
-    _store: Store,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>>>> {
-    Box::pin(async move {
+async fn plan(engine: crate::sync::Engine) -> anyhow::Result<()> {
+    {
         let (report, calls) = engine.plan().await.context("Failed to plan")?;
         for e in &report.errors {
             println!("warning: could not read {e}");
@@ -237,14 +233,11 @@ fn plan(
             }
         );
         Ok(())
-    })
+    }
 }
 
-fn sync(
-    engine: crate::sync::Engine,
-    store: Store,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>>>> {
-    Box::pin(async move {
+async fn sync(engine: crate::sync::Engine, store: Store) -> anyhow::Result<()> {
+    {
         let _lock = lead(&store).await?;
         let report = engine
             .reconcile(true)
@@ -292,7 +285,7 @@ fn sync(
             }
         );
         Ok(())
-    })
+    }
 }
 
 /// Become the only sender, or say who is.
@@ -312,11 +305,8 @@ async fn lead(store: &Store) -> anyhow::Result<crate::store::LeaderLock> {
     )
 }
 
-fn status(
-    _engine: crate::sync::Engine,
-    store: Store,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<()>>>> {
-    Box::pin(async move {
+async fn status(store: Store) -> anyhow::Result<()> {
+    {
         let s = crate::sync::engine::status(&store)
             .await
             .context("Failed to read the status")?;
@@ -374,7 +364,7 @@ fn status(
             println!("targets being worked on now: {}", s.leased);
         }
         Ok(())
-    })
+    }
 }
 
 pub(crate) fn load(a: &ConfigArg) -> Result<config::Config, (PathBuf, ConfigError)> {
@@ -399,7 +389,7 @@ fn check_config(a: ConfigArg) -> ExitCode {
     }
 }
 
-fn serve(a: ConfigArg) -> ExitCode {
+async fn serve(a: ConfigArg) -> ExitCode {
     let config = match load(&a) {
         Ok(c) => c,
         Err((_, e)) => {
@@ -408,24 +398,14 @@ fn serve(a: ConfigArg) -> ExitCode {
         }
     };
     crate::telemetry::init(config.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = runtime.block_on(async move {
+    let run = async move {
         let listen = config.listen.clone();
         let app = crate::http::Application::build(config).await?;
         tracing::info!(listen = %listen, port = app.port(), "snyk-scim-bridge is serving");
         app.run_until_stopped().await?;
         anyhow::Ok(())
-    });
-    match result {
+    };
+    match run.await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = ?e, "snyk-scim-bridge stopped with an error");

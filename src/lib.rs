@@ -30,6 +30,7 @@ pub mod health;
 pub mod http;
 pub mod metrics;
 pub mod scim;
+pub mod secret;
 pub mod service;
 pub mod snyk;
 pub mod store;

@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
-fn main() -> ExitCode {
-    snyk_scim_bridge::cli::main()
+#[tokio::main]
+async fn main() -> ExitCode {
+    snyk_scim_bridge::cli::main().await
 }

@@ -32,8 +32,7 @@ pub fn email_hash(email: &str) -> String {
     h.update(b"snyk-scim-bridge/email/v1:");
     h.update(email.trim().to_lowercase().as_bytes());
     let digest = h.finalize();
-    let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
-    format!("email:{hex}")
+    format!("email:{}", hex::encode(&digest[..6]))
 }
 
 /// An email as it may appear in a log line.

@@ -9,7 +9,7 @@ use super::{ConfigArg, EXIT_CONFIG, load};
 use crate::audit::{HistoryItem, UserHistory, user_history};
 use crate::store::Store;
 
-pub fn run(a: &ConfigArg, email: &str) -> ExitCode {
+pub async fn run(a: &ConfigArg, email: &str) -> ExitCode {
     let config = match load(a) {
         Ok(c) => c,
         Err((_, e)) => {
@@ -17,17 +17,7 @@ pub fn run(a: &ConfigArg, email: &str) -> ExitCode {
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = runtime.block_on(async {
+    let result = async {
         let store = Store::connect(&config.database_url)
             .await
             .context("Failed to open the database (database_url)")?;
@@ -35,8 +25,8 @@ pub fn run(a: &ConfigArg, email: &str) -> ExitCode {
             .await
             .context("Failed to read the audit trail")?;
         anyhow::Ok(render(email, &h))
-    });
-    match result {
+    };
+    match result.await {
         Ok(text) => {
             print!("{text}");
             ExitCode::SUCCESS

@@ -23,7 +23,6 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use hmac::{Hmac, Mac};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use super::AppState;
 use crate::health::{self, HealthInputs, Level, StatusSnapshot, when};
@@ -34,7 +33,7 @@ const TICKET_SECS: i64 = 60;
 
 /// The admin token, kept only as keys derived from it.
 pub struct AdminAuth {
-    token_digest: [u8; 32],
+    token: crate::secret::SecretDigest,
     mac_key: [u8; 32],
 }
 
@@ -51,14 +50,13 @@ impl AdminAuth {
         k.update(b"snyk-scim-bridge/status-session/v1:");
         k.update(t);
         Self {
-            token_digest: Sha256::digest(t).into(),
+            token: crate::secret::SecretDigest::of(token.expose_secret()),
             mac_key: k.finalize().into(),
         }
     }
 
     fn token_ok(&self, given: &str) -> bool {
-        let d: [u8; 32] = Sha256::digest(given.as_bytes()).into();
-        bool::from(d.ct_eq(&self.token_digest))
+        self.token.matches(given)
     }
 
     fn mac(&self, purpose: &str, expiry: i64) -> String {
@@ -66,11 +64,7 @@ impl AdminAuth {
             return String::new();
         };
         m.update(format!("{purpose}:{expiry}").as_bytes());
-        m.finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        hex::encode(m.finalize().into_bytes())
     }
 
     /// `<expiry>.<mac>` for `purpose`, valid for `secs`.
@@ -89,7 +83,7 @@ impl AdminAuth {
         let want = self.mac(purpose, exp);
         exp > now_secs
             && exp - now_secs <= max_secs
-            && bool::from(want.as_bytes().ct_eq(mac.as_bytes()))
+            && crate::secret::equal_in_constant_time(&want, mac)
     }
 }
 

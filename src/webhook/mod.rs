@@ -14,9 +14,6 @@
 pub mod generic;
 pub mod okta;
 
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
-
 /// Where events come from (the dedupe namespace).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
@@ -138,10 +135,7 @@ pub fn is_stale(event_ms: i64, last_applied_ms: Option<i64>) -> bool {
 /// Compare a presented shared secret with the configured one in constant
 /// time (digests of equal length, so the length leaks nothing either).
 pub fn secret_matches(given: Option<&str>, expected: &str) -> bool {
-    let Some(given) = given else { return false };
-    let a = Sha256::digest(given.as_bytes());
-    let b = Sha256::digest(expected.as_bytes());
-    bool::from(a.ct_eq(&b))
+    crate::secret::secrets_match(given, expected)
 }
 
 /// RFC 3339 to Unix milliseconds.
