@@ -53,6 +53,8 @@ pub struct OrgCounts {
     pub pending: i64,
     pub member: i64,
     pub external: i64,
+    /// Logged in but not findable (admins without `snyk.group_id`).
+    pub unlocated: i64,
 }
 
 /// Everything the status page shows.
@@ -69,6 +71,8 @@ pub struct StatusSnapshot {
     pub failed_calls: Vec<CallRecord>,
     pub per_org: Vec<OrgCounts>,
     pub drift: Vec<(String, String, String, String)>,
+    /// Users the bridge cannot manage after their login (see `sync::engine::UNLOCATED_REASON`).
+    pub unlocated: Vec<crate::store::AccessRow>,
 }
 
 /// What the snapshot needs besides the store.
@@ -113,6 +117,7 @@ pub async fn snapshot(store: &Store, inputs: &HealthInputs<'_>) -> StatusSnapsho
         failed_calls: Vec::new(),
         per_org: Vec::new(),
         drift: Vec::new(),
+        unlocated: Vec::new(),
     };
     snap.components
         .push(worker_component(inputs.worker, inputs.now_ms));
@@ -170,14 +175,18 @@ async fn read(store: &Store, snap: &mut StatusSnapshot) -> Result<Reads, StoreEr
             });
         }
         if let Some(o) = snap.per_org.last_mut() {
-            match state.as_str() {
-                "pending" => o.pending += n,
-                "member" => o.member += n,
-                _ => o.external += n,
+            match state.parse::<crate::store::AccessState>()? {
+                crate::store::AccessState::Pending => o.pending += n,
+                crate::store::AccessState::Member => o.member += n,
+                crate::store::AccessState::External => o.external += n,
+                crate::store::AccessState::Unlocated => o.unlocated += n,
             }
         }
     }
     snap.drift = tx.drift().await?;
+    snap.unlocated = tx
+        .access_in_state(crate::store::AccessState::Unlocated)
+        .await?;
     let sent = tx.recent_calls(true, 20).await?;
     let last_at = tx
         .meta(META_LAST_RECONCILE_AT)
