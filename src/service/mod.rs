@@ -10,7 +10,7 @@ mod read;
 pub mod webhook;
 
 pub use read::project;
-use read::{members_json, render};
+use read::{members_json, render, render_known};
 
 use std::sync::Arc;
 
@@ -398,7 +398,7 @@ impl ScimService {
         let mut tx = self.store.write().await?;
         let current = load(&mut tx, kind, id).await?;
         if_match.check(current.version)?;
-        self.store_new_doc(tx, &current, doc, OP, base).await
+        self.store_new_doc(tx, &current, doc, OP, base, None).await
     }
 
     pub async fn patch(
@@ -415,16 +415,21 @@ impl ScimService {
         let current = load(&mut tx, kind, id).await?;
         if_match.check(current.version)?;
         let mut doc = current.doc.clone();
-        let touches_members = kind == ResourceKind::Group;
-        if touches_members {
+        // A group's members are read once: the PATCH applies to them, the
+        // write diffs against them, and the answer is rendered from the result.
+        let existing = if kind == ResourceKind::Group {
             let members = tx.members(id).await?;
             if !members.is_empty() {
                 doc.insert("members".into(), members_json(&members));
             }
-        }
+            Some(members)
+        } else {
+            None
+        };
         patch::apply(kind, &mut doc, &ops)?;
         let doc = resource::normalize(kind, &Value::Object(doc))?;
-        self.store_new_doc(tx, &current, doc, OP, base).await
+        self.store_new_doc(tx, &current, doc, OP, base, existing)
+            .await
     }
 
     /// The common end of replace and patch: a group's members come from the
@@ -436,29 +441,41 @@ impl ScimService {
         mut doc: Map<String, Value>,
         operation: &str,
         base: &str,
+        existing: Option<Vec<MemberRef>>,
     ) -> Result<Rendered, ServiceError> {
         let members = match (current.kind, take_members(current.kind, &mut doc)) {
             (ResourceKind::Group, None) => Some(Vec::new()),
             (_, m) => m,
         };
-        let stored = self
-            .write_doc(&mut tx, current, doc, members.as_deref(), operation)
+        let (stored, now_members) = self
+            .write_doc(
+                &mut tx,
+                current,
+                doc,
+                members.as_deref(),
+                existing,
+                operation,
+            )
             .await?;
-        let r = render(&mut tx, &stored, base).await?;
+        let r = render_known(&mut tx, &stored, base, now_members).await?;
         tx.commit().await?;
         self.ring();
         Ok(r)
     }
 
-    /// Write a new document (and, for groups, the new member set) over `current`.
+    /// Write a new document (and, for groups, the new member set) over
+    /// `current`. `existing`: the members as already read in this transaction
+    /// (read here when `None`). Returns the stored resource and, when members
+    /// were written, the member set now (sorted by id, as the store lists it).
     async fn write_doc(
         &self,
         tx: &mut StoreTx,
         current: &StoredResource,
         doc: Map<String, Value>,
         members: Option<&[Value]>,
+        existing: Option<Vec<MemberRef>>,
         operation: &str,
-    ) -> Result<StoredResource, ServiceError> {
+    ) -> Result<(StoredResource, Option<Vec<MemberRef>>), ServiceError> {
         let now = self.now();
         if current.kind == ResourceKind::User && doc != current.doc {
             ensure_email_free(tx, &current.id, &doc).await?;
@@ -466,8 +483,12 @@ impl ScimService {
         let mut members_changed = false;
         let (mut added, mut removed) = (0, 0);
         let mut touched_users = BTreeSet::new();
+        let mut now_members = None;
         if let Some(members) = members {
-            let existing = tx.members(&current.id).await?;
+            let existing = match existing {
+                Some(e) => e,
+                None => tx.members(&current.id).await?,
+            };
             let wanted = resolve_members(tx, &current.id, members, &existing).await?;
             // Keyed by id: one PATCH adding a member to a large group stays
             // linear, not quadratic, in the group's size.
@@ -504,6 +525,9 @@ impl ScimService {
                     }
                 }
             }
+            let mut sorted = wanted;
+            sorted.sort_by(|a, b| a.id.cmp(&b.id));
+            now_members = Some(sorted);
         }
         let change = match current.kind {
             ResourceKind::User => Change::User(current.id.clone()),
@@ -520,14 +544,17 @@ impl ScimService {
         );
         self.audit(tx, current.kind, &current.id, operation, summary, &doc)
             .await?;
-        if doc == current.doc {
+        let stored = if doc == current.doc {
             if members_changed {
-                return Ok(tx.touch_resource(current, &now).await?);
+                tx.touch_resource(current, &now).await?
+            } else {
+                current.clone()
             }
-            return Ok(current.clone());
-        }
-        let fields = indexed_fields(current.kind, &doc);
-        Ok(tx.update_resource(current, &fields, &doc, &now).await?)
+        } else {
+            let fields = indexed_fields(current.kind, &doc);
+            tx.update_resource(current, &fields, &doc, &now).await?
+        };
+        Ok((stored, now_members))
     }
 
     pub async fn delete(

@@ -86,11 +86,32 @@ pub(super) async fn render(
     render_with(tx, stored, base, true).await
 }
 
+/// [`render`], with a group's members already known (no second read).
+pub(super) async fn render_known(
+    tx: &mut StoreTx,
+    stored: &StoredResource,
+    base: &str,
+    members: Option<Vec<MemberRef>>,
+) -> Result<Rendered, ServiceError> {
+    render_rel(tx, stored, base, true, members).await
+}
+
 async fn render_with(
     tx: &mut StoreTx,
     stored: &StoredResource,
     base: &str,
     relations: bool,
+) -> Result<Rendered, ServiceError> {
+    render_rel(tx, stored, base, relations, None).await
+}
+
+/// `known`: a group's members, when the caller has them (else read).
+async fn render_rel(
+    tx: &mut StoreTx,
+    stored: &StoredResource,
+    base: &str,
+    relations: bool,
+    known: Option<Vec<MemberRef>>,
 ) -> Result<Rendered, ServiceError> {
     let kind = stored.kind;
     let mut body = Map::new();
@@ -111,7 +132,10 @@ async fn render_with(
     if relations {
         match kind {
             ResourceKind::Group => {
-                let members = tx.members(&stored.id).await?;
+                let members = match known {
+                    Some(m) => m,
+                    None => tx.members(&stored.id).await?,
+                };
                 if !members.is_empty() {
                     body.insert("members".into(), members_json(&members));
                 }

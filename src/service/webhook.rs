@@ -301,7 +301,8 @@ impl ScimService {
             with_schemas.insert("schemas".into(), json!([USER_SCHEMA]));
         }
         let doc = resource::normalize(ResourceKind::User, &Value::Object(with_schemas))?;
-        self.write_doc(tx, current, doc, None, "webhook").await?;
+        self.write_doc(tx, current, doc, None, None, "webhook")
+            .await?;
         Ok(())
     }
 
