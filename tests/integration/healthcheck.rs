@@ -1,6 +1,5 @@
 //! `snyk-scim-bridge healthcheck`: the probe a container's HEALTHCHECK runs.
 //! The real binary against the real application on a random port.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is a panic
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -14,10 +14,8 @@
 //!   regression test for a double send found by the drain benchmark.
 //!
 //! Children are killed by a drop guard, also when an assertion panics.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is a panic
 
-#[path = "common/fake_snyk.rs"]
-mod fake_snyk;
+use crate::fake_snyk;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;

@@ -1,8 +1,6 @@
 //! Tests of the fake Snyk v1 API used by the other test binaries.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is a panic
 
-#[path = "common/fake_snyk.rs"]
-mod fake_snyk;
+use crate::fake_snyk;
 
 use std::time::{Duration, Instant};
 

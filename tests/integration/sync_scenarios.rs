@@ -2,12 +2,9 @@
 //! lifecycle path of the sync semantics, on SQLite and (with
 //! TEST_POSTGRES_URL) on PostgreSQL. The app runs for real on port 0; the
 //! worker is driven step by step (`Engine::drain`) under a manual clock.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is a panic
 
-#[path = "common/fake_snyk.rs"]
-mod fake_snyk;
-#[path = "common/pg.rs"]
-mod pg;
+use crate::fake_snyk;
+use crate::pg;
 
 use std::sync::Arc;
 

@@ -1,6 +1,5 @@
 //! Adding one member to a large mapped group queues Snyk work for that member
 //! only (not for every member again), and renaming the group queues them all.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is a panic
 
 use std::path::Path;
 

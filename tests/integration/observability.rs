@@ -4,12 +4,9 @@
 //!
 //! The app runs for real on port 0 against the stateful fake Snyk, with a
 //! manual clock and the worker driven step by step, as in sync_scenarios.rs.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is a panic
 
-#[path = "common/fake_snyk.rs"]
-mod fake_snyk;
-#[path = "common/pg.rs"]
-mod pg;
+use crate::fake_snyk;
+use crate::pg;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -6,7 +6,6 @@
 //! `postgres_<name>` (a fresh database `c_<uuid>` created through
 //! `TEST_POSTGRES_URL` and dropped afterwards; skipped, passing, when that
 //! variable is unset).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is a panic
 
 use std::future::Future;
 

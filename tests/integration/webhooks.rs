@@ -3,12 +3,9 @@
 //! the generic signed webhook, each ending in the outbox (`sync_targets`)
 //! and, after the worker drains it, in the stateful fake Snyk. The app runs
 //! for real on port 0 under a manual clock; the worker is driven by hand.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is a panic
 
-#[path = "common/fake_snyk.rs"]
-mod fake_snyk;
-#[path = "common/pg.rs"]
-mod pg;
+use crate::fake_snyk;
+use crate::pg;
 
 use std::sync::Arc;
 

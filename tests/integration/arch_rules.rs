@@ -2,7 +2,6 @@
 //! the pure core does no I/O, only `store` holds SQL, only `http` knows
 //! actix-web, only `snyk` knows Snyk's wire format (and never reaches back
 //! into `sync`), and time comes from the injected clock.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is a panic
 
 use std::path::{Path, PathBuf};
 
