@@ -1,4 +1,4 @@
-//! The command line of interface.md: `serve`, `check-config`, `plan`,
+//! The command line of docs/interface.md: `serve`, `check-config`, `plan`,
 //! `sync`, `status` (and `status --user`), plus `healthcheck`. Thin: each
 //! command loads the configuration and calls into the library; one tokio
 //! runtime (`#[tokio::main]` in `main.rs`) runs them all.
@@ -79,10 +79,10 @@ pub struct ConfigArg {
     pub config: Option<PathBuf>,
 }
 
-/// Exit code for a configuration that is wrong (interface.md).
+/// Exit code for a configuration that is wrong (docs/interface.md).
 const EXIT_CONFIG: u8 = 2;
 
-/// `listen` when the configuration does not say (interface.md).
+/// `listen` when the configuration does not say (docs/interface.md).
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
 pub async fn main() -> ExitCode {

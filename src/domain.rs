@@ -58,7 +58,7 @@ impl fmt::Display for ScimId {
     }
 }
 
-/// An email address, compared lower-cased (interface.md, "Sync semantics").
+/// An email address, compared lower-cased (docs/interface.md, "What the bridge does in Snyk").
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Email(String);
 

@@ -1,4 +1,4 @@
-//! Configuration: the TOML file of `interface.md`, secrets from the environment,
+//! Configuration: the TOML file of `docs/interface.md`, secrets from the environment,
 //! and every rule that makes a file valid.
 //!
 //! This module parses once, at the edge: what leaves it is a [`Config`] whose
@@ -328,7 +328,7 @@ pub fn load(path: &Path, env: &Env) -> Result<Config, ConfigError> {
 pub fn parse(file: &Path, text: &str, env: &Env) -> Result<Config, ConfigError> {
     let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
         file: file.to_owned(),
-        message: describe_toml_error(&e),
+        message: describe_toml_error(&e, text),
     })?;
     let mut issues = Vec::new();
     let config = validate(raw, env, &mut issues);
@@ -341,11 +341,38 @@ pub fn parse(file: &Path, text: &str, env: &Env) -> Result<Config, ConfigError> 
     }
 }
 
-fn describe_toml_error(e: &toml::de::Error) -> String {
-    // toml's message names the unknown key or the wrong type and shows the line;
-    // it never echoes a whole secret value because values are not part of
-    // unknown-field or type messages beyond the offending line.
-    e.to_string().trim_end().to_owned()
+/// A TOML error as the line it is on and what is wrong, never the value:
+/// toml's own rendering quotes the offending line, which may hold a secret,
+/// and serde's "invalid type" messages quote the value.
+fn describe_toml_error(e: &toml::de::Error, text: &str) -> String {
+    let line = e
+        .span()
+        .map(|span| text.get(..span.start).unwrap_or("").matches('\n').count() + 1);
+    let message = scrub_value(e.message().trim());
+    match line {
+        Some(n) => format!("line {n}: {message}"),
+        None => message,
+    }
+}
+
+/// serde's messages that quote a value ("invalid type: string \"...\",
+/// expected ...", "invalid value: ...", "unknown variant `...`") keep only
+/// what was expected.
+fn scrub_value(message: &str) -> String {
+    for prefix in [
+        "invalid type",
+        "invalid value",
+        "invalid length",
+        "unknown variant",
+    ] {
+        if message.starts_with(prefix) {
+            return match message.rfind(", expected ") {
+                Some(i) => format!("{prefix} (value not shown){}", &message[i..]),
+                None => format!("{prefix} (value not shown)"),
+            };
+        }
+    }
+    message.to_owned()
 }
 
 fn issue(issues: &mut Vec<ConfigIssue>, key: impl Into<String>, message: impl Into<String>) {

@@ -282,3 +282,28 @@ fn webhook_secret_from_the_environment_overrides_and_enables() {
     let dbg = format!("{:?}", c.webhooks);
     assert!(!dbg.contains(WEBHOOK_SECRET), "{dbg}");
 }
+
+#[test]
+fn toml_errors_name_the_line_never_the_value() {
+    let secret = "sup3r-s3cret-t0ken-value-0123456789";
+    let cases = [
+        // A misspelled key under [scim].
+        format!("database_url = \"sqlite://b.db\"\n[scim]\ntoken = [\"{secret}\"]\n"),
+        // A syntax error on a secret's line (unterminated string).
+        format!("database_url = \"sqlite://b.db\"\n[scim]\ntokens = [\"{secret}]\n"),
+        // A wrong type: a string where a list is expected.
+        format!("database_url = \"sqlite://b.db\"\n[scim]\ntokens = \"{secret}\"\n"),
+        // A wrong type for the Snyk token.
+        format!("database_url = \"sqlite://b.db\"\n[snyk]\ntoken = [\"{secret}\"]\n"),
+    ];
+    for text in cases {
+        let e = parse(Path::new("bridge.toml"), &text, &Env::new()).expect_err("invalid");
+        let shown = e.to_string();
+        assert!(!shown.contains(secret), "the secret leaked: {shown}");
+        assert!(
+            !shown.contains("sup3r"),
+            "part of the secret leaked: {shown}"
+        );
+        assert!(shown.contains("line 3"), "the line is named: {shown}");
+    }
+}

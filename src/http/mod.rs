@@ -2,7 +2,7 @@
 //!
 //! [`Application::build`] connects the store, binds the listener (port 0 works,
 //! which is how the tests run the real app) and assembles the routes of
-//! interface.md. Handlers extract, call a use case, and render; they never
+//! docs/interface.md. Handlers extract, call a use case, and render; they never
 //! build SQL and never call Snyk.
 
 mod body;
@@ -238,7 +238,7 @@ async fn shutdown_signal() {
     }
 }
 
-/// Every route of interface.md that this layer serves.
+/// Every route of docs/interface.md that this layer serves.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))

@@ -141,6 +141,10 @@ pub fn store_error_answer(e: &StoreError) -> ScimError {
             tracing::error!(error = %e, "migration error");
             ScimError::internal("the database schema is not usable")
         }
+        StoreError::LeaderLock(e) => {
+            tracing::error!(error = %e, "leader lock error");
+            ScimError::internal("the sender lock is not usable")
+        }
     }
 }
 

@@ -45,6 +45,9 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The SQLite leader lock file could not be opened or locked.
+    #[error("the leader lock file: {0}")]
+    LeaderLock(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +61,9 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite: the file whose exclusive lock makes a process the one sender
+    /// (`<database file>.leader`); `None` for PostgreSQL and in-memory SQLite.
+    leader_file: Option<std::path::PathBuf>,
 }
 
 impl Store {
@@ -93,7 +99,19 @@ impl Store {
                 .execute(&pool)
                 .await?;
         }
-        let store = Self { pool, backend };
+        let leader_file = match url {
+            DatabaseUrl::Sqlite(u) => sqlite_file(u).map(|f| {
+                let mut name = f.into_os_string();
+                name.push(".leader");
+                std::path::PathBuf::from(name)
+            }),
+            DatabaseUrl::Postgres(_) => None,
+        };
+        let store = Self {
+            pool,
+            backend,
+            leader_file,
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -140,6 +158,15 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// The file of a `sqlite://PATH[?options]` URL (`None` in memory).
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or("");
+    (!path.is_empty() && !path.contains(":memory:")).then(|| std::path::PathBuf::from(path))
 }
 
 /// `sqlite://PATH` with the file created if missing.

@@ -803,8 +803,10 @@ impl StoreTx {
 
 /// Held while this process is the one that sends to Snyk.
 pub enum LeaderLock {
-    /// SQLite: one process owns the file.
-    Local,
+    /// SQLite: an exclusive lock on `<database file>.leader`, held while the
+    /// file stays open (released by the OS when the process dies); `None`
+    /// for an in-memory database, which no other process can reach.
+    Local(Option<std::fs::File>),
     /// PostgreSQL: a session-level advisory lock on a dedicated connection;
     /// it is released when the connection closes, also when the process dies.
     Advisory(sqlx::AnyConnection),
@@ -817,7 +819,7 @@ impl LeaderLock {
     /// Still held? For PostgreSQL, the connection must still answer.
     pub async fn alive(&mut self) -> bool {
         match self {
-            Self::Local => true,
+            Self::Local(_) => true,
             Self::Advisory(conn) => sqlx::query("SELECT 1").execute(&mut *conn).await.is_ok(),
         }
     }
@@ -827,7 +829,24 @@ impl Store {
     /// Try to become the only sender; `None` when another replica is.
     pub async fn try_lead(&self) -> Result<Option<LeaderLock>, StoreError> {
         match self.backend {
-            Backend::Sqlite => Ok(Some(LeaderLock::Local)),
+            Backend::Sqlite => {
+                let Some(path) = &self.leader_file else {
+                    return Ok(Some(LeaderLock::Local(None)));
+                };
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(path)
+                    .map_err(|e| StoreError::LeaderLock(format!("{}: {e}", path.display())))?;
+                match file.try_lock() {
+                    Ok(()) => Ok(Some(LeaderLock::Local(Some(file)))),
+                    Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+                    Err(std::fs::TryLockError::Error(e)) => {
+                        Err(StoreError::LeaderLock(format!("{}: {e}", path.display())))
+                    }
+                }
+            }
             Backend::Postgres => {
                 let mut conn = self.pool.acquire().await?.detach();
                 let row = sqlx::query("SELECT pg_try_advisory_lock($1) AS ok")

@@ -1,6 +1,6 @@
 //! Desired access: which (Snyk org, role) a user should have, from the
 //! `[[mappings]]` of the configuration, the user's groups and `active` flag
-//! (interface.md, "Sync semantics"). Pure and table-tested.
+//! (docs/interface.md, "What the bridge does in Snyk"). Pure and table-tested.
 
 use std::collections::BTreeMap;
 

@@ -189,3 +189,53 @@ async fn after_kill_9_new_work_reaches_snyk_within_two_seconds() {
         kill9_then_restart(b).await;
     }
 }
+
+/// Two `serve` processes on one SQLite file: only the holder of the leader
+/// lock sends, `sync` refuses to run beside it, and the other takes over
+/// when the sender dies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn on_sqlite_one_process_sends_and_the_other_takes_over() {
+    const LEADER_LINE: &str = "this process now sends to Snyk";
+    let fake = fake_snyk().await;
+    let db = Db::new(Backend::Sqlite).await;
+    let (d1, d2) = (
+        tempfile::tempdir().expect("dir"),
+        tempfile::tempdir().expect("dir"),
+    );
+    let mut a = Bridge::start(d1.path(), &config(), &db, &fake).await;
+    let mut b = Bridge::start(d2.path(), &config(), &db, &fake).await;
+    let group = create_group(&a, "Snyk Admins").await;
+    for i in 0..20 {
+        let email = format!("pair{i:02}@example.com");
+        let id = create_user(if i % 2 == 0 { &a } else { &b }, okta_user(&email)).await;
+        okta_add_member(&a, &group, "Snyk Admins", &id).await;
+    }
+    wait_for("20 provisions", Duration::from_secs(10), || {
+        (pending_emails(&fake).len() == 20).then_some(())
+    })
+    .await;
+    assert_eq!(provisioned(&fake), 20, "each provision once");
+    let leaders = [a.log_text(), b.log_text()]
+        .iter()
+        .filter(|l| l.contains(LEADER_LINE))
+        .count();
+    assert_eq!(leaders, 1, "exactly one sender");
+    let (code, out) = a.command(&["sync"]);
+    assert_ne!(code, 0, "sync beside a running sender: {out}");
+    assert!(out.contains("another process is sending"), "{out}");
+    // The sender dies; the other takes over.
+    let (dead, alive) = if a.log_text().contains(LEADER_LINE) {
+        (&mut a, &mut b)
+    } else {
+        (&mut b, &mut a)
+    };
+    dead.kill9();
+    let email = "after-takeover@example.com";
+    let id = create_user(alive, okta_user(email)).await;
+    okta_add_member(alive, &group, "Snyk Admins", &id).await;
+    wait_for("the survivor sends", Duration::from_secs(8), || {
+        is_pending(&fake, ORG_A, email, "ADMIN").then_some(())
+    })
+    .await;
+    assert!(alive.log_text().contains(LEADER_LINE));
+}
