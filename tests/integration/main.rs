@@ -5,6 +5,8 @@
 //! protocol tests are `tests/api/`, the black-box suite `tests/blackbox/`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure is a panic
 
+#[path = "../common/app.rs"]
+mod app;
 #[path = "../common/fake_snyk.rs"]
 mod fake_snyk;
 #[path = "../common/pg.rs"]

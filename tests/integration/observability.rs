@@ -14,13 +14,10 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use fake_snyk::FakeSnyk;
 use serde_json::{Value, json};
 use snyk_scim_bridge::audit::{HistoryItem, user_history};
 use snyk_scim_bridge::clock::ManualClock;
-use snyk_scim_bridge::config::{self, Env};
-use snyk_scim_bridge::http::{AppOptions, Application};
 use snyk_scim_bridge::store::Store;
 use snyk_scim_bridge::sync::Engine;
 
@@ -87,25 +84,8 @@ role = "COLLABORATOR"
     );
     let config_path = dir.path().join("bridge.toml");
     std::fs::write(&config_path, &text).expect("write config");
-    let cfg = config::parse(&config_path, &text, &Env::new()).expect("valid config");
-    let start: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-06-01T12:00:00Z")
-        .expect("date")
-        .with_timezone(&Utc);
-    let clock = Arc::new(ManualClock::new(start));
-    let app = Application::build_with(
-        cfg,
-        AppOptions {
-            clock: clock.clone(),
-            start_worker: false,
-            settle: std::time::Duration::ZERO,
-        },
-    )
-    .await
-    .expect("app builds");
-    let root = format!("http://127.0.0.1:{}", app.port());
-    let engine = app.engine().clone();
-    let store = app.store().clone();
-    tokio::spawn(app.run_until_stopped());
+    let app = crate::app::start("bridge.toml", &text, "2026-06-01T12:00:00Z").await;
+    let (root, engine, store, clock) = (app.root, app.engine, app.store, app.clock);
     Some(Harness {
         fake,
         engine,

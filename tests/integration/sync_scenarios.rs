@@ -8,12 +8,9 @@ use crate::pg;
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use fake_snyk::FakeSnyk;
 use serde_json::{Value, json};
 use snyk_scim_bridge::clock::{Clock, ManualClock};
-use snyk_scim_bridge::config::{self, Env};
-use snyk_scim_bridge::http::{AppOptions, Application};
 use snyk_scim_bridge::store::{Finish, Store};
 use snyk_scim_bridge::sync::Engine;
 
@@ -109,26 +106,9 @@ role_public_id = "custom-dev-role"
         api = fake.base_url,
         dry = opts.dry_run,
     );
-    let cfg =
-        config::parse(std::path::Path::new("sync.toml"), &text, &Env::new()).expect("valid config");
-    let start: DateTime<Utc> = DateTime::parse_from_rfc3339("2026-06-01T12:00:00Z")
-        .expect("date")
-        .with_timezone(&Utc);
-    let clock = Arc::new(ManualClock::new(start));
-    let app = Application::build_with(
-        cfg,
-        AppOptions {
-            clock: clock.clone(),
-            start_worker: false,
-            settle: std::time::Duration::ZERO,
-        },
-    )
-    .await
-    .expect("app builds");
-    let base = format!("http://127.0.0.1:{}/scim/v2", app.port());
-    let engine = app.engine().clone();
-    let store = app.store().clone();
-    tokio::spawn(app.run_until_stopped());
+    let app = crate::app::start("sync.toml", &text, "2026-06-01T12:00:00Z").await;
+    let base = format!("{}/scim/v2", app.root);
+    let (engine, store, clock) = (app.engine, app.store, app.clock);
     Some(Harness {
         fake,
         engine,

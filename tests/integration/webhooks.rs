@@ -13,8 +13,6 @@ use chrono::{DateTime, Duration, Utc};
 use fake_snyk::FakeSnyk;
 use serde_json::{Value, json};
 use snyk_scim_bridge::clock::{Clock, ManualClock};
-use snyk_scim_bridge::config::{self, Env};
-use snyk_scim_bridge::http::{AppOptions, Application};
 use snyk_scim_bridge::scim::query::IndexKey;
 use snyk_scim_bridge::scim::schema::ResourceKind;
 use snyk_scim_bridge::store::{Store, StoredResource, TargetRow};
@@ -92,26 +90,8 @@ role = "COLLABORATOR"
 "#,
         api = fake.base_url,
     );
-    let cfg = config::parse(std::path::Path::new("webhooks.toml"), &text, &Env::new())
-        .expect("valid config");
-    let start: DateTime<Utc> = DateTime::parse_from_rfc3339(START)
-        .expect("date")
-        .with_timezone(&Utc);
-    let clock = Arc::new(ManualClock::new(start));
-    let app = Application::build_with(
-        cfg,
-        AppOptions {
-            clock: clock.clone(),
-            start_worker: false,
-            settle: std::time::Duration::ZERO,
-        },
-    )
-    .await
-    .expect("app builds");
-    let root = format!("http://127.0.0.1:{}", app.port());
-    let engine = app.engine().clone();
-    let store = app.store().clone();
-    tokio::spawn(app.run_until_stopped());
+    let app = crate::app::start("webhooks.toml", &text, START).await;
+    let (root, engine, store, clock) = (app.root, app.engine, app.store, app.clock);
     App {
         root,
         http: reqwest::Client::new(),
