@@ -12,6 +12,8 @@
 //! everything derived from it commit together or not at all.
 
 mod audit;
+mod leader;
+mod rows;
 mod scim;
 mod sync;
 mod webhook;
@@ -26,8 +28,10 @@ use crate::config::DatabaseUrl;
 
 pub use crate::scim::query::IndexKey;
 pub use audit::{AuditEvent, Purged, QueuedRecord};
+pub use leader::LeaderLock;
+pub use rows::{AccessState, TargetStatus};
 pub use scim::{IndexedFields, MemberRef, StoredResource};
-pub use sync::{AccessRow, AccessState, CallRecord, Finish, LeaderLock, TargetRow, TargetStatus};
+pub use sync::{AccessRow, CallRecord, Finish, TargetRow};
 pub use webhook::AppliedMark;
 
 /// Why a storage call failed.

@@ -1,100 +1,12 @@
-//! The sync engine's tables: outbox targets, applied access, Snyk calls and
-//! drift; and the leader lock that lets exactly one replica send to Snyk.
-
-use std::fmt;
-use std::str::FromStr;
+//! The sync engine's tables: outbox targets (claims, leases, outcomes),
+//! applied access, Snyk calls, drift and the engine's meta values.
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Backend, Store, StoreError, StoreTx};
+pub use super::rows::{AccessState, TargetStatus};
+use super::{StoreError, StoreTx};
 use crate::domain::SnykRole;
-
-/// Where an outbox target stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum TargetStatus {
-    /// In line with the desired state.
-    Idle,
-    /// Work to do (due at `next_attempt_at`).
-    Pending,
-    /// Snyk refused the call for good; kept with its message until the next change.
-    Failed,
-    /// Transient failures for longer than `snyk.retry_max_secs`.
-    Dead,
-}
-
-impl TargetStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Idle => "idle",
-            Self::Pending => "pending",
-            Self::Failed => "failed",
-            Self::Dead => "dead",
-        }
-    }
-}
-
-impl fmt::Display for TargetStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for TargetStatus {
-    type Err = StoreError;
-    fn from_str(s: &str) -> Result<Self, StoreError> {
-        match s {
-            "idle" => Ok(Self::Idle),
-            "pending" => Ok(Self::Pending),
-            "failed" => Ok(Self::Failed),
-            "dead" => Ok(Self::Dead),
-            other => Err(StoreError::Corrupt(format!(
-                "unknown outbox target status {other:?}"
-            ))),
-        }
-    }
-}
-
-/// What kind of access the bridge has applied (see `sync::planner::Applied`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum AccessState {
-    Pending,
-    Member,
-    External,
-    Unlocated,
-}
-
-impl AccessState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Member => "member",
-            Self::External => "external",
-            Self::Unlocated => "unlocated",
-        }
-    }
-}
-
-impl fmt::Display for AccessState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for AccessState {
-    type Err = StoreError;
-    fn from_str(s: &str) -> Result<Self, StoreError> {
-        match s {
-            "pending" => Ok(Self::Pending),
-            "member" => Ok(Self::Member),
-            "external" => Ok(Self::External),
-            "unlocated" => Ok(Self::Unlocated),
-            other => Err(StoreError::Corrupt(format!(
-                "unknown applied access state {other:?}"
-            ))),
-        }
-    }
-}
 
 /// One outbox row: "bring (user, org) in line with the desired state".
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -798,64 +710,5 @@ impl StoreTx {
         rows.iter()
             .map(|r| r.try_get("id").map_err(StoreError::from))
             .collect()
-    }
-}
-
-/// Held while this process is the one that sends to Snyk.
-pub enum LeaderLock {
-    /// SQLite: an exclusive lock on `<database file>.leader`, held while the
-    /// file stays open (released by the OS when the process dies); `None`
-    /// for an in-memory database, which no other process can reach.
-    Local(Option<std::fs::File>),
-    /// PostgreSQL: a session-level advisory lock on a dedicated connection;
-    /// it is released when the connection closes, also when the process dies.
-    Advisory(sqlx::AnyConnection),
-}
-
-/// The advisory lock key: "snykscim" in ASCII, as a number.
-const LEADER_KEY: i64 = 0x736e_796b_7363_696d;
-
-impl LeaderLock {
-    /// Still held? For PostgreSQL, the connection must still answer.
-    pub async fn alive(&mut self) -> bool {
-        match self {
-            Self::Local(_) => true,
-            Self::Advisory(conn) => sqlx::query("SELECT 1").execute(&mut *conn).await.is_ok(),
-        }
-    }
-}
-
-impl Store {
-    /// Try to become the only sender; `None` when another replica is.
-    pub async fn try_lead(&self) -> Result<Option<LeaderLock>, StoreError> {
-        match self.backend {
-            Backend::Sqlite => {
-                let Some(path) = &self.leader_file else {
-                    return Ok(Some(LeaderLock::Local(None)));
-                };
-                let file = std::fs::OpenOptions::new()
-                    .create(true)
-                    .truncate(false)
-                    .write(true)
-                    .open(path)
-                    .map_err(|e| StoreError::LeaderLock(format!("{}: {e}", path.display())))?;
-                match file.try_lock() {
-                    Ok(()) => Ok(Some(LeaderLock::Local(Some(file)))),
-                    Err(std::fs::TryLockError::WouldBlock) => Ok(None),
-                    Err(std::fs::TryLockError::Error(e)) => {
-                        Err(StoreError::LeaderLock(format!("{}: {e}", path.display())))
-                    }
-                }
-            }
-            Backend::Postgres => {
-                let mut conn = self.pool.acquire().await?.detach();
-                let row = sqlx::query("SELECT pg_try_advisory_lock($1) AS ok")
-                    .bind(LEADER_KEY)
-                    .fetch_one(&mut conn)
-                    .await?;
-                let ok: bool = row.try_get("ok")?;
-                Ok(ok.then_some(LeaderLock::Advisory(conn)))
-            }
-        }
     }
 }
