@@ -239,6 +239,7 @@ async fn plan(engine: crate::sync::Engine) -> anyhow::Result<()> {
 async fn sync(engine: crate::sync::Engine, store: Store) -> anyhow::Result<()> {
     {
         let _lock = lead(&store).await?;
+        engine.take_over().await;
         let report = engine
             .reconcile(true)
             .await

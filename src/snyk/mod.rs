@@ -223,7 +223,7 @@ impl SnykClient {
         let started = std::time::Instant::now();
         let sent = req.send().await;
         crate::metrics::record_snyk_call(
-            &request.path,
+            &wire::endpoint_template(&request.path),
             sent.as_ref().ok().map(|r| r.status().as_u16()),
             started.elapsed(),
         );

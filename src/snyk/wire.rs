@@ -156,6 +156,25 @@ pub fn parse_member_role(name: &str) -> SnykRole {
     }
 }
 
+/// A Snyk v1 path as a template: ids after `org`, `group` and `members`
+/// become `{orgId}`, `{groupId}`, `{userId}`; the query is dropped.
+pub fn endpoint_template(path: &str) -> String {
+    let path = path.split('?').next().unwrap_or("");
+    let mut out = String::new();
+    let mut prev = "";
+    for seg in path.split('/').filter(|s| !s.is_empty()) {
+        out.push('/');
+        match prev {
+            "org" => out.push_str("{orgId}"),
+            "group" => out.push_str("{groupId}"),
+            "members" | "user" => out.push_str("{userId}"),
+            _ => out.push_str(seg),
+        }
+        prev = seg;
+    }
+    if out.is_empty() { "/".to_owned() } else { out }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,6 +268,34 @@ mod tests {
             SnykRole::Custom("x".into()),
         ] {
             assert_eq!(parse_member_role(&member_role_name(&r)), r);
+        }
+    }
+    #[test]
+    fn endpoints_are_templates() {
+        let o = "6b7a7c5e-1111-4c4c-9d9d-000000000001";
+        let g = "9f0e0d0c-2222-4b4b-8a8a-000000000001";
+        for (path, want) in [
+            (format!("/org/{o}/provision"), "/org/{orgId}/provision"),
+            (
+                format!("/org/{o}/provision?email=a%40x.com"),
+                "/org/{orgId}/provision",
+            ),
+            (
+                format!("/org/{o}/members?includeGroupAdmins=true"),
+                "/org/{orgId}/members",
+            ),
+            (
+                format!("/org/{o}/members/u-1"),
+                "/org/{orgId}/members/{userId}",
+            ),
+            (format!("/group/{g}/members"), "/group/{groupId}/members"),
+            (
+                format!("/group/{g}/org/{o}/members"),
+                "/group/{groupId}/org/{orgId}/members",
+            ),
+            ("-".to_owned(), "/-"),
+        ] {
+            assert_eq!(endpoint_template(&path), want, "{path}");
         }
     }
 }

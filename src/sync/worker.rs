@@ -244,8 +244,9 @@ impl Engine {
             .store(self.now().max(1), Ordering::Relaxed);
     }
 
-    /// A new sender: every lease left belongs to a dead one.
-    async fn take_over(&self) {
+    /// A new sender (`serve`'s worker, or `sync`, once it holds the leader
+    /// lock): every lease left belongs to a dead one.
+    pub async fn take_over(&self) {
         let reset = async {
             let mut tx = self.store.write().await?;
             let n = tx.reset_leases().await?;

@@ -145,6 +145,12 @@ async fn okta_create_then_add(backend: Backend) {
         assert_eq!(provisions_of(&fake, ORG_A, &email), 1, "{email} in org A");
         assert!(is_pending(&fake, ORG_A, &email, "ADMIN"), "{email}");
     }
+    // Nothing is left claimed once the work is done: no lease held by nobody.
+    let (_, status) = b.command(&["status"]);
+    assert!(
+        !status.contains("targets being worked on now"),
+        "leases left behind:\n{status}"
+    );
     eprintln!("{backend:?}: slowest Okta grant {worst:?}");
 }
 

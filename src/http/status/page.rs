@@ -147,7 +147,7 @@ pub fn render(s: &StatusSnapshot) -> String {
                 Cell::Code(format!(
                     "{} {}",
                     c.method,
-                    crate::metrics::endpoint_template(&c.path)
+                    crate::snyk::wire::endpoint_template(&c.path)
                 )),
                 Cell::Text(c.status.map_or("-".to_owned(), |v| v.to_string())),
                 Cell::Text(c.outcome.clone()),
