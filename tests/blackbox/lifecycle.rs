@@ -239,3 +239,45 @@ async fn on_sqlite_one_process_sends_and_the_other_takes_over() {
     .await;
     assert!(alive.log_text().contains(LEADER_LINE));
 }
+
+/// `sync` after a crash: it takes the leader lock and clears the dead
+/// sender's claims first, so the targets that were in flight are not
+/// skipped until their leases lapse.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sync_after_kill_9_finishes_what_the_dead_sender_held() {
+    let fake = fake_snyk().await;
+    fake.set_latency(Duration::from_millis(500));
+    let db = Db::new(Backend::Sqlite).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let mut b = Bridge::start(dir.path(), &config(), &db, &fake).await;
+    let mut ids = Vec::new();
+    for i in 0..60 {
+        ids.push(create_user(&b, okta_user(&format!("sync{i:02}@example.com"))).await);
+    }
+    let members: Vec<Value> = ids.iter().map(|id| json!({"value": id})).collect();
+    let (status, out) = b
+        .scim(
+            "POST",
+            "/Groups",
+            Some(
+                json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                        "displayName": "Snyk Admins", "members": members}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{out}");
+    wait_for("calls in flight", Duration::from_secs(5), || {
+        (fake.in_flight() >= 5).then_some(())
+    })
+    .await;
+    b.kill9();
+    assert!(leased(&db).await > 0, "the dead sender held claims");
+    let (code, out) = b.command(&["sync"]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        pending_emails(&fake).len(),
+        60,
+        "sync left work behind: {out}"
+    );
+    assert_eq!(leased(&db).await, 0);
+}
