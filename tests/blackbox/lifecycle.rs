@@ -104,6 +104,10 @@ async fn sigterm_under_load(backend: Backend) {
         took <= Duration::from_secs(11),
         "serve took {took:?} to stop (bound: 10 s for in-flight calls)"
     );
+    eprintln!(
+        "{backend:?}: SIGTERM to exit {took:?}, {} provisions before",
+        provisioned(&fake)
+    );
     // Nothing was claimed after the signal: at most the in-flight calls end.
     let sent_at_exit = fake.calls().len();
     assert_eq!(leased(&db).await, 0, "no target is left leased");
@@ -169,6 +173,10 @@ async fn kill9_then_restart(backend: Backend) {
     assert!(
         took <= Duration::from_secs(2),
         "new work reached Snyk {took:?} after a restart (limit 2 s)"
+    );
+    eprintln!(
+        "{backend:?}: new work reached Snyk {took:?} after the restart, {} of {BACKLOG} provisioned by then",
+        provisioned(&fake)
     );
     wait_for("the backlog converges", Duration::from_secs(60), || {
         (pending_emails(&fake).len() == BACKLOG + 1).then_some(())
