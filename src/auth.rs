@@ -58,6 +58,9 @@ pub enum AuthSetupError {
     NotAPublicKey,
 }
 
+/// The clock difference tolerated on `exp` and `nbf` (seconds).
+pub const JWT_LEEWAY_SECS: u64 = 60;
+
 #[derive(Clone, Debug)]
 pub struct Authenticator {
     token_digests: Arc<Vec<SecretDigest>>,
@@ -172,11 +175,16 @@ impl JwtVerifier {
         })
     }
 
+    /// `exp`, `iss` and `aud` must be present and right; `nbf`, when
+    /// present, must have passed. Clocks may differ by up to `JWT_LEEWAY_SECS`.
     fn validation(&self, alg: Algorithm) -> Validation {
         let mut v = Validation::new(alg);
+        v.set_required_spec_claims(&["exp", "iss", "aud"]);
         v.set_issuer(&[&self.issuer]);
         v.set_audience(&[&self.audience]);
-        v.leeway = 60;
+        v.validate_exp = true;
+        v.validate_nbf = true;
+        v.leeway = JWT_LEEWAY_SECS;
         v
     }
 
@@ -350,6 +358,58 @@ mod tests {
         ] {
             let r = a.authenticate(Some(&format!("Bearer {bad}"))).await;
             assert!(matches!(r, Err(AuthError::JwtRejected(_))), "{r:?}");
+        }
+    }
+
+    fn hs_token_with(claims: serde_json::Value) -> String {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(Algorithm::HS256),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef"),
+        )
+        .expect("encode")
+    }
+
+    #[tokio::test]
+    async fn jwt_requires_exp_iss_and_aud_and_honours_nbf() {
+        let a = Authenticator::new(&settings(&[], Some(hs_settings())), reqwest::Client::new())
+            .expect("auth");
+        let aud = "8adf8e6e-67b2-4cf2-a259-e3dc5476c621";
+        let iss = "https://sts.windows.net/tenant/";
+        let now = crate::clock::Clock::now(&crate::clock::SystemClock).timestamp();
+        let ok = hs_token_with(
+            serde_json::json!({"iss": iss, "aud": aud, "sub": "s", "exp": now + 600, "nbf": now - 10}),
+        );
+        assert!(a.authenticate(Some(&format!("Bearer {ok}"))).await.is_ok());
+        let within_leeway = hs_token_with(
+            serde_json::json!({"iss": iss, "aud": aud, "sub": "s", "exp": now + 600, "nbf": now + 30}),
+        );
+        assert!(
+            a.authenticate(Some(&format!("Bearer {within_leeway}")))
+                .await
+                .is_ok()
+        );
+        for (what, claims) in [
+            (
+                "nbf an hour ahead",
+                serde_json::json!({"iss": iss, "aud": aud, "sub": "s", "exp": now + 7200, "nbf": now + 3600}),
+            ),
+            (
+                "no iss",
+                serde_json::json!({"aud": aud, "sub": "s", "exp": now + 600}),
+            ),
+            (
+                "no aud",
+                serde_json::json!({"iss": iss, "sub": "s", "exp": now + 600}),
+            ),
+            (
+                "no exp",
+                serde_json::json!({"iss": iss, "aud": aud, "sub": "s"}),
+            ),
+        ] {
+            let t = hs_token_with(claims);
+            let r = a.authenticate(Some(&format!("Bearer {t}"))).await;
+            assert!(matches!(r, Err(AuthError::JwtRejected(_))), "{what}: {r:?}");
         }
     }
 

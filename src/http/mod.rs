@@ -334,6 +334,10 @@ where
                     .match_pattern()
                     .unwrap_or_else(|| "unmatched".to_owned());
                 crate::metrics::record_http(&route, &method, status, started.elapsed());
+                r.headers_mut().insert(
+                    actix_web::http::header::X_CONTENT_TYPE_OPTIONS,
+                    actix_web::http::header::HeaderValue::from_static("nosniff"),
+                );
                 if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&request_id) {
                     r.headers_mut().insert(
                         actix_web::http::header::HeaderName::from_static("x-request-id"),

@@ -35,33 +35,60 @@ pub fn scope() -> Scope<
 > {
     web::scope("/scim/v2")
         .wrap(actix_web::middleware::from_fn(authenticate))
-        .service(only(
-            "/ServiceProviderConfig",
-            web::get().to(discovery::get_spc),
-        ))
-        .service(only(
-            "/ResourceTypes",
-            web::get().to(discovery::list_resource_types),
-        ))
-        .service(only(
+        .service(readable("/ServiceProviderConfig", discovery::get_spc))
+        .service(readable("/ResourceTypes", discovery::list_resource_types))
+        .service(readable(
             "/ResourceTypes/{name}",
-            web::get().to(discovery::get_resource_type),
+            discovery::get_resource_type,
         ))
-        .service(only("/Schemas", web::get().to(discovery::list_schemas)))
-        .service(only("/Schemas/{id}", web::get().to(discovery::get_schema)))
-        .service(only("/Bulk", web::post().to(bulk_handler)))
-        .service(only("/.search", web::post().to(root_search)))
+        .service(readable("/Schemas", discovery::list_schemas))
+        .service(readable("/Schemas/{id}", discovery::get_schema))
+        .service(
+            web::resource("/Bulk")
+                .route(web::post().to(bulk_handler))
+                .default_service(not_allowed("POST")),
+        )
+        .service(
+            web::resource("/.search")
+                .route(web::post().to(root_search))
+                .default_service(not_allowed("POST")),
+        )
+        // A query on the server root (RFC 7644 3.4.2.1): Users and Groups together.
+        .service(
+            web::resource(["", "/"])
+                .route(web::get().to(root_list))
+                .route(web::head().to(root_list))
+                .default_service(not_allowed("GET, HEAD")),
+        )
         .route("/Me", web::route().to(me))
         .configure(|cfg| resource_routes(cfg, ResourceKind::User))
         .configure(|cfg| resource_routes(cfg, ResourceKind::Group))
         .default_service(web::route().to(not_found))
 }
 
-/// A path that answers one method, and 405 with a SCIM body to the others.
-fn only(path: &str, route: actix_web::Route) -> actix_web::Resource {
+/// A path that answers GET (and HEAD), and 405 with `Allow` to the others.
+fn readable<F, Args>(path: &str, handler: F) -> actix_web::Resource
+where
+    F: actix_web::Handler<Args> + Clone,
+    Args: actix_web::FromRequest + 'static,
+    F::Output: actix_web::Responder + 'static,
+{
     web::resource(path)
-        .route(route)
-        .default_service(web::route().to(method_not_allowed))
+        .route(web::get().to(handler.clone()))
+        .route(web::head().to(handler))
+        .default_service(not_allowed("GET, HEAD"))
+}
+
+/// 405 with a SCIM error body and the `Allow` header (RFC 9110 15.5.6).
+fn not_allowed(allow: &'static str) -> actix_web::Route {
+    web::route().to(move |req: HttpRequest| async move {
+        let mut r = method_not_allowed(req).await;
+        r.headers_mut().insert(
+            actix_web::http::header::ALLOW,
+            actix_web::http::header::HeaderValue::from_static(allow),
+        );
+        r
+    })
 }
 
 fn resource_routes(cfg: &mut web::ServiceConfig, kind: ResourceKind) {
@@ -70,23 +97,25 @@ fn resource_routes(cfg: &mut web::ServiceConfig, kind: ResourceKind) {
         web::resource(collection)
             .app_data(web::Data::new(kind))
             .route(web::get().to(list))
+            .route(web::head().to(list))
             .route(web::post().to(create))
-            .default_service(web::route().to(method_not_allowed)),
+            .default_service(not_allowed("GET, HEAD, POST")),
     )
     .service(
         web::resource(format!("{collection}/.search"))
             .app_data(web::Data::new(kind))
             .route(web::post().to(search))
-            .default_service(web::route().to(method_not_allowed)),
+            .default_service(not_allowed("POST")),
     )
     .service(
         web::resource(format!("{collection}/{{id}}"))
             .app_data(web::Data::new(kind))
             .route(web::get().to(get))
+            .route(web::head().to(get))
             .route(web::put().to(replace))
             .route(web::patch().to(patch))
             .route(web::delete().to(delete))
-            .default_service(web::route().to(method_not_allowed)),
+            .default_service(not_allowed("GET, HEAD, PUT, PATCH, DELETE")),
     );
 }
 
@@ -227,6 +256,17 @@ async fn search(
     let body = read_json(&req, payload, state.limits.max_body_bytes).await?;
     let q = ListQuery::from_search_body(&body, state.limits.max_results)?;
     let page = state.service.list(**kind, &q, &base_url(&req)).await?;
+    Ok(scim_json(
+        actix_web::http::StatusCode::OK,
+        &list_response(page),
+    ))
+}
+
+/// `GET /scim/v2/` with list parameters: Users and Groups together, like
+/// `POST /.search` at the root.
+async fn root_list(req: HttpRequest, state: web::Data<AppState>) -> HandlerResult {
+    let q = ListQuery::from_params(&query_params(&req)?, state.limits.max_results)?;
+    let page = state.service.search_all(&q, &base_url(&req)).await?;
     Ok(scim_json(
         actix_web::http::StatusCode::OK,
         &list_response(page),

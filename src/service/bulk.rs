@@ -84,6 +84,17 @@ pub async fn run(
         .enumerate()
         .map(|(i, o)| parse_op(i, o))
         .collect::<Result<_, _>>()?;
+    // bulkIds name operations: two with one id would make references ambiguous.
+    let mut seen = std::collections::HashSet::new();
+    for (i, op) in ops.iter().enumerate() {
+        if let Some(b) = &op.bulk_id
+            && !seen.insert(b.as_str())
+        {
+            return Err(ScimError::invalid_value(format!(
+                "Operations[{i}].bulkId {b:?} is used by an earlier operation; each bulkId must be unique"
+            )));
+        }
+    }
 
     let mut results: Vec<Option<Value>> = vec![None; ops.len()];
     let mut ids: Map<String, Value> = Map::new();
@@ -327,6 +338,10 @@ fn response_entry(op: &BulkOp, outcome: Result<Done, ScimError>, base: &str) -> 
             entry.insert("status".into(), json!(done.status.to_string()));
         }
         Err(e) => {
+            // RFC 7644 3.7.3: location is required except for a failed POST.
+            if op.method != Method::Post {
+                entry.insert("location".into(), json!(format!("{base}{}", op.path)));
+            }
             entry.insert("status".into(), json!(e.status.to_string()));
             entry.insert("response".into(), e.to_json());
         }

@@ -19,6 +19,11 @@ use crate::domain::{Email, SnykOrgId, SnykRole};
 use crate::snyk::{Request, SnykError, Trace, wire};
 use crate::store::{AccessRow, CallRecord, Finish, StoreError, TargetRow};
 
+/// Why a user in a mapped group gets nothing.
+pub const NO_EMAIL_REASON: &str = "the user is in a mapped group but has no email Snyk can use \
+     (no emails[].value and no userName with an @ that is a valid address); \
+     nothing is granted until the IdP sends one";
+
 /// How a step ended, before it is written.
 pub(super) enum StepEnd {
     /// The applied state is now this (None: nothing), with the record of the
@@ -72,6 +77,15 @@ impl Engine {
                     return self.end(t, Finish::failed(e.to_string())).await;
                 }
             };
+            if let Some(f) = facts.as_ref()
+                && f.email.is_none()
+                && mapping::wants_access(&self.settings.mappings, f, &org)
+            {
+                // Nothing is planned for a user Snyk cannot know (no access is
+                // granted, none taken away): the target says why.
+                tracing::warn!(user = %t.user_id, org = %org, "{NO_EMAIL_REASON}");
+                return self.end(t, Finish::failed(NO_EMAIL_REASON)).await;
+            }
             let desired = mapping::desired(&self.settings.mappings, facts.as_ref());
             let want = desired.get(&org);
             let email = facts.as_ref().and_then(|f| f.email.clone());

@@ -78,6 +78,16 @@ pub fn desired(mappings: &[Mapping], user: Option<&UserFacts>) -> BTreeMap<SnykO
     out
 }
 
+/// Whether the user would have access to `org` if they had a usable email:
+/// active and in a group mapped to it. (Such a user without one is
+/// reported, not ignored.)
+pub fn wants_access(mappings: &[Mapping], user: &UserFacts, org: &SnykOrgId) -> bool {
+    user.active
+        && mappings
+            .iter()
+            .any(|m| &m.org_id == org && user.groups.iter().any(|g| m.group.matches(g)))
+}
+
 /// Every org some mapping names, in file order without repeats.
 pub fn mapped_orgs(mappings: &[Mapping]) -> Vec<SnykOrgId> {
     let mut out: Vec<SnykOrgId> = Vec::new();
@@ -117,6 +127,20 @@ mod tests {
             active,
             groups: groups.iter().map(|g| g.to_string()).collect(),
         }
+    }
+
+    #[test]
+    fn a_user_without_email_still_wants_the_orgs_of_their_groups() {
+        let maps = vec![m("Admins", ORG_A, SnykRole::Admin)];
+        let mut u = user(true, &["admins"]);
+        u.email = None;
+        let a = SnykOrgId::parse(ORG_A).expect("org");
+        let b = SnykOrgId::parse(ORG_B).expect("org");
+        assert!(desired(&maps, Some(&u)).is_empty());
+        assert!(wants_access(&maps, &u, &a));
+        assert!(!wants_access(&maps, &u, &b));
+        u.active = false;
+        assert!(!wants_access(&maps, &u, &a));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 mod backends;
 mod entra;
 mod groups;
+mod hardening;
 mod helpers;
 mod okta;
 mod protocol;

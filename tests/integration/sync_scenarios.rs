@@ -266,7 +266,43 @@ on_both_backends!(
     other_client_errors_fail_with_snyks_message,
     deleted_user_loses_access,
     mapping_removed_from_config_is_planned_at_start,
+    a_user_without_a_usable_email_is_shown_as_failed,
 );
+
+async fn a_user_without_a_usable_email_is_shown_as_failed(b: Backend) {
+    let Some(h) = harness(b, Options::default()).await else {
+        return;
+    };
+    // No emails, and a userName that is not an address: Snyk cannot know them.
+    let (status, body) = h
+        .send(
+            reqwest::Method::POST,
+            "/Users",
+            Some(
+                json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                        "userName": "no-address", "active": true}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "stored: {body}");
+    let id = body["id"].as_str().expect("id").to_owned();
+    h.create_group("Snyk Admins", &[&id]).await;
+    h.drain().await;
+    assert!(h.writes().is_empty(), "nothing is sent: {:?}", h.writes());
+    let t = h.target(&id, ORG_A).await;
+    assert_eq!(t.status.as_str(), "failed");
+    assert!(
+        t.last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("no email Snyk can use"),
+        "{t:?}"
+    );
+    let status = snyk_scim_bridge::sync::engine::status(&h.store)
+        .await
+        .expect("status");
+    assert!(status.failures.iter().any(|f| f.user_id == id));
+}
 
 async fn grant_provisions_a_new_user(b: Backend) {
     let Some(h) = harness(b, Options::default()).await else {

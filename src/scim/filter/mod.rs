@@ -173,7 +173,7 @@ impl CompareOp {
         }
     }
 
-    fn is_ordering(self) -> bool {
+    pub fn is_ordering(self) -> bool {
         matches!(
             self,
             CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le

@@ -50,6 +50,18 @@ impl Node {
     }
 }
 
+/// RFC 7644 3.4.2.2: `gt`, `ge`, `lt` and `le` on a boolean (or `null`) fail.
+fn comparable(op: CompareOp, value: &CompValue, position: usize) -> Result<(), FilterError> {
+    if op.is_ordering() && matches!(value, CompValue::Bool(_) | CompValue::Null) {
+        Err(FilterError::new(
+            format!("{op} orders values; it cannot compare with {value}"),
+            position,
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// The height of a node whose tallest child has height `child`, if within [`MAX_DEPTH`].
 fn checked_height(child: usize, position: usize) -> Result<usize, FilterError> {
     let height = child.saturating_add(1);
@@ -287,6 +299,7 @@ impl<'a> Parser<'a> {
                 .ok_or_else(|| self.operator_error(&path, word, op_pos))?;
             self.skip_ws();
             let value = self.comp_value()?;
+            comparable(op, &value, op_pos)?;
             Filter::Compare { path, op, value }
         };
         self.expect_separator()?;
@@ -345,6 +358,7 @@ impl<'a> Parser<'a> {
                     .ok_or_else(|| self.operator_error(&sub_path, word, op_pos))?;
                 self.skip_ws();
                 let value = self.comp_value()?;
+                comparable(op, &value, op_pos)?;
                 Filter::Compare {
                     path: sub_path,
                     op,

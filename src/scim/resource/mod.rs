@@ -70,8 +70,33 @@ pub fn normalize(kind: ResourceKind, input: &Value) -> Result<Map<String, Value>
         put(&mut out, def, value)?;
     }
     check_required(kind, &out)?;
+    if kind == ResourceKind::User {
+        check_identifiers(&out)?;
+    }
     out.insert("schemas".into(), Value::Array(schemas_for(kind, &out)));
     Ok(out)
+}
+
+/// `userName` and the email values identify a person to the IdP and to
+/// Snyk: one with a control character (CR, LF, NUL, ESC, ...) is refused,
+/// never stored nor sent on.
+fn check_identifiers(doc: &Map<String, Value>) -> Result<(), ScimError> {
+    let has_control = |v: &Value| v.as_str().is_some_and(|s| s.chars().any(char::is_control));
+    if doc.get("userName").is_some_and(has_control) {
+        return Err(ScimError::invalid_value(
+            "userName contains a control character",
+        ));
+    }
+    if let Some(Value::Array(emails)) = doc.get("emails") {
+        for (i, e) in emails.iter().enumerate() {
+            if e.get("value").is_some_and(has_control) {
+                return Err(ScimError::invalid_value(format!(
+                    "emails[{i}].value contains a control character"
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Sort `schemas` out of the way: it must name the core schema when present.
@@ -248,9 +273,11 @@ pub fn coerce_attribute(def: &AttributeDef, value: &Value) -> Result<Option<Valu
         return Ok(None);
     }
     if def.multi_valued {
-        let items: Vec<&Value> = match value {
-            Value::Array(a) => a.iter().collect(),
-            other => vec![other],
+        let Value::Array(items) = value else {
+            return Err(ScimError::invalid_value(format!(
+                "{} is multi-valued: its value must be an array",
+                def.name
+            )));
         };
         let mut out: Vec<Value> = Vec::with_capacity(items.len());
         // Duplicates are dropped; candidates are found by hash so that a

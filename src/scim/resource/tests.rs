@@ -45,7 +45,7 @@ fn canonical_names_types_and_dropped_attributes() {
         "groups": [{"value": "g"}],
         "Active": "False",
         "NAME": {"GivenName": "Ann", "bogus": 1},
-        "emails": {"value": "ann@x.com", "primary": true},
+        "emails": [{"value": "ann@x.com", "primary": true}],
         "unknownCore": 1,
         "urn:example:custom": {"x": 1}
     }))
@@ -146,4 +146,19 @@ fn sorting_uses_primary_value_and_puts_missing_last() {
     assert_eq!(va, Some(&json!("b@x")));
     assert_eq!(compare_sort_values(va, vb, false), Ordering::Less);
     assert_eq!(compare_sort_values(vc, vb, false), Ordering::Greater);
+}
+
+#[test]
+fn a_multi_valued_attribute_given_one_object_is_invalid() {
+    let e = normalize(
+        ResourceKind::User,
+        &json!({"schemas": [USER_SCHEMA], "userName": "a", "emails": {"value": "a@x.com"}}),
+    )
+    .expect_err("emails must be an array");
+    assert_eq!(e.status, 400);
+    assert_eq!(
+        e.scim_type,
+        Some(crate::scim::error::ScimType::InvalidValue)
+    );
+    assert!(e.detail.contains("emails"), "{}", e.detail);
 }
