@@ -16,7 +16,11 @@ use crate::config::LogFormat;
 
 /// Install the global subscriber; a second call is a no-op.
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // actix-http reports a client's malformed request (a URI over 64 KiB, a
+    // broken request line) as ERROR although it is the client's; it answers
+    // 400 itself. Without RUST_LOG those lines are left out.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,actix_http::h1::dispatcher=off"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -24,6 +24,9 @@ use crate::service::{IfMatch, ListPage, Rendered, ScimService, bulk, project};
 
 type HandlerResult = Result<HttpResponse, HttpScimError>;
 
+/// The longest request URI (path and query) a SCIM route accepts.
+pub const MAX_URI_BYTES: usize = 16 * 1024;
+
 pub fn scope() -> Scope<
     impl actix_web::dev::ServiceFactory<
         ServiceRequest,
@@ -124,6 +127,20 @@ async fn authenticate(
     req: ServiceRequest,
     next: actix_web::middleware::Next<BoxBody>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    // Before anything else, token or not: no SCIM request needs a longer URI
+    // (a filter is at most 8 KiB). Longer than actix's parser takes (64 KiB)
+    // never reaches here: actix answers those 400 itself.
+    let uri_len = req.uri().path().len() + req.uri().query().map_or(0, |q| q.len() + 1);
+    if uri_len > MAX_URI_BYTES {
+        let resp = scim_error_response(&ScimError::new(
+            414,
+            None,
+            format!(
+                "the request URI is {uri_len} bytes long; at most {MAX_URI_BYTES} are accepted"
+            ),
+        ));
+        return Ok(req.into_response(resp));
+    }
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let header = req
         .headers()

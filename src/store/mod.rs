@@ -11,6 +11,7 @@
 //! Invariant: every write goes through a [`StoreTx`], and a SCIM change and
 //! everything derived from it commit together or not at all.
 
+mod admin;
 mod audit;
 mod leader;
 mod rows;

@@ -173,3 +173,21 @@ async fn every_response_says_nosniff() {
     assert_eq!(r.status, 401);
     assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
 }
+
+#[tokio::test]
+async fn a_very_long_uri_is_414_with_a_scim_body_even_without_a_token() {
+    let app = spawn_app().await;
+    let long = format!("/Users?filter=userName%20eq%20%22{}%22", "a".repeat(20_000));
+    let r = app.raw(Method::GET, &long, &[], None).await;
+    r.expect_error(414, None);
+    let r = app.get(&long).await;
+    r.expect_error(414, None);
+    // Under the limit, the filter's own limit (8 KiB) answers.
+    let r = app
+        .get(&format!(
+            "/Users?filter=userName%20eq%20%22{}%22",
+            "a".repeat(9_000)
+        ))
+        .await;
+    r.expect_error(400, Some("invalidFilter"));
+}

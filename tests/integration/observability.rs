@@ -820,8 +820,23 @@ async fn status_needs_the_admin_token_header_cookie_or_a_short_lived_link() {
     assert_eq!(status, 303);
     assert_eq!(headers["location"], "/status");
     assert!(set_cookie(&headers).contains("HttpOnly"));
+    // Once only: the same link again is refused (the store remembers it, so
+    // another replica on the same database refuses it too).
+    assert_eq!(h.get(&link, &[]).await.0, 401, "a second use");
+    let other = h
+        .http
+        .post(format!("{}/status/ticket", h.root))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("ticket")
+        .text()
+        .await
+        .expect("text");
+    let other = other.trim().to_owned();
+    assert_ne!(other, link, "every link is new");
     h.clock.advance(chrono::Duration::seconds(61));
-    assert_eq!(h.get(&link, &[]).await.0, 401);
+    assert_eq!(h.get(&other, &[]).await.0, 401, "expired");
     let unauth = h
         .http
         .post(format!("{}/status/ticket", h.root))

@@ -8,13 +8,15 @@
 //!   SameSite=Strict session cookie (8 hours, `Secure` over https);
 //! - or a one-time link for a browser that cannot send headers:
 //!   `POST /status/ticket` with the bearer token answers a link
-//!   `/status?ticket=...` that is valid for 60 seconds; opening it sets the
-//!   session cookie and redirects to `/status` (so the ticket leaves the
+//!   `/status?ticket=...` that is valid once, for 60 seconds; opening it sets
+//!   the session cookie and redirects to `/status` (so the ticket leaves the
 //!   address bar). A ticket is not the token: what may leak into a proxy log
-//!   or the browser history expires within a minute.
+//!   or the browser history expires within a minute and works only once
+//!   (used tickets are kept in the database, so also across replicas).
 //!
-//! Sessions and tickets are stateless: `<expiry>.<HMAC-SHA256>` keyed by the
-//! admin token, so they work across replicas and die when the token rotates.
+//! Sessions and tickets are `<expiry>.<HMAC-SHA256>` keyed by the admin token
+//! (a ticket also carries a random nonce), so they work across replicas and
+//! die when the token rotates.
 
 mod page;
 
@@ -88,6 +90,48 @@ impl AdminAuth {
     }
 }
 
+impl AdminAuth {
+    /// A one-time sign-in link's value: `<nonce>.<expiry>.<mac>`.
+    fn sign_ticket(&self, now_secs: i64) -> String {
+        let nonce = uuid::Uuid::new_v4().simple().to_string();
+        format!(
+            "{nonce}.{}",
+            self.sign(&format!("ticket:{nonce}"), now_secs, TICKET_SECS)
+        )
+    }
+
+    /// The ticket's nonce and expiry, if it is genuine and not expired (that it
+    /// was not used before is the store's to say).
+    fn verify_ticket(&self, value: &str, now_secs: i64) -> Option<(String, i64)> {
+        let (nonce, rest) = value.split_once('.')?;
+        if nonce.is_empty() || !nonce.chars().all(|c| c.is_ascii_hexdigit()) {
+            return None;
+        }
+        let exp = rest.split_once('.')?.0.parse::<i64>().ok()?;
+        self.verify(&format!("ticket:{nonce}"), rest, now_secs, TICKET_SECS)
+            .then(|| (nonce.to_owned(), exp))
+    }
+}
+
+/// Mark a ticket used; `false` when it was used before (any replica) or the
+/// store cannot say.
+async fn redeem(state: &AppState, nonce: &str, exp_secs: i64) -> bool {
+    let now_ms = state.ops.clock.now().timestamp_millis();
+    let redeemed = async {
+        let mut tx = state.store.write().await?;
+        let fresh = tx.redeem_ticket(nonce, exp_secs * 1000, now_ms).await?;
+        tx.commit().await?;
+        Ok::<_, crate::store::StoreError>(fresh)
+    };
+    match redeemed.await {
+        Ok(fresh) => fresh,
+        Err(e) => {
+            tracing::warn!(error = %e, "a status sign-in link could not be checked");
+            false
+        }
+    }
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/status", web::get().to(page))
         .route("/status/login", web::post().to(login))
@@ -146,7 +190,9 @@ async fn page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
             .ok()
             .and_then(|q| q.get("ticket").cloned())
     {
-        if admin.verify("ticket", &t, now, TICKET_SECS) {
+        if let Some((nonce, exp)) = admin.verify_ticket(&t, now)
+            && redeem(&state, &nonce, exp).await
+        {
             return HttpResponse::SeeOther()
                 .insert_header((header::LOCATION, "/status"))
                 .cookie(session_cookie(&req, &admin, now))
@@ -154,7 +200,7 @@ async fn page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
                 .finish();
         }
         return login_page(Some(
-            "That link has expired or is not valid; sign in with the admin token.",
+            "That link has expired, was used already, or is not valid; sign in with the admin token.",
         ));
     }
     let by_header = bearer(&req).is_some_and(|t| admin.token_ok(t));
@@ -209,7 +255,7 @@ async fn ticket(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
             .content_type("text/plain")
             .body("send the admin token as Authorization: Bearer\n");
     }
-    let t = admin.sign("ticket", now_secs(&state), TICKET_SECS);
+    let t = admin.sign_ticket(now_secs(&state));
     HttpResponse::Ok()
         .content_type("text/plain")
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -240,6 +286,17 @@ mod tests {
         assert!(!a.verify("session", &s, 1061, 60), "expired");
         let far = a.sign("ticket", 1000, 3600);
         assert!(!a.verify("ticket", &far, 1000, 60), "lifetime capped");
+        let t1 = a.sign_ticket(1000);
+        let t2 = a.sign_ticket(1000);
+        assert_ne!(t1, t2, "two tickets in one second differ");
+        assert!(a.verify_ticket(&t1, 1000).is_some());
+        assert!(a.verify_ticket(&t1, 1061).is_none(), "expired");
+        assert!(b.verify_ticket(&t1, 1000).is_none(), "token-bound");
+        let (nonce, rest) = t1.split_once('.').expect("nonce");
+        assert!(
+            a.verify_ticket(&format!("{nonce}0.{rest}"), 1000).is_none(),
+            "nonce-bound"
+        );
         assert!(!a.verify("session", "1.00", 0, 60));
         assert!(!s.contains("admin-token"));
     }
