@@ -15,6 +15,10 @@ pub fn scim_error_response(e: &ScimError) -> HttpResponse {
     if e.status == 401 {
         builder.insert_header(("WWW-Authenticate", "Bearer realm=\"snyk-scim-bridge\""));
     }
+    if e.status == 408 {
+        // A client too slow to send its body does not keep the connection.
+        builder.force_close();
+    }
     builder.body(e.to_json().to_string())
 }
 

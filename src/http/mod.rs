@@ -5,7 +5,7 @@
 //! docs/interface.md. Handlers extract, call a use case, and render; they never
 //! build SQL and never call Snyk.
 
-mod body;
+pub mod body;
 mod discovery;
 mod error;
 mod scim;
@@ -30,6 +30,11 @@ use crate::sync::engine::WorkerStatus;
 
 pub use error::scim_error_response;
 
+/// The request line and headers must arrive within this long.
+pub const REQUEST_HEADERS_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+/// Open connections per worker thread (actix runs one worker per core).
+pub const MAX_CONNECTIONS_PER_WORKER: usize = 4096;
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
@@ -40,6 +45,8 @@ pub struct AppState {
     pub ops: Arc<OpsState>,
     /// `[webhooks]`: which webhook routes answer, with their secrets.
     pub webhooks: Arc<crate::config::WebhookSettings>,
+    /// Caps the bodies read before authentication (webhook, sign-in).
+    pub body_gate: body::BodyGate,
 }
 
 /// What `/metrics` and `/status` read besides the store.
@@ -140,6 +147,7 @@ impl Application {
             store: store.clone(),
             ops,
             webhooks: Arc::new(config.webhooks.clone()),
+            body_gate: body::BodyGate::default(),
         };
         let server = HttpServer::new(move || {
             App::new()
@@ -147,6 +155,13 @@ impl Application {
                 .wrap_fn(request_span)
                 .configure(routes)
         })
+        // Slow clients: the headers must arrive within REQUEST_HEADERS_DEADLINE
+        // (408 and close), bodies within body::BODY_DEADLINE; connections are
+        // capped per worker well under the process's file descriptors.
+        .client_request_timeout(REQUEST_HEADERS_DEADLINE)
+        .client_disconnect_timeout(std::time::Duration::from_secs(2))
+        .max_connections(MAX_CONNECTIONS_PER_WORKER)
+        .backlog(1024)
         .listen(listener)?
         // Signals are handled in `run_until_stopped`, so that the worker
         // stops at the same time as the server, not after it.

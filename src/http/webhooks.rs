@@ -17,7 +17,6 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderMap};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
-use futures_util::StreamExt;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
@@ -57,10 +56,8 @@ enum WebhookError {
     Signature(SignatureError),
     #[error("the X-Okta-Verification-Challenge header is missing or too long")]
     Challenge,
-    #[error("the request body is larger than the limit of {0} bytes")]
-    TooLarge(usize),
-    #[error("the request body could not be read")]
-    Read,
+    #[error(transparent)]
+    Body(super::body::BodyError),
     #[error("the request body is not valid JSON: {0}")]
     Json(String),
     #[error("{0}")]
@@ -77,10 +74,13 @@ impl WebhookError {
             Self::Disabled => own(StatusCode::NOT_FOUND),
             Self::MethodNotAllowed => own(StatusCode::METHOD_NOT_ALLOWED),
             Self::BadAuthorization | Self::Signature(_) => own(StatusCode::UNAUTHORIZED),
-            Self::Challenge | Self::Json(_) | Self::Malformed(_) | Self::Read => {
-                own(StatusCode::BAD_REQUEST)
-            }
-            Self::TooLarge(_) => own(StatusCode::PAYLOAD_TOO_LARGE),
+            Self::Challenge | Self::Json(_) | Self::Malformed(_) => own(StatusCode::BAD_REQUEST),
+            Self::Body(b) => own(match b {
+                super::body::BodyError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+                super::body::BodyError::Read => StatusCode::BAD_REQUEST,
+                super::body::BodyError::Timeout => StatusCode::REQUEST_TIMEOUT,
+                super::body::BodyError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            }),
             Self::Service(e) => service_parts(e),
         }
     }
@@ -129,9 +129,11 @@ impl ResponseError for WebhookError {
         } else {
             tracing::info!(status = status.as_u16(), reason = %message, "webhook delivery refused");
         }
-        HttpResponse::build(status)
-            .content_type("application/json")
-            .body(body.to_string())
+        let mut b = HttpResponse::build(status);
+        if status == StatusCode::REQUEST_TIMEOUT {
+            b.force_close();
+        }
+        b.content_type("application/json").body(body.to_string())
     }
 }
 
@@ -148,21 +150,11 @@ fn actor(req: &HttpRequest, principal: &str) -> Actor {
     }
 }
 
-async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<Vec<u8>> {
-    let declared = header_str(req.headers(), header::CONTENT_LENGTH.as_str())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
-        return Err(WebhookError::TooLarge(limit));
-    }
-    let mut bytes = Vec::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| WebhookError::Read)?;
-        if bytes.len() + chunk.len() > limit {
-            return Err(WebhookError::TooLarge(limit));
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    Ok(bytes)
+async fn read_body(req: &HttpRequest, payload: web::Payload, limit: usize) -> Result<Vec<u8>> {
+    super::body::read_bytes(req, payload, limit)
+        .await
+        .map(|b| b.to_vec())
+        .map_err(WebhookError::Body)
 }
 
 fn json_of(bytes: &[u8]) -> Result<Value> {
@@ -241,6 +233,15 @@ async fn generic_events(
         .generic
         .as_ref()
         .ok_or(WebhookError::Disabled)?;
+    // The header is checked before the body is read: a request without a
+    // well-formed, current signature never holds a connection for its body.
+    generic::precheck(
+        header_str(req.headers(), SIGNATURE_HEADER),
+        state.service.now_utc().timestamp(),
+        settings.replay_window_secs,
+    )
+    .map_err(WebhookError::Signature)?;
+    let _slot = state.body_gate.enter().map_err(WebhookError::Body)?;
     let bytes = read_body(&req, payload, state.limits.max_body_bytes).await?;
     generic::verify(
         header_str(req.headers(), SIGNATURE_HEADER),

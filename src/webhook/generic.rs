@@ -69,13 +69,24 @@ pub fn sign(secret: &[u8], t: i64, body: &[u8]) -> String {
 /// Check the header against the raw body: the HMAC first (in constant
 /// time), then the timestamp against `now_unix` within `window_secs` either
 /// way. Returns the signed timestamp.
-pub fn verify(
+/// The checks that need no body: the header is present, well formed, and
+/// its timestamp within `window_secs` of `now_unix`. Run before the body is
+/// read; [`verify`] then checks the MAC against it.
+pub fn precheck(
     header: Option<&str>,
-    body: &[u8],
-    secret: &[u8],
     now_unix: i64,
     window_secs: u64,
-) -> Result<i64, SignatureError> {
+) -> Result<(), SignatureError> {
+    let (t, _) = parse_header(header)?;
+    let window = i64::try_from(window_secs).unwrap_or(i64::MAX);
+    if now_unix.abs_diff(t) > window.unsigned_abs() {
+        return Err(SignatureError::Stale);
+    }
+    Ok(())
+}
+
+/// `t=<unix seconds>,v1=<hex>[,v1=<hex>...]`: the timestamp and the tags.
+fn parse_header(header: Option<&str>) -> Result<(i64, Vec<Vec<u8>>), SignatureError> {
     let header = header.ok_or(SignatureError::Missing)?;
     let mut t: Option<i64> = None;
     let mut tags: Vec<Vec<u8>> = Vec::new();
@@ -94,6 +105,17 @@ pub fn verify(
     if tags.is_empty() {
         return Err(SignatureError::Malformed);
     }
+    Ok((t, tags))
+}
+
+pub fn verify(
+    header: Option<&str>,
+    body: &[u8],
+    secret: &[u8],
+    now_unix: i64,
+    window_secs: u64,
+) -> Result<i64, SignatureError> {
+    let (t, tags) = parse_header(header)?;
     let expected = mac(secret, t, body);
     if !tags
         .iter()

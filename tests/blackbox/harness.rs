@@ -99,6 +99,8 @@ pub struct BridgeConfig {
     pub max_concurrent: u32,
     pub reconcile_interval_secs: u64,
     pub okta_hook: bool,
+    /// Turns on `/webhooks/events` with this secret.
+    pub webhook_secret: Option<String>,
 }
 
 impl Default for BridgeConfig {
@@ -110,6 +112,7 @@ impl Default for BridgeConfig {
             max_concurrent: 10,
             reconcile_interval_secs: 300,
             okta_hook: false,
+            webhook_secret: None,
         }
     }
 }
@@ -135,6 +138,9 @@ impl BridgeConfig {
                 "\n[[mappings]]\ngroup = \"{}\"\norg_id = \"{}\"\n{role}\n",
                 m.group, m.org
             ));
+        }
+        if let Some(secret) = &self.webhook_secret {
+            t.push_str(&format!("\n[webhooks.generic]\nsecret = \"{secret}\"\n"));
         }
         if self.okta_hook {
             t.push_str(&format!(

@@ -20,4 +20,5 @@ mod first_login;
 mod lifecycle;
 mod rate_limits;
 mod same_email;
+mod slow_clients;
 mod timing;

@@ -220,21 +220,42 @@ async fn page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     html(actix_web::http::StatusCode::OK, page::render(&snap))
 }
 
-#[derive(serde::Deserialize)]
-struct LoginForm {
-    token: String,
-}
+/// The sign-in form's largest body.
+const LOGIN_BODY_LIMIT: usize = 4096;
 
 async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
-    form: Option<web::Form<LoginForm>>,
+    payload: web::Payload,
 ) -> HttpResponse {
     let Some(admin) = state.ops.admin.clone() else {
         return not_found();
     };
-    match form {
-        Some(f) if admin.token_ok(&f.token) => HttpResponse::SeeOther()
+    // The token is in the body, so the body is read before anyone is known:
+    // within a deadline, and only so many at once.
+    let Ok(_slot) = state.body_gate.enter() else {
+        return HttpResponse::ServiceUnavailable()
+            .content_type("text/plain")
+            .body("too many sign-ins at once; retry\n");
+    };
+    let body = match super::body::read_bytes(&req, payload, LOGIN_BODY_LIMIT).await {
+        Ok(b) => b,
+        Err(super::body::BodyError::Timeout) => {
+            return HttpResponse::RequestTimeout()
+                .force_close()
+                .content_type("text/plain")
+                .body("the form did not arrive in time\n");
+        }
+        Err(_) => return login_page(Some("That is not the admin token.")),
+    };
+    let token = std::str::from_utf8(&body)
+        .ok()
+        .and_then(|text| {
+            web::Query::<std::collections::HashMap<String, String>>::from_query(text).ok()
+        })
+        .and_then(|q| q.get("token").cloned());
+    match token {
+        Some(t) if admin.token_ok(&t) => HttpResponse::SeeOther()
             .insert_header((header::LOCATION, "/status"))
             .cookie(session_cookie(&req, &admin, now_secs(&state)))
             .insert_header((header::CACHE_CONTROL, "no-store"))
