@@ -343,6 +343,7 @@ impl<'a> Parser<'a> {
                     sub_start,
                 ));
             }
+            validate_name(&sub, sub_start, "sub-attribute name")?;
             let sub_path = AttrPath {
                 uri: None,
                 name: sub,

@@ -1266,3 +1266,14 @@ fn ordering_a_boolean_or_null_is_an_invalid_filter() {
     assert!(parse("active ne false").is_ok());
     assert!(parse("meta.lastModified gt \"2011-05-13T04:42:34Z\"").is_ok());
 }
+
+/// Found by fuzzing (fuzz/fuzz_targets/filter_parse.rs): the name after
+/// `]` in Entra's form was not checked, so a filter was accepted whose
+/// rendering did not parse.
+#[test]
+fn the_name_after_a_value_filter_is_checked() {
+    let e = parse(r#"emails[type eq "work"].1value eq "a@example.com""#).expect_err("bad name");
+    assert!(e.to_string().contains("must start with a letter"), "{e}");
+    let ok = parse(r#"emails[type eq "work"].value eq "a@example.com""#).expect("Entra's form");
+    assert_eq!(parse(&ok.to_string()).expect("round trip"), ok);
+}
