@@ -39,6 +39,19 @@ impl std::fmt::Display for Principal {
     }
 }
 
+impl Principal {
+    /// The principal in a log line: a JWT subject that is an email address
+    /// is shown as its hash unless `log_pii`.
+    pub fn for_log(&self, log_pii: bool) -> String {
+        match self {
+            Self::Jwt { subject } if subject.contains('@') => {
+                format!("jwt:{}", crate::telemetry::LogEmail::new(subject, log_pii))
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum AuthError {
     #[error("no bearer token was sent")]

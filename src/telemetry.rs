@@ -1,11 +1,12 @@
 //! Logging set-up: `pretty` or `json` lines on stderr, filtered by `RUST_LOG`
 //! (default `info`); and the helpers that keep personal data out of logs.
 //!
-//! Emails reach a log line only through [`email_for_log`] or
-//! [`redact_emails`]: unless `log_pii = true`, each email becomes a stable
-//! hash (`email:` and the first 12 hex digits of the SHA-256 of the
-//! lower-cased address with a fixed prefix), so one person's lines can still
-//! be followed without naming them. Secrets are never handed to a log macro.
+//! Emails reach a log line only as a [`LogEmail`] (or [`email_for_log`]), or
+//! replaced in a text about a known user by [`redact_known`]: unless
+//! `log_pii = true`, each becomes a stable hash (`email:` and the first 12
+//! hex digits of the SHA-256 of the lower-cased address with a fixed prefix),
+//! so one person's lines can still be followed without naming them. Free
+//! text is never searched for emails. Secrets are never handed to a log macro.
 
 use std::borrow::Cow;
 
@@ -48,58 +49,99 @@ pub fn email_for_log(email: &str, log_pii: bool) -> String {
     }
 }
 
-fn local_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "._%+-'".contains(c)
+/// An email put into a log field or message: renders as the address with
+/// `log_pii`, else as its stable hash. Every email that reaches a log line
+/// goes through this type (or [`redact_known`]); nothing is searched for
+/// emails after formatting.
+#[derive(Clone, Copy)]
+pub struct LogEmail<'a> {
+    email: &'a str,
+    log_pii: bool,
 }
 
-fn domain_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || ".-".contains(c)
+impl<'a> LogEmail<'a> {
+    pub fn new(email: &'a str, log_pii: bool) -> Self {
+        Self { email, log_pii }
+    }
 }
 
-/// Free text (a planned call, Snyk's message) with every email in it
-/// (also percent-encoded, `ann%40example.com`) replaced by its hash, unless
-/// `log_pii`.
-pub fn redact_emails(text: &str, log_pii: bool) -> Cow<'_, str> {
-    if log_pii || !(text.contains('@') || text.contains("%40")) {
+impl std::fmt::Display for LogEmail<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.log_pii {
+            f.write_str(self.email)
+        } else {
+            f.write_str(&email_hash(self.email))
+        }
+    }
+}
+
+impl std::fmt::Debug for LogEmail<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+/// `text` (a planned call, Snyk's message about this user) with a *known*
+/// email, as written and percent-encoded, replaced by its hash (unless
+/// `log_pii`). Case-insensitive; the email comes from the record the text is
+/// about, never from looking at the text.
+pub fn redact_known<'t>(text: &'t str, email: &str, log_pii: bool) -> Cow<'t, str> {
+    if log_pii || email.is_empty() {
         return Cow::Borrowed(text);
     }
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    loop {
-        let at = rest
-            .char_indices()
-            .find(|(i, c)| *c == '@' || (*c == '%' && rest[*i..].starts_with("%40")));
-        let Some((pos, c)) = at else {
-            out.push_str(rest);
-            break;
-        };
-        let sep_len = if c == '@' { 1 } else { 3 };
-        let before = &rest[..pos];
-        let mut start = pos;
-        for (i, ch) in before.char_indices().rev() {
-            if local_char(ch) {
-                start = i;
-            } else {
-                break;
-            }
+    let hash = email_hash(email);
+    let mut out = Cow::Borrowed(text);
+    // As written, as a query parameter, and inside a JSON string.
+    let encoded: String = url_encode(email);
+    let json = serde_json::to_string(email).unwrap_or_default();
+    let json = json.trim_matches('"').to_owned();
+    for needle in [email.to_owned(), encoded, json] {
+        if let Some(replaced) = replace_ci(&out, &needle, &hash) {
+            out = Cow::Owned(replaced);
         }
-        let after = &rest[pos + sep_len..];
-        let domain_len = after
-            .char_indices()
-            .find(|(_, ch)| !domain_char(*ch))
-            .map_or(after.len(), |(i, _)| i);
-        let domain = after[..domain_len].trim_end_matches('.');
-        if start == pos || domain.is_empty() {
-            out.push_str(&rest[..pos + sep_len]);
-            rest = &rest[pos + sep_len..];
-            continue;
-        }
-        out.push_str(&rest[..start]);
-        let local = &rest[start..pos];
-        out.push_str(&email_hash(&format!("{local}@{domain}")));
-        rest = &after[domain.len()..];
     }
-    Cow::Owned(out)
+    out
+}
+
+/// The email as `application/x-www-form-urlencoded` writes it (`@` as `%40`).
+fn url_encode(email: &str) -> String {
+    let mut out = String::new();
+    for b in email.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
+                out.push(char::from(b))
+            }
+            b' ' => out.push('+'),
+            other => out.push_str(&format!("%{other:02X}")),
+        }
+    }
+    out
+}
+
+/// `text` with every case-insensitive occurrence of `needle` replaced;
+/// `None` when there is none.
+fn replace_ci(text: &str, needle: &str, with: &str) -> Option<String> {
+    if needle.is_empty() {
+        return None;
+    }
+    let lower_text = text.to_lowercase();
+    let lower_needle = needle.to_lowercase();
+    // Lower-casing can change byte lengths outside ASCII: only use the
+    // positions when it did not.
+    if lower_text.len() != text.len() || lower_needle.len() != needle.len() {
+        return text.contains(needle).then(|| text.replace(needle, with));
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    let mut found = false;
+    for (i, _) in lower_text.match_indices(&lower_needle) {
+        out.push_str(&text[last..i]);
+        out.push_str(with);
+        last = i + needle.len();
+        found = true;
+    }
+    out.push_str(&text[last..]);
+    found.then_some(out)
 }
 
 #[cfg(test)]
@@ -121,34 +163,36 @@ mod tests {
     }
 
     #[test]
-    fn emails_in_free_text_are_replaced() {
-        let h = email_hash("ann.lee@example.com");
+    fn known_emails_are_replaced_wherever_they_appear() {
+        for email in [
+            "ann.lee@example.com",
+            "δοκιμή@example.com",
+            "josé.garcía@example.com",
+            "\"quoted local\"@example.com",
+            "a!b/c#d@example.com",
+        ] {
+            let h = email_hash(email);
+            let shown = LogEmail::new(email, false).to_string();
+            assert_eq!(shown, h);
+            let said = format!("User {} already exists in Snyk", email.to_uppercase());
+            let out = redact_known(&said, email, false);
+            assert!(!out.contains(&email.to_uppercase()), "{out}");
+            let call = format!("DELETE /org/o/provision?email={}", url_encode(email));
+            let out = redact_known(&call, email, false);
+            assert!(out.ends_with(&h), "{email}: {out}");
+            let body = format!(
+                "POST /org/o/provision {}",
+                serde_json::json!({"email": email})
+            );
+            let out = redact_known(&body, email, false);
+            assert!(out.contains(&h), "{email}: {out}");
+            assert!(!out.contains("example.com"), "{email}: {out}");
+        }
+        assert_eq!(LogEmail::new("ann@x.com", true).to_string(), "ann@x.com");
+        assert_eq!(redact_known("ann@x.com", "ann@x.com", true), "ann@x.com");
         assert_eq!(
-            redact_emails("User Ann.Lee@example.com already exists in Snyk", false),
-            format!("User {h} already exists in Snyk")
+            redact_known("nothing here", "ann@x.com", false),
+            "nothing here"
         );
-        assert_eq!(
-            redact_emails(
-                "DELETE /org/o/provision?email=ann.lee%40example.com then",
-                false
-            ),
-            format!("DELETE /org/o/provision?email={h} then")
-        );
-        assert_eq!(
-            redact_emails(
-                r#"POST /org/o/provision {"email":"ann.lee@example.com","role":"ADMIN"}"#,
-                false
-            ),
-            format!(r#"POST /org/o/provision {{"email":"{h}","role":"ADMIN"}}"#)
-        );
-        assert_eq!(
-            redact_emails("a@x.com, b@y.com.", false),
-            format!("{}, {}.", email_hash("a@x.com"), email_hash("b@y.com"))
-        );
-        assert_eq!(
-            redact_emails("no address @ here", false),
-            "no address @ here"
-        );
-        assert_eq!(redact_emails("ann@x.com", true), "ann@x.com");
     }
 }

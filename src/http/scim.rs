@@ -154,7 +154,7 @@ async fn authenticate(
     match state.auth.authenticate(header.as_deref()).await {
         Ok(principal) => {
             tracing::debug!(
-                principal = %crate::telemetry::redact_emails(&principal.to_string(), state.ops.log_pii),
+                principal = %principal.for_log(state.ops.log_pii),
                 "authenticated"
             );
             {

@@ -77,10 +77,12 @@ async fn ensure_email_free(
         }
         let theirs = sync::mapping::facts(&other.doc, Vec::new());
         if theirs.active && theirs.email.as_ref() == Some(&email) {
-            return Err(ScimError::uniqueness(format!(
-                "emails: {email} is already the email of another active user; \
-                 Snyk knows a person by email, so only one active user may have it"
-            ))
+            // The detail names the attribute, not the address (it may be
+            // logged, e.g. for a webhook delivery).
+            return Err(ScimError::uniqueness(
+                "emails: this email is already the email of another active user; \
+                 Snyk knows a person by email, so only one active user may have it",
+            )
             .into());
         }
     }

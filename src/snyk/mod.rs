@@ -50,6 +50,24 @@ pub enum SnykError {
     NotSent,
 }
 
+impl SnykError {
+    /// The class and status, without Snyk's free text (which may name
+    /// people): what a log line about an org or a group shows.
+    pub fn summary(&self) -> String {
+        match self {
+            Self::RateLimited { .. } => "rate limited (429)".into(),
+            Self::Transient {
+                status: Some(s), ..
+            } => format!("transient failure ({s})"),
+            Self::Transient { status: None, .. } => "no answer".into(),
+            Self::Unauthorized { status } => format!("token rejected ({status})"),
+            Self::AlreadyExists { .. } => "the user already exists".into(),
+            Self::Permanent { status, .. } => format!("refused ({status})"),
+            Self::NotSent => "not sent".into(),
+        }
+    }
+}
+
 /// The headers Snyk uses to trace a call.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Trace {

@@ -267,9 +267,15 @@ impl Engine {
         self.worker.clone()
     }
 
-    /// Free text for a log line: emails hashed unless `log_pii`.
-    pub(super) fn loggable(&self, text: &str) -> String {
-        crate::telemetry::redact_emails(text, self.settings.log_pii).into_owned()
+    /// An email for a log line (hashed unless `log_pii`).
+    pub(super) fn log_email<'a>(&self, email: &'a Email) -> crate::telemetry::LogEmail<'a> {
+        crate::telemetry::LogEmail::new(email.as_str(), self.settings.log_pii)
+    }
+
+    /// A text about one user (a planned call, Snyk's answer about them) for a
+    /// log line: their email, where it appears, hashed unless `log_pii`.
+    pub(super) fn log_about(&self, text: &str, email: &Email) -> String {
+        crate::telemetry::redact_known(text, email.as_str(), self.settings.log_pii).into_owned()
     }
 
     /// Delete audit rows and recorded calls past the retention period.

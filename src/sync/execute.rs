@@ -94,7 +94,7 @@ impl Engine {
                 if let Some(Applied::Unlocated { email: e, role }) = &applied
                     && (want != Some(role) || email.as_ref() != Some(e))
                 {
-                    tracing::warn!(user = %t.user_id, org = %org, email = %self.loggable(e.as_str()), "a change cannot be applied: {UNLOCATED_REASON}");
+                    tracing::warn!(user = %t.user_id, org = %org, email = %self.log_email(e), "a change cannot be applied: {UNLOCATED_REASON}");
                     let error = format!("{e} {UNLOCATED_REASON}");
                     return self.end(t, Finish::failed(error)).await;
                 }
@@ -166,7 +166,7 @@ impl Engine {
         for op in ops {
             tx.record_call(&self.call_record(t, op, &Trace::default(), "dry_run", None))
                 .await?;
-            tracing::info!(user = %t.user_id, org = %t.org_id, call = %self.loggable(&wire::describe(op)), "dry run: not sent");
+            tracing::info!(user = %t.user_id, org = %t.org_id, call = %self.log_op(op), "dry run: not sent");
         }
         tx.finish_target(t, &Finish::Done, self.now(), &self.owner)
             .await?;
@@ -264,7 +264,7 @@ impl Engine {
             }
             Verdict::Gone => Confirmed::Now(None),
             Verdict::Unlocated => {
-                tracing::warn!(user = %t.user_id, org = %org, email = %self.loggable(email.as_str()), "{UNLOCATED_REASON}");
+                tracing::warn!(user = %t.user_id, org = %org, email = %self.log_email(email), "{UNLOCATED_REASON}");
                 Confirmed::Now(Some(Applied::Unlocated {
                     email: email.clone(),
                     role: role.clone(),
@@ -349,7 +349,7 @@ impl Engine {
         match result {
             Ok(_) => {
                 let call = self.call_record(t, op, &trace, "ok", None);
-                tracing::info!(user = %t.user_id, org = %t.org_id, call = %self.loggable(&wire::describe(op)), snyk_request_id = ?trace.request_id, "Snyk call succeeded");
+                tracing::info!(user = %t.user_id, org = %t.org_id, call = %self.log_op(op), snyk_request_id = ?trace.request_id, "Snyk call succeeded");
                 Ok(StepEnd::Applied(
                     next_applied(op, applied),
                     Some(Box::new(call)),
@@ -364,7 +364,14 @@ impl Engine {
                     Some(message.clone()),
                 ))
                 .await?;
-                tracing::info!(user = %t.user_id, org = %t.org_id, snyk_said = %self.loggable(&message), "Snyk says the user already exists");
+                match op_email(op) {
+                    Some(e) => {
+                        tracing::info!(user = %t.user_id, org = %t.org_id, snyk_said = %self.log_about(&message, e), "Snyk says the user already exists")
+                    }
+                    None => {
+                        tracing::info!(user = %t.user_id, org = %t.org_id, "Snyk says the user already exists")
+                    }
+                }
                 match op {
                     SnykOp::Provision { org, email, role } => {
                         self.existing_user(t, org, email, role, &message).await
@@ -446,7 +453,16 @@ impl Engine {
                 message,
                 error_ref,
             } => {
-                tracing::warn!(user = %t.user_id, org = %t.org_id, status, snyk_said = %self.loggable(message), error_ref = ?error_ref, "Snyk refused the call");
+                // Snyk's text is logged only where the email it may name is
+                // known (and hashed); it is always in `status` and /status.
+                match op.and_then(op_email) {
+                    Some(e) => {
+                        tracing::warn!(user = %t.user_id, org = %t.org_id, status, snyk_said = %self.log_about(message, e), error_ref = ?error_ref, "Snyk refused the call")
+                    }
+                    None => {
+                        tracing::warn!(user = %t.user_id, org = %t.org_id, status, error_ref = ?error_ref, "Snyk refused the call")
+                    }
+                }
                 (
                     "failed",
                     Finish::Failed {
@@ -545,6 +561,25 @@ impl Engine {
             role: wire::added_role(role),
         };
         Ok(StepEnd::Applied(Some(granted), Some(Box::new(call))))
+    }
+}
+
+/// The email an operation carries (provision and its deletion).
+fn op_email(op: &SnykOp) -> Option<&Email> {
+    match op {
+        SnykOp::Provision { email, .. } | SnykOp::DeleteProvision { email, .. } => Some(email),
+        SnykOp::UpdateMemberRole { .. } | SnykOp::RemoveMember { .. } => None,
+    }
+}
+
+impl Engine {
+    /// A planned call for a log line, its email hashed unless `log_pii`.
+    fn log_op(&self, op: &SnykOp) -> String {
+        let described = wire::describe(op);
+        match op_email(op) {
+            Some(e) => self.log_about(&described, e),
+            None => described,
+        }
     }
 }
 

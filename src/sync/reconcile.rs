@@ -73,10 +73,8 @@ impl Engine {
         let (orgs, trace) = self.paced(self.client.list_group_orgs(group)).await;
         let org_names = match orgs {
             Ok(orgs) => orgs.into_iter().map(|o| (o.id, o.name)).collect(),
-            Err(SnykError::Permanent {
-                status, message, ..
-            }) => {
-                tracing::warn!(status, snyk_said = %self.loggable(&message), "the group's org list cannot be read: admins cannot be found after their first login");
+            Err(SnykError::Permanent { status, .. }) => {
+                tracing::warn!(status, snyk_request_id = ?trace.request_id, "the group's org list cannot be read: admins cannot be found after their first login");
                 HashMap::new()
             }
             Err(e) => return Err((e, trace)),
@@ -110,7 +108,7 @@ impl Engine {
             report
                 .errors
                 .first()
-                .map(|e| format!(" ({})", self.loggable(e)))
+                .map(|e| format!(" ({e})"))
                 .unwrap_or_default()
         );
         let mut tx = self.store.write().await?;
@@ -154,7 +152,7 @@ impl Engine {
             let lists = match self.org_lists(&org).await {
                 Ok(l) => l,
                 Err((e, trace)) => {
-                    tracing::warn!(org = %org, error = %self.loggable(&e.to_string()), snyk_request_id = ?trace.request_id, "could not read the org from Snyk");
+                    tracing::warn!(org = %org, error = %e.summary(), snyk_request_id = ?trace.request_id, "could not read the org from Snyk");
                     report.errors.push(format!("{org}: {e}"));
                     continue;
                 }
@@ -182,7 +180,7 @@ impl Engine {
                 match self.group_view().await {
                     Ok(g) => group = Some((at, g)),
                     Err((e, trace)) => {
-                        tracing::warn!(org = %org, error = %self.loggable(&e.to_string()), snyk_request_id = ?trace.request_id, "could not read the group's members from Snyk");
+                        tracing::warn!(org = %org, error = %e.summary(), snyk_request_id = ?trace.request_id, "could not read the group's members from Snyk");
                         report.errors.push(format!("{org}: group members: {e}"));
                         continue;
                     }
@@ -257,7 +255,7 @@ impl Engine {
                     }
                     Verdict::Unlocated => {
                         report.unlocated += 1;
-                        tracing::warn!(user = %row.user_id, org = %org, email = %self.loggable(applied.email().as_str()), "{UNLOCATED_REASON}");
+                        tracing::warn!(user = %row.user_id, org = %org, email = %self.log_email(applied.email()), "{UNLOCATED_REASON}");
                         Some(Some(Applied::Unlocated {
                             email: applied.email().clone(),
                             role: applied.role().clone(),

@@ -18,6 +18,7 @@ mod pg;
 
 mod first_login;
 mod lifecycle;
+mod privacy;
 mod rate_limits;
 mod same_email;
 mod slow_clients;
