@@ -16,8 +16,8 @@ for t in $TARGETS; do
     cargo +nightly fuzz run -O "$t" "${CARGO_TARGET_DIR}/corpus/$t" -- \
         -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 -print_final_stats=1 2>&1 \
         | grep -E "^(Done|stat::number_of_executed_units|stat::new_units_added|==[0-9]+==|SUMMARY|thread .* panicked)|#[0-9]+\s+DONE" || true
-    if ls artifacts/"$t"/crash-* >/dev/null 2>&1; then
-        echo "fuzz $t: CRASH (see fuzz/artifacts/$t)"; exit 1
+    if [ -n "$(ls -A "artifacts/$t" 2>/dev/null)" ]; then
+        echo "fuzz $t: FAILED: $(ls "artifacts/$t" | head -3) (see fuzz/artifacts/$t)"; exit 1
     fi
     echo "fuzz $t: 0 crashes"
 done
