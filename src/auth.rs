@@ -342,13 +342,9 @@ mod tests {
 
     fn hs_token(iss: &str, aud: &str, exp_offset: i64) -> String {
         let now = crate::clock::Clock::now(&crate::clock::SystemClock).timestamp();
-        let claims = serde_json::json!({"iss": iss, "aud": aud, "sub": "entra-provisioning", "exp": now + exp_offset});
-        jsonwebtoken::encode(
-            &jsonwebtoken::Header::new(Algorithm::HS256),
-            &claims,
-            &jsonwebtoken::EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef"),
+        hs_token_with(
+            serde_json::json!({"iss": iss, "aud": aud, "sub": "entra-provisioning", "exp": now + exp_offset}),
         )
-        .expect("encode")
     }
 
     #[tokio::test]
