@@ -59,7 +59,7 @@ pub fn normalize(kind: ResourceKind, input: &Value) -> Result<Map<String, Value>
         if key.eq_ignore_ascii_case("schemas") {
             continue;
         }
-        if key.len() > 4 && key[..4].eq_ignore_ascii_case("urn:") {
+        if is_urn_key(key) {
             normalize_urn_key(kind, key, value, &mut out)?;
             continue;
         }
@@ -97,6 +97,12 @@ fn check_identifiers(doc: &Map<String, Value>) -> Result<(), ScimError> {
         }
     }
     Ok(())
+}
+
+/// An attribute key that names a schema (`urn:…`). Never slices inside a
+/// character (found by fuzzing: `key[..4]` panicked on a multi-byte key).
+fn is_urn_key(key: &str) -> bool {
+    key.len() > 4 && key.get(..4).is_some_and(|p| p.eq_ignore_ascii_case("urn:"))
 }
 
 /// Sort `schemas` out of the way: it must name the core schema when present.
@@ -436,7 +442,7 @@ fn check_required(kind: ResourceKind, out: &Map<String, Value>) -> Result<(), Sc
 fn schemas_for(kind: ResourceKind, out: &Map<String, Value>) -> Vec<Value> {
     let mut schemas = vec![Value::String(kind.core().id.to_owned())];
     for key in out.keys() {
-        if key.len() > 4 && key[..4].eq_ignore_ascii_case("urn:") {
+        if is_urn_key(key) {
             schemas.push(Value::String(key.clone()));
         }
     }

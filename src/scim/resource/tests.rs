@@ -162,3 +162,23 @@ fn a_multi_valued_attribute_given_one_object_is_invalid() {
     );
     assert!(e.detail.contains("emails"), "{}", e.detail);
 }
+
+/// Found by fuzzing (fuzz/fuzz_targets/normalize.rs): a key whose fourth
+/// byte is inside a multi-byte character made normalisation panic.
+#[test]
+fn keys_with_multi_byte_characters_do_not_panic() {
+    let doc = normalize(
+        ResourceKind::User,
+        &json!({"schemas": [USER_SCHEMA], "userName": "a",
+                "mem\u{59d}rs": [{"value": "u-1"}], "ur\u{e9}:x": 1}),
+    )
+    .expect("unknown keys are dropped, not a panic");
+    assert_eq!(doc.get("userName"), Some(&json!("a")));
+    assert!(!doc.keys().any(|k| !k.is_ascii()), "{doc:?}");
+    let e = normalize(
+        ResourceKind::Group,
+        &json!({"isplayName": "SAdmins", "mem\u{59d}rs": [{"value": "u-1"}]}),
+    )
+    .expect_err("no displayName");
+    assert_eq!(e.status, 400);
+}
