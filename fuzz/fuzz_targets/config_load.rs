@@ -11,6 +11,11 @@ fuzz_target!(|data: &[u8]| {
     };
     let env = config::Env::new();
     let _ = config::parse(std::path::Path::new("fuzz.toml"), text, &env);
+    // The marker must come only from the planted secret below (the fuzzer
+    // learns compared strings and would otherwise write it into a key name).
+    if text.contains("S3CRETMARK") {
+        return;
+    }
     let with_secret = format!("{text}\n[snyk]\ntoken = \"S3CRETMARK-{}\"\n", text.len());
     if let Err(e) = config::parse(std::path::Path::new("fuzz.toml"), &with_secret, &env) {
         assert!(!e.to_string().contains("S3CRETMARK"), "a secret reached an error: {e}");
