@@ -301,6 +301,14 @@ fn trace_of(headers: &HeaderMap, status: u16) -> Trace {
 /// `X-RateLimit-Reset` (seconds until the reset, or a Unix time in seconds,
 /// as REST tools read it). Snyk's v1 sends neither, as far as documented.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    server_wait(headers).map(|d| d.min(MAX_SERVER_WAIT))
+}
+
+/// The longest wait a server's header may impose (a bad header must not stop
+/// the bridge for longer).
+pub const MAX_SERVER_WAIT: Duration = Duration::from_secs(15 * 60);
+
+fn server_wait(headers: &HeaderMap) -> Option<Duration> {
     let number = |name| {
         headers
             .get(name)
@@ -311,6 +319,12 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         return Some(Duration::from_secs(s));
     }
     let reset = number("x-ratelimit-reset")?;
+    // Seconds to wait, a Unix time in seconds, or one in milliseconds.
+    let reset = if reset > 100_000_000_000 {
+        reset / 1000
+    } else {
+        reset
+    };
     if reset > 1_000_000_000 {
         use crate::clock::Clock as _;
         let now = u64::try_from(crate::clock::SystemClock.now().timestamp()).ok()?;
@@ -378,6 +392,26 @@ mod tests {
     fn c(method: &str, path: &str, status: u16, body: Value) -> Result<(), SnykError> {
         let is_provision = method == "POST" && path.ends_with("/provision");
         classify(is_provision, status, &body, "", None, &Trace::default())
+    }
+
+    #[test]
+    fn a_server_wait_is_read_in_every_form_and_bounded() {
+        let h = |name: &str, v: &str| {
+            let mut m = HeaderMap::new();
+            m.insert(
+                reqwest::header::HeaderName::from_bytes(name.as_bytes()).expect("name"),
+                v.parse().expect("value"),
+            );
+            retry_after(&m)
+        };
+        assert_eq!(h("retry-after", "7"), Some(Duration::from_secs(7)));
+        assert_eq!(h("x-ratelimit-reset", "30"), Some(Duration::from_secs(30)));
+        assert_eq!(h("retry-after", "999999999"), Some(MAX_SERVER_WAIT));
+        // A Unix time in milliseconds is not 54,000 years of waiting.
+        let now_ms = crate::clock::Clock::now(&crate::clock::SystemClock).timestamp_millis();
+        let w = h("x-ratelimit-reset", &(now_ms + 20_000).to_string()).expect("wait");
+        assert!(w <= Duration::from_secs(21), "{w:?}");
+        assert_eq!(h("retry-after", "soon"), None);
     }
 
     #[test]

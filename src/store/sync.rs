@@ -325,6 +325,29 @@ impl StoreTx {
         Ok(r.rows_affected())
     }
 
+    /// Give back one lease `owner` holds, due at `at`, without counting the
+    /// attempt (its task could not finish: e.g. the database was busy).
+    pub async fn release_lease(
+        &mut self,
+        user_id: &str,
+        org_id: &str,
+        owner: &str,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE sync_targets SET lease_owner = NULL, lease_until = NULL, status = 'pending',
+                attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, next_attempt_at = $1
+              WHERE user_id = $2 AND org_id = $3 AND lease_owner = $4",
+        )
+        .bind(at)
+        .bind(user_id)
+        .bind(org_id)
+        .bind(owner)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
     /// A target whose task failed inside the bridge (a bug): `failed` with the
     /// message, lease given back, so it neither loops nor stays held.
     pub async fn fail_held_target(

@@ -407,7 +407,7 @@ impl Engine {
                 (
                     "rate_limited",
                     Finish::Defer {
-                        at: now + super::engine::millis(pause),
+                        at: now.saturating_add(super::engine::millis(pause)),
                     },
                 )
             }
@@ -421,7 +421,7 @@ impl Engine {
                 (
                     "unauthorized",
                     Finish::Defer {
-                        at: now + super::engine::millis(pause),
+                        at: now.saturating_add(super::engine::millis(pause)),
                     },
                 )
             }

@@ -154,7 +154,19 @@ impl Pacer {
                 }
             };
             match gate {
-                Gate::Go { epoch, probe } => break (epoch, probe),
+                Gate::Go { epoch, probe: true } => break (epoch, true),
+                Gate::Go {
+                    epoch,
+                    probe: false,
+                } => {
+                    // Wait for the rate limiter *before* going: a 429 episode
+                    // that begins meanwhile holds this call too (never a
+                    // burst after a 429).
+                    self.limiter.until_ready().await;
+                    if self.lock().epoch == epoch {
+                        break (epoch, false);
+                    }
+                }
                 Gate::Until(t) => {
                     tokio::select! {
                         () = tokio::time::sleep_until(t) => {}
@@ -176,7 +188,9 @@ impl Pacer {
             probe,
             reported: false,
         };
-        self.limiter.until_ready().await;
+        if probe {
+            self.limiter.until_ready().await;
+        }
         Some(permit)
     }
 
@@ -188,7 +202,11 @@ impl Pacer {
                 if current && st.strikes > 0 {
                     st.strikes = 0;
                     st.probe_in_flight = false;
-                    st.paused_until = None;
+                    // A pause set meanwhile by something else (a rejected
+                    // token, a server's wait) still stands.
+                    if st.paused_until.is_some_and(|t| t <= Instant::now()) {
+                        st.paused_until = None;
+                    }
                     self.changed.notify_waiters();
                 }
             }
@@ -327,6 +345,21 @@ mod tests {
         drop(probe);
         let again = tokio::time::timeout(Duration::from_secs(1), p.acquire()).await;
         assert!(again.is_ok_and(|p| p.is_some_and(|p| p.probe)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_successful_probe_keeps_a_pause_set_by_something_else() {
+        let p = Pacer::new(60_000, 10);
+        p.acquire()
+            .await
+            .expect("a")
+            .done(Outcome::RateLimited(None));
+        let probe = p.acquire().await.expect("probe");
+        // Meanwhile Snyk rejected the token: every call waits 300 s.
+        p.pause_for(Duration::from_secs(300));
+        probe.done(Outcome::Answered);
+        let left = p.paused_for().expect("still paused");
+        assert!(left > Duration::from_secs(290), "{left:?}");
     }
 
     #[tokio::test]

@@ -109,17 +109,20 @@ impl Engine {
     }
 
     /// A task ended: run its parked successor, if any. A task that failed
-    /// inside the bridge (a panic) leaves its target failed with the reason.
+    /// with a database error gives its lease back (due again shortly); one
+    /// that failed inside the bridge (a panic) leaves its target failed with
+    /// the reason. Either way this worker forgets the target first, so a
+    /// failing write never leaves it held by nobody.
     async fn joined(
         &self,
         pool: &mut Pool,
         done: Joined,
         run_parked: bool,
     ) -> Result<Finish, SyncError> {
-        let (k, finish) = match done {
+        let (k, finish, failed_task) = match done {
             Ok((id, (k, finish))) => {
                 pool.tasks.remove(&id);
-                (k, finish.map_err(SyncError::from))
+                (k, finish.map_err(SyncError::from), None)
             }
             Err(e) => {
                 let Some(k) = pool.tasks.remove(&e.id()) else {
@@ -129,26 +132,49 @@ impl Engine {
                         message: e.to_string(),
                     });
                 };
-                let message = if e.is_panic() {
-                    "the bridge failed while working on this target (a bug; see the log)"
-                } else {
-                    "the work on this target was cancelled"
-                };
                 tracing::error!(user = %k.0, org = %k.1, error = %e, "a sync task failed");
-                let mut tx = self.store.write().await?;
-                tx.fail_held_target(&k.0, &k.1, &self.owner, message, self.now())
-                    .await?;
-                tx.commit().await?;
                 let err = SyncError::Task {
                     user_id: k.0.clone(),
                     org_id: k.1.clone(),
                     message: e.to_string(),
                 };
-                (k, Err(err))
+                (k, Err(err), Some(e.is_panic()))
             }
         };
         pool.in_flight.remove(&k);
-        if let Some(next) = pool.parked.remove(&k)
+        let parked = pool.parked.remove(&k);
+        match (&finish, failed_task) {
+            (Ok(_), _) => {}
+            (Err(_), Some(panicked)) => {
+                let message = if panicked {
+                    "the bridge failed while working on this target (a bug; see the log)"
+                } else {
+                    "the work on this target was cancelled"
+                };
+                let write = async {
+                    let mut tx = self.store.write().await?;
+                    tx.fail_held_target(&k.0, &k.1, &self.owner, message, self.now())
+                        .await?;
+                    tx.commit().await
+                };
+                if let Err(e) = write.await {
+                    tracing::error!(error = %e, "could not mark the failed target");
+                }
+            }
+            (Err(e), None) => {
+                tracing::warn!(user = %k.0, org = %k.1, error = %e, "a sync task could not finish its target; it is due again shortly");
+                let at = self.now() + 5_000;
+                let write = async {
+                    let mut tx = self.store.write().await?;
+                    tx.release_lease(&k.0, &k.1, &self.owner, at).await?;
+                    tx.commit().await
+                };
+                if let Err(e) = write.await {
+                    tracing::error!(error = %e, "could not give the lease back");
+                }
+            }
+        }
+        if let Some(next) = parked
             && run_parked
         {
             self.spawn(pool, next);
@@ -184,8 +210,14 @@ impl Engine {
             }
             tokio::select! {
                 Some(done) = pool.running.join_next_with_id() => {
-                    let finish = self.joined(&mut pool, done, true).await?;
-                    count(&mut report, &finish);
+                    match self.joined(&mut pool, done, true).await {
+                        Ok(finish) => count(&mut report, &finish),
+                        Err(e) => {
+                            tracing::error!(error = %e, "a target could not be processed");
+                            report.processed += 1;
+                            report.failed += 1;
+                        }
+                    }
                     on_progress(&report);
                 }
                 _ = renew.tick() => self.renew_leases().await?,
@@ -328,13 +360,15 @@ impl Engine {
         self.worker.leader.store(false, Ordering::Relaxed);
     }
 
-    /// Stop claiming; let calls in flight end within the grace (only when
-    /// shutting down; a sender that lost its lock lets them finish), then
-    /// give back every lease this worker holds.
+    /// Stop claiming; let calls in flight end within the grace, then give
+    /// back every lease this worker holds. A sender that lost its lock stops
+    /// its tasks at once: another sender may already be working on them.
     async fn stop_pool(&self, mut pool: Pool, shutting_down: bool) {
         if shutting_down {
             // Nothing waiting for a slot will be sent now.
             self.pacer.close();
+        } else {
+            pool.running.shutdown().await;
         }
         let deadline = Instant::now() + self.settings.shutdown_grace;
         loop {
@@ -347,7 +381,7 @@ impl Engine {
                     }
                     None => break,
                 },
-                () = tokio::time::sleep_until(deadline), if shutting_down => {
+                () = tokio::time::sleep_until(deadline) => {
                     tracing::warn!(
                         tasks = pool.running.len(),
                         "calls still in flight at the shutdown deadline are cut off; their targets stay queued"
