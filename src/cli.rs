@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod history;
+mod safety;
 
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -43,6 +44,12 @@ pub enum Command {
     /// Outbox counts by state, the last failures, per-org counts; with
     /// `--user EMAIL`, that user's history end to end.
     Status(StatusArgs),
+    /// Release removals and downgrades held by the safety rails: they are
+    /// sent through the outbox.
+    Approve(safety::DecideArgs),
+    /// Drop removals and downgrades held by the safety rails: nothing is
+    /// sent, Snyk keeps the access (drift) until the IdP changes the user.
+    Reject(safety::DecideArgs),
     /// Probe a running `serve` (GET /healthz): exit 0 when it answers 200, 1
     /// otherwise. For container HEALTHCHECKs.
     Healthcheck(HealthcheckArgs),
@@ -91,7 +98,7 @@ pub async fn main() -> ExitCode {
         Command::CheckConfig(a) => check_config(a),
         Command::Serve(a) => serve(a).await,
         Command::Plan(a) => match open(&a, false).await {
-            Ok((engine, _)) => outcome(plan(engine).await),
+            Ok((engine, store)) => outcome(plan(engine, store).await),
             Err(code) => code,
         },
         Command::Sync(a) => match open(&a, true).await {
@@ -106,6 +113,8 @@ pub async fn main() -> ExitCode {
             config,
             user: Some(email),
         }) => history::run(&config, &email).await,
+        Command::Approve(a) => safety::decide(a, true).await,
+        Command::Reject(a) => safety::decide(a, false).await,
         Command::Healthcheck(a) => healthcheck(a).await,
     }
 }
@@ -208,9 +217,10 @@ async fn open(a: &ConfigArg, log: bool) -> Result<(crate::sync::Engine, Store), 
     })
 }
 
-async fn plan(engine: crate::sync::Engine) -> anyhow::Result<()> {
+async fn plan(engine: crate::sync::Engine, store: Store) -> anyhow::Result<()> {
     {
         let (report, calls) = engine.plan().await.context("Failed to plan")?;
+        let holds = safety::holds(&store).await?;
         for e in &report.errors {
             println!("warning: could not read {e}");
         }
@@ -221,7 +231,17 @@ async fn plan(engine: crate::sync::Engine) -> anyhow::Result<()> {
             );
         }
         for (user, op) in &calls {
-            println!("{}    # scim user {user}", crate::snyk::wire::describe(op));
+            let held = holds
+                .iter()
+                .find(|h| &h.user_id == user && h.org_id == op.org().as_str());
+            let note = match held {
+                Some(h) => format!("    [{}: {}]", h.state, h.reason),
+                None => String::new(),
+            };
+            println!(
+                "{}    # scim user {user}{note}",
+                crate::snyk::wire::describe(op)
+            );
         }
         println!(
             "{} call(s) planned{}",
@@ -364,6 +384,7 @@ async fn status(store: Store) -> anyhow::Result<()> {
         if s.leased > 0 {
             println!("targets being worked on now: {}", s.leased);
         }
+        safety::print_holds(&safety::holds(&store).await?);
         Ok(())
     }
 }

@@ -73,6 +73,8 @@ pub struct StatusSnapshot {
     pub drift: Vec<(String, String, String, String)>,
     /// Users the bridge cannot manage after their login (see `sync::engine::UNLOCATED_REASON`).
     pub unlocated: Vec<crate::store::AccessRow>,
+    /// What the safety rails hold, wait on, or refused (`sync::rails`).
+    pub holds: Vec<crate::store::HoldRow>,
 }
 
 /// What the snapshot needs besides the store.
@@ -118,6 +120,7 @@ pub async fn snapshot(store: &Store, inputs: &HealthInputs<'_>) -> StatusSnapsho
         per_org: Vec::new(),
         drift: Vec::new(),
         unlocated: Vec::new(),
+        holds: Vec::new(),
     };
     snap.components
         .push(worker_component(inputs.worker, inputs.now_ms));
@@ -136,6 +139,7 @@ pub async fn snapshot(store: &Store, inputs: &HealthInputs<'_>) -> StatusSnapsho
                 snap.oldest_pending_ms,
                 inputs.now_ms,
             ));
+            snap.components.push(safety_component(&snap.holds));
         }
         Err(e) => {
             tracing::warn!(error = %e, "the status page could not read the store");
@@ -187,6 +191,7 @@ async fn read(store: &Store, snap: &mut StatusSnapshot) -> Result<Reads, StoreEr
     snap.unlocated = tx
         .access_in_state(crate::store::AccessState::Unlocated)
         .await?;
+    snap.holds = tx.holds().await?;
     let sent = tx.recent_calls(true, 20).await?;
     let last_at = tx
         .meta(META_LAST_RECONCILE_AT)
@@ -195,6 +200,33 @@ async fn read(store: &Store, snap: &mut StatusSnapshot) -> Result<Reads, StoreEr
     let last_result = tx.meta(META_LAST_RECONCILE_RESULT).await?;
     tx.commit().await?;
     Ok((sent, last_at, last_result))
+}
+
+/// The safety rails: a warning while anything is held for an operator.
+fn safety_component(holds: &[crate::store::HoldRow]) -> Component {
+    use crate::store::HoldState;
+    let n = |states: &[HoldState]| holds.iter().filter(|h| states.contains(&h.state)).count();
+    let held = n(&[HoldState::Held, HoldState::Marked]);
+    let refused = n(&[HoldState::Refused]);
+    let waiting = n(&[HoldState::Waiting]);
+    if held > 0 {
+        component(
+            "Safety rails",
+            Level::Warn,
+            format!(
+                "deletion circuit breaker open: {held} removal(s)/downgrade(s) held for an operator \
+                 (snyk-scim-bridge approve | reject); grants keep flowing; {refused} refused"
+            ),
+        )
+    } else {
+        component(
+            "Safety rails",
+            Level::Ok,
+            format!(
+                "deletion circuit breaker closed; {waiting} removal(s) waiting out safety.removal_delay_secs; {refused} refused (protected account or last admin)"
+            ),
+        )
+    }
 }
 
 /// `2026-04-01 12:00:00 UTC (3 min ago)`.

@@ -20,13 +20,18 @@
 //! | `sync_last_reconcile_timestamp_seconds` | gauge | |
 //! | `audit_purged_rows_total` | counter | table |
 //! | `bridge_build_info` | gauge, always 1 | version |
+//! | `safety_held_changes` | gauge (refreshed per scrape): removals held for an operator | |
+//! | `safety_breaker_open` | gauge (refreshed per scrape): 1 while anything is held | |
+//! | `safety_refused_changes` | gauge (refreshed per scrape): removals refused (protected, last admin) | |
+//! | `safety_breaker_trips_total` | counter | |
+//! | `safety_refused_total` | counter | |
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::store::{Store, StoreError};
+use crate::store::{HoldState, Store, StoreError};
 
 pub const SCIM_REQUESTS: &str = "scim_requests_total";
 pub const SCIM_DURATION: &str = "scim_request_duration_seconds";
@@ -40,9 +45,14 @@ pub const DRIFT_CURRENT: &str = "sync_drift_current";
 pub const LAST_RECONCILE: &str = "sync_last_reconcile_timestamp_seconds";
 pub const AUDIT_PURGED: &str = "audit_purged_rows_total";
 pub const BUILD_INFO: &str = "bridge_build_info";
+pub const SAFETY_HELD: &str = "safety_held_changes";
+pub const SAFETY_BREAKER_OPEN: &str = "safety_breaker_open";
+pub const SAFETY_REFUSED_NOW: &str = "safety_refused_changes";
+pub const SAFETY_TRIPS: &str = "safety_breaker_trips_total";
+pub const SAFETY_REFUSED: &str = "safety_refused_total";
 
 /// The outbox states, always reported (0 when empty).
-pub const OUTBOX_STATES: [&str; 4] = ["idle", "pending", "failed", "dead"];
+pub const OUTBOX_STATES: [&str; 5] = ["idle", "pending", "failed", "dead", "held"];
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -99,6 +109,25 @@ fn describe() {
     );
     describe_counter!(AUDIT_PURGED, "Rows removed by the audit retention purge");
     describe_gauge!(BUILD_INFO, "Always 1; the version is a label");
+    describe_gauge!(
+        SAFETY_HELD,
+        "Removals and downgrades held by the safety rails for an operator"
+    );
+    describe_gauge!(
+        SAFETY_BREAKER_OPEN,
+        "1 while the deletion circuit breaker holds removals, else 0"
+    );
+    describe_gauge!(
+        SAFETY_REFUSED_NOW,
+        "Removals refused by the safety rails (protected accounts, an org's last admin)"
+    );
+    describe_counter!(SAFETY_TRIPS, "Times the deletion circuit breaker tripped");
+    describe_counter!(
+        SAFETY_REFUSED,
+        "Removals and downgrades refused by the safety rails"
+    );
+    metrics::counter!(SAFETY_TRIPS).absolute(0);
+    metrics::counter!(SAFETY_REFUSED).absolute(0);
 }
 
 /// The exposition text; refreshes the outbox gauges from the store first.
@@ -112,7 +141,19 @@ pub async fn refresh_outbox(store: &Store, now_ms: i64) -> Result<(), StoreError
     let mut tx = store.read().await?;
     let counts = tx.target_counts().await?;
     let oldest = tx.oldest_pending().await?;
+    let holds = tx.holds().await?;
     tx.commit().await?;
+    let held = holds
+        .iter()
+        .filter(|h| matches!(h.state, HoldState::Held | HoldState::Marked))
+        .count();
+    let refused = holds
+        .iter()
+        .filter(|h| h.state == HoldState::Refused)
+        .count();
+    metrics::gauge!(SAFETY_HELD).set(held as f64);
+    metrics::gauge!(SAFETY_BREAKER_OPEN).set(if held > 0 { 1.0 } else { 0.0 });
+    metrics::gauge!(SAFETY_REFUSED_NOW).set(refused as f64);
     for state in OUTBOX_STATES {
         let n = counts
             .iter()

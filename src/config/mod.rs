@@ -16,6 +16,9 @@ use serde::Deserialize;
 
 use crate::domain::{GroupName, SnykOrgId, SnykRole};
 
+mod safety;
+pub use safety::SafetySettings;
+
 /// Where the configuration came from, for messages.
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const DEFAULT_API_URL: &str = "https://api.snyk.io/v1";
@@ -36,6 +39,9 @@ pub struct Config {
     pub audit_retention_days: u32,
     /// `[admin]`: the token of the `/status` page (absent: no status page).
     pub admin: AdminSettings,
+    /// `[safety]`: the deletion circuit breaker, the empty-push guard and
+    /// protected accounts.
+    pub safety: SafetySettings,
 }
 
 /// `[admin]`: access to the read-only status page.
@@ -223,6 +229,8 @@ struct RawConfig {
     audit_retention_days: Option<u32>,
     #[serde(default)]
     admin: RawAdmin,
+    #[serde(default)]
+    safety: safety::RawSafety,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -430,6 +438,7 @@ fn validate(raw: RawConfig, env: &Env, issues: &mut Vec<ConfigIssue>) -> Option<
     }
 
     let webhooks = validate_webhooks(raw.webhooks, env, issues);
+    let safety = safety::validate_safety(raw.safety, issues);
 
     let audit_retention_days = raw.audit_retention_days.unwrap_or(365);
     if audit_retention_days == 0 {
@@ -461,6 +470,7 @@ fn validate(raw: RawConfig, env: &Env, issues: &mut Vec<ConfigIssue>) -> Option<
         admin: AdminSettings {
             token: admin_token.map(SecretString::from),
         },
+        safety,
     })
 }
 

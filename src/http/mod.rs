@@ -115,6 +115,7 @@ impl Application {
             .context("Failed to plan the mappings at start-up")?;
         let hook = SyncHook {
             mappings: Arc::new(config.mappings.clone()),
+            safety: Arc::new(config.safety.clone()),
             notify: engine.notifier(),
             settle: options.settle,
         };

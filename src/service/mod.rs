@@ -38,6 +38,8 @@ enum Change {
     Group {
         names: Vec<Option<String>>,
         users: BTreeSet<String>,
+        /// The members this request took away (for the empty-push guard).
+        shrink: Option<sync::Shrink>,
     },
 }
 
@@ -212,6 +214,8 @@ impl IfMatch {
 #[derive(Clone, Debug)]
 pub struct SyncHook {
     pub mappings: Arc<Vec<Mapping>>,
+    /// `[safety]`: the empty-push guard marks what a group write takes away.
+    pub safety: Arc<crate::config::SafetySettings>,
     pub notify: Arc<Notify>,
     /// Queued work is due this long after the change (see `sync::SETTLE`).
     pub settle: std::time::Duration,
@@ -294,8 +298,24 @@ impl ScimService {
         let cause = self.actor.request_id.as_deref();
         match change {
             Change::User(id) => sync::enqueue_user(tx, &self.sync.mappings, id, at, cause).await?,
-            Change::Group { names, users } => {
+            Change::Group {
+                names,
+                users,
+                shrink,
+            } => {
                 let names: Vec<Option<&str>> = names.iter().map(|n| n.as_deref()).collect();
+                if let Some(shrink) = shrink {
+                    sync::guard_empty_push(
+                        tx,
+                        &self.sync.mappings,
+                        &self.sync.safety,
+                        &names,
+                        shrink,
+                        at,
+                        cause,
+                    )
+                    .await?;
+                }
                 sync::enqueue_group_members(tx, &self.sync.mappings, &names, users, at, cause)
                     .await?;
             }
@@ -367,6 +387,7 @@ impl ScimService {
             ResourceKind::Group => Change::Group {
                 names: vec![display_name(&stored.doc)],
                 users,
+                shrink: None,
             },
         };
         self.enqueue(tx, &change).await?;
@@ -490,6 +511,7 @@ impl ScimService {
         let (mut added, mut removed) = (0, 0);
         let mut touched_users = BTreeSet::new();
         let mut now_members = None;
+        let mut shrink = None;
         if let Some(members) = members {
             let existing = match existing {
                 Some(e) => e,
@@ -508,6 +530,8 @@ impl ScimService {
                 touched_users.extend(user_members(&wanted));
                 touched_users.extend(user_members(&existing));
             }
+            let before_users = user_members(&existing);
+            let mut lost = BTreeSet::new();
             for m in &wanted {
                 match before.get(m.id.as_str()) {
                     Some(e) if *e == m => {}
@@ -528,8 +552,19 @@ impl ScimService {
                     removed += 1;
                     if e.kind == ResourceKind::User {
                         touched_users.insert(e.id.clone());
+                        lost.insert(e.id.clone());
                     }
                 }
+            }
+            // A rename away from a mapping takes the group from everyone.
+            if renamed {
+                lost.clone_from(&before_users);
+            }
+            if !lost.is_empty() {
+                shrink = Some(sync::Shrink {
+                    before: before_users.len(),
+                    lost,
+                });
             }
             let mut sorted = wanted;
             sorted.sort_by(|a, b| a.id.cmp(&b.id));
@@ -540,6 +575,7 @@ impl ScimService {
             ResourceKind::Group => Change::Group {
                 names: vec![display_name(&current.doc), display_name(&doc)],
                 users: touched_users,
+                shrink,
             },
         };
         self.enqueue(tx, &change).await?;
@@ -574,10 +610,17 @@ impl ScimService {
         if_match.check(current.version)?;
         let change = match kind {
             ResourceKind::User => Change::User(id.to_owned()),
-            ResourceKind::Group => Change::Group {
-                names: vec![display_name(&current.doc)],
-                users: user_members(&tx.members(id).await?),
-            },
+            ResourceKind::Group => {
+                let users = user_members(&tx.members(id).await?);
+                Change::Group {
+                    names: vec![display_name(&current.doc)],
+                    shrink: Some(sync::Shrink {
+                        before: users.len(),
+                        lost: users.clone(),
+                    }),
+                    users,
+                }
+            }
         };
         tx.delete_resource(kind, id).await?;
         self.enqueue(&mut tx, &change).await?;

@@ -356,6 +356,7 @@ impl ScimService {
         let change = Change::Group {
             names: vec![display_name(&group.doc)],
             users: BTreeSet::from([user.id.clone()]),
+            shrink: None,
         };
         self.enqueue(tx, &change).await?;
         let (added, removed) = if add { (1, 0) } else { (0, 1) };

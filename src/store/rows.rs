@@ -18,6 +18,9 @@ pub enum TargetStatus {
     Failed,
     /// Transient failures for longer than `snyk.retry_max_secs`.
     Dead,
+    /// A removal or downgrade held by the safety rails until an operator
+    /// approves or rejects it (`safety_holds`); never claimed meanwhile.
+    Held,
 }
 
 impl TargetStatus {
@@ -27,6 +30,7 @@ impl TargetStatus {
             Self::Pending => "pending",
             Self::Failed => "failed",
             Self::Dead => "dead",
+            Self::Held => "held",
         }
     }
 }
@@ -45,6 +49,7 @@ impl FromStr for TargetStatus {
             "pending" => Ok(Self::Pending),
             "failed" => Ok(Self::Failed),
             "dead" => Ok(Self::Dead),
+            "held" => Ok(Self::Held),
             other => Err(StoreError::Corrupt(format!(
                 "unknown outbox target status {other:?}"
             ))),
@@ -90,5 +95,62 @@ impl FromStr for AccessState {
                 "unknown applied access state {other:?}"
             ))),
         }
+    }
+}
+
+/// Where a removal or downgrade stands with the safety rails
+/// (`safety_holds.state`, see `sync::safety`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum HoldState {
+    /// One request emptied a mapped group: the removal it causes is held
+    /// the moment the worker plans it.
+    Marked,
+    /// Planned, waiting out `safety.removal_delay_secs` (counted by the breaker).
+    Waiting,
+    /// Held for an operator (`approve` / `reject`).
+    Held,
+    /// Released by an operator: sent by the next pass, then forgotten.
+    Approved,
+    /// Dropped by an operator: nothing is sent until the IdP changes the user again.
+    Rejected,
+    /// Refused for good: a protected account, or the last admin of an org.
+    Refused,
+}
+
+impl HoldState {
+    pub const ALL: [Self; 6] = [
+        Self::Marked,
+        Self::Waiting,
+        Self::Held,
+        Self::Approved,
+        Self::Rejected,
+        Self::Refused,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Marked => "marked",
+            Self::Waiting => "waiting",
+            Self::Held => "held",
+            Self::Approved => "approved",
+            Self::Rejected => "rejected",
+            Self::Refused => "refused",
+        }
+    }
+}
+
+impl fmt::Display for HoldState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for HoldState {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Self, StoreError> {
+        Self::ALL
+            .into_iter()
+            .find(|h| h.as_str() == s)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown safety hold state {s:?}")))
     }
 }

@@ -48,6 +48,10 @@ pub enum Finish {
         error: String,
         error_ref: Option<String>,
     },
+    /// A removal or downgrade held by the safety rails until an operator
+    /// decides (`safety_holds`): not claimed again meanwhile, unless a
+    /// change arrives (then it is planned again).
+    Held { reason: String },
 }
 
 impl Finish {
@@ -272,6 +276,19 @@ impl StoreTx {
                   WHERE user_id = $3 AND org_id = $4 AND lease_owner = $5",
             )
             .bind(*at)
+            .bind(now)
+            .bind(&t.user_id)
+            .bind(&t.org_id)
+            .bind(owner),
+            Finish::Held { reason } => sqlx::query(
+                "UPDATE sync_targets SET
+                    status = CASE WHEN generation = $1 THEN 'held' ELSE 'pending' END,
+                    attempts = 0, first_failure_at = NULL, last_error = $2, last_error_ref = NULL,
+                    lease_owner = NULL, lease_until = NULL, next_attempt_at = $3, updated_at = $3
+                  WHERE user_id = $4 AND org_id = $5 AND lease_owner = $6",
+            )
+            .bind(t.generation)
+            .bind(reason.clone())
             .bind(now)
             .bind(&t.user_id)
             .bind(&t.org_id)

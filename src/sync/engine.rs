@@ -18,7 +18,7 @@ use super::mapping::{self, UserFacts};
 use super::pacer::{Outcome, Pacer};
 use super::planner::{self, Applied};
 use crate::clock::Clock;
-use crate::config::{Config, Mapping};
+use crate::config::{Config, Mapping, SafetySettings};
 use crate::domain::SnykOp;
 use crate::domain::{Email, SnykOrgId};
 
@@ -58,6 +58,9 @@ pub struct EngineSettings {
     pub leader_retry: Duration,
     /// How long every call pauses after Snyk rejects the token.
     pub unauthorized_pause: Duration,
+    /// `[safety]`: the deletion circuit breaker, the empty-push guard and
+    /// protected accounts (`sync::rails`).
+    pub safety: SafetySettings,
 }
 
 impl EngineSettings {
@@ -78,6 +81,7 @@ impl EngineSettings {
             shutdown_grace: Duration::from_secs(10),
             leader_retry: Duration::from_secs(2),
             unauthorized_pause: Duration::from_secs(300),
+            safety: c.safety.clone(),
         }
     }
 }
@@ -150,6 +154,9 @@ pub struct Engine {
     pub(super) owner: String,
     pub(super) notify: Arc<Notify>,
     pub(super) worker: Arc<WorkerStatus>,
+    /// Serialises the breaker's count-and-decide (tasks run concurrently;
+    /// only the leader sends, so one process-wide lock is enough).
+    pub(super) breaker: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -259,6 +266,7 @@ impl Engine {
             owner: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
             notify: Arc::new(Notify::new()),
             worker: Arc::new(WorkerStatus::default()),
+            breaker: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 

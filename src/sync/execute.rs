@@ -5,16 +5,20 @@
 //!
 //! It must never remove access the bridge did not grant (`External`), nor
 //! access that another active SCIM user with the same email still needs
-//! (Snyk knows a person by email only); and never delete a pending provision
+//! (Snyk knows a person by email only); never delete a pending provision
 //! without first looking whether the user has logged in meanwhile (the
-//! delete would then succeed and leave the membership behind).
+//! delete would then succeed and leave the membership behind); and never
+//! send a removal or downgrade the safety rails (`rails`) did not let
+//! through.
 
 use super::engine::{Engine, UNLOCATED_REASON, access_row, applied_of};
 use super::judge::{self, Verdict};
 use super::mapping;
 use super::planner::{self, Applied, SnykOp};
+use super::rails::Guard;
 use super::reconcile::OrgSight;
 use super::retry;
+use super::safety;
 use crate::domain::{Email, SnykOrgId, SnykRole};
 use crate::snyk::{Request, SnykError, Trace, wire};
 use crate::store::{AccessRow, CallRecord, Finish, StoreError, TargetRow};
@@ -68,6 +72,7 @@ impl Engine {
         };
         // A pending role change is at most look + delete + provision; a few
         // more steps cover the existing-user path and a hand-over.
+        let (mut counted, mut forgotten) = (false, false);
         for _ in 0..6 {
             let (facts, access) = self.load(&t.user_id, org.as_str()).await?;
             let applied = match access.as_ref().map(applied_of).transpose() {
@@ -90,6 +95,11 @@ impl Engine {
             let want = desired.get(&org);
             let email = facts.as_ref().and_then(|f| f.email.clone());
             let ops = planner::plan(&org, want, email.as_ref(), applied.as_ref());
+            let reduction = safety::reduction(want, email.as_ref(), applied.as_ref());
+            if reduction.is_none() && !forgotten {
+                self.forget_hold(t).await?;
+                forgotten = true;
+            }
             let Some(op) = ops.first() else {
                 if let Some(Applied::Unlocated { email: e, role }) = &applied
                     && (want != Some(role) || email.as_ref() != Some(e))
@@ -108,6 +118,12 @@ impl Engine {
             {
                 self.hand_over(t, a, other).await?;
                 continue;
+            }
+            if let (Some(red), Some(a)) = (&reduction, &applied) {
+                match self.guard(t, &org, red, a, op, &mut counted).await? {
+                    Guard::Pass => {}
+                    Guard::End(f) => return self.end(t, f).await,
+                }
             }
             let step = match op {
                 SnykOp::DeleteProvision { email: e, .. } => {

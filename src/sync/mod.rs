@@ -20,14 +20,16 @@ pub mod judge;
 pub mod mapping;
 pub mod pacer;
 pub mod planner;
+pub mod rails;
 pub mod reconcile;
 pub mod retry;
+pub mod safety;
 mod worker;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::config::Mapping;
+use crate::config::{Mapping, SafetySettings};
 use crate::store::{QueuedRecord, StoreError, StoreTx};
 
 pub use engine::{Engine, EngineSettings};
@@ -75,6 +77,8 @@ pub async fn enqueue_user(
         .map(|o| o.as_str().to_owned())
         .collect();
     orgs.extend(tx.access_orgs(user_id).await?);
+    // The IdP changed this user: a removal an operator rejected is planned anew.
+    tx.clear_rejected(user_id).await?;
     for org in orgs {
         tx.enqueue_target_caused(user_id, &org, at.now, at.due, cause)
             .await?;
@@ -110,6 +114,67 @@ pub async fn enqueue_group_members(
     }
     for u in user_ids {
         enqueue_user(tx, mappings, u, at, cause).await?;
+    }
+    Ok(())
+}
+
+/// The members one group write took away: `before` users were members,
+/// `lost` of them are not any more (all of them for a DELETE, or a rename
+/// away from the mapping).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shrink {
+    pub before: usize,
+    pub lost: BTreeSet<String>,
+}
+
+/// The empty-push guard: when one request takes more than
+/// `safety.group_shrink_percent` of a mapped group's members away (Okta's
+/// "Push now" of an empty group sends `replace members []`; a group DELETE;
+/// a rename away from the mapping), every removal it causes in the group's
+/// orgs is marked to be held for an operator, whatever the breaker counts.
+/// `names`: the group's name before (and after) the write.
+pub async fn guard_empty_push(
+    tx: &mut StoreTx,
+    mappings: &[Mapping],
+    settings: &SafetySettings,
+    names: &[Option<&str>],
+    shrink: &Shrink,
+    at: QueueAt,
+    cause: Option<&str>,
+) -> Result<(), StoreError> {
+    let Some(old) = names.first().copied().flatten() else {
+        return Ok(());
+    };
+    let new = names.get(1).copied().flatten();
+    let orgs_of = |name: &str| -> BTreeSet<String> {
+        mappings
+            .iter()
+            .filter(|m| m.group.matches(name))
+            .map(|m| m.org_id.as_str().to_owned())
+            .collect()
+    };
+    let mut orgs = orgs_of(old);
+    // Renamed: members keep what the new name maps to.
+    if let Some(new) = new
+        && new != old
+    {
+        for o in orgs_of(new) {
+            orgs.remove(&o);
+        }
+    }
+    let (before, lost) = (shrink.before as u64, shrink.lost.len() as u64);
+    if orgs.is_empty() || !safety::group_shrink(settings, before, lost) {
+        return Ok(());
+    }
+    let reason = format!(
+        "empty push guard: one request took {lost} of the {before} members of mapped group {old:?} away (safety.group_shrink_percent = {})",
+        settings.group_shrink_percent
+    );
+    tracing::warn!(group = %old, lost, before, "a mapped group lost most of its members in one request: the removals it causes are held until an operator runs `snyk-scim-bridge approve` or `reject`");
+    for user in &shrink.lost {
+        for org in &orgs {
+            tx.mark_hold(user, org, &reason, cause, at.now).await?;
+        }
     }
     Ok(())
 }

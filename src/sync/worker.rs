@@ -437,7 +437,7 @@ impl Engine {
 fn count(report: &mut DrainReport, finish: &Finish) {
     report.processed += 1;
     match finish {
-        Finish::Done => {}
+        Finish::Done | Finish::Held { .. } => {}
         Finish::Failed { .. } | Finish::Dead { .. } => report.failed += 1,
         Finish::Retry { .. } | Finish::Defer { .. } => report.deferred += 1,
     }

@@ -20,6 +20,7 @@ mod first_login;
 mod lifecycle;
 mod privacy;
 mod rate_limits;
+mod safety;
 mod same_email;
 mod slow_clients;
 mod timing;

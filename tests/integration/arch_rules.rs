@@ -53,6 +53,7 @@ fn is_pure(rel: &Path) -> bool {
         || s == "sync/planner.rs"
         || s == "sync/judge.rs"
         || s == "sync/retry.rs"
+        || s == "sync/safety.rs"
         || s.starts_with("webhook/")
 }
 

@@ -71,6 +71,10 @@ token = "{SNYK_TOKEN}"
 dry_run = {dry_run}
 requests_per_minute = 60000
 max_concurrent_requests = 4
+# The rails have their own scenarios (tests/blackbox/safety.rs).
+[safety]
+breaker = false
+group_shrink_percent = 100
 [[mappings]]
 group = "Snyk Admins"
 org_id = "{ORG_A}"

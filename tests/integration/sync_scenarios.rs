@@ -90,6 +90,10 @@ token = "{SNYK_TOKEN}"
 dry_run = {dry}
 requests_per_minute = 60000
 max_concurrent_requests = 4
+# The rails have their own scenarios (tests/blackbox/safety.rs).
+[safety]
+breaker = false
+group_shrink_percent = 100
 [[mappings]]
 group = "Snyk Admins"
 org_id = "{ORG_A}"
@@ -416,13 +420,22 @@ async fn existing_user_is_added_through_the_group(b: Backend) {
     let Some(h) = harness(b, Options::default()).await else {
         return;
     };
+    // The org's own admin: the bridge never removes an org's last admin.
+    h.fake
+        .add_org_member(ORG_A, "snyk-owner", "owner@example.com", "admin");
     h.fake
         .add_existing_user(GROUP, "snyk-user-1", "bob@example.com");
     let bob = h.create_user("bob@example.com").await;
     let g = h.create_group("Snyk Admins", &[&bob]).await;
     h.drain().await;
+    let others = |m: &Vec<(String, String, String)>| {
+        m.iter()
+            .filter(|(id, _, _)| id != "snyk-owner")
+            .cloned()
+            .collect::<Vec<_>>()
+    };
     assert_eq!(
-        h.fake.members(ORG_A),
+        others(&h.fake.members(ORG_A)),
         vec![(
             "snyk-user-1".to_owned(),
             "bob@example.com".to_owned(),
@@ -437,7 +450,7 @@ async fn existing_user_is_added_through_the_group(b: Backend) {
     // The bridge granted it, so it takes it away: with the member endpoint.
     h.remove_member(&g, &bob).await;
     h.drain().await;
-    assert!(h.fake.members(ORG_A).is_empty());
+    assert!(others(&h.fake.members(ORG_A)).is_empty());
     assert_eq!(
         h.writes().last().cloned(),
         Some(format!("DELETE /org/{ORG_A}/members/snyk-user-1"))
@@ -518,6 +531,9 @@ async fn first_login_is_adopted_and_member_endpoints_take_over(b: Backend) {
     let Some(h) = harness(b, Options::default()).await else {
         return;
     };
+    // The org's own admin: the bridge never removes or lowers an org's last admin.
+    h.fake
+        .add_org_member(ORG_A, "snyk-owner", "owner@example.com", "admin");
     let eve = h.create_user("eve@example.com").await;
     let admins = h.create_group("Snyk Admins", &[&eve]).await;
     let devs = h.create_group("Developers", &[]).await;
@@ -546,13 +562,21 @@ async fn first_login_is_adopted_and_member_endpoints_take_over(b: Backend) {
         "{:?}",
         h.writes()
     );
+    let owner = (
+        "snyk-owner".to_owned(),
+        "owner@example.com".to_owned(),
+        "admin".to_owned(),
+    );
     assert_eq!(
         h.fake.members(ORG_A),
-        vec![(
-            uid.clone(),
-            "eve@example.com".to_owned(),
-            "collaborator".to_owned()
-        )]
+        vec![
+            owner.clone(),
+            (
+                uid.clone(),
+                "eve@example.com".to_owned(),
+                "collaborator".to_owned()
+            )
+        ]
     );
     // Leaver after login: the member is removed.
     h.patch(
@@ -565,7 +589,7 @@ async fn first_login_is_adopted_and_member_endpoints_take_over(b: Backend) {
         h.writes()
             .contains(&format!("DELETE /org/{ORG_A}/members/{uid}"))
     );
-    assert!(h.fake.members(ORG_A).is_empty());
+    assert_eq!(h.fake.members(ORG_A), vec![owner]);
 }
 
 async fn drift_is_reported_and_put_back_by_sync(b: Backend) {

@@ -78,6 +78,10 @@ api_url = "{api}"
 token = "{SNYK_TOKEN}"
 group_id = "{GROUP}"
 requests_per_minute = 60000
+# The rails have their own scenarios (tests/blackbox/safety.rs).
+[safety]
+breaker = false
+group_shrink_percent = 100
 [[mappings]]
 group = "Snyk Admins"
 org_id = "{ORG_A}"

@@ -193,6 +193,22 @@ pub fn render(s: &StatusSnapshot) -> String {
             ]
         })
         .collect();
+    let holds: Vec<Vec<Cell>> = s
+        .holds
+        .iter()
+        .map(|h| {
+            vec![
+                Cell::Text(h.state.to_string()),
+                Cell::Text(opt(h.email.as_deref())),
+                Cell::Code(h.user_id.clone()),
+                Cell::Code(h.org_id.clone()),
+                Cell::Text(opt(h.change.as_deref())),
+                Cell::Text(h.reason.clone()),
+                Cell::Text(when(h.since, s.now_ms)),
+                Cell::Code(opt(h.request_id.as_deref())),
+            ]
+        })
+        .collect();
     layout(
         "snyk-scim-bridge status",
         html! {
@@ -206,6 +222,13 @@ pub fn render(s: &StatusSnapshot) -> String {
             @if let Some(t) = s.oldest_pending_ms {
                 p class="meta" { "oldest pending target queued " (when(t, s.now_ms)) }
             }
+            (table(
+                "safety",
+                "Safety rails: removals and downgrades held, waiting or refused (release with `snyk-scim-bridge approve`, drop with `reject`)",
+                &["state", "email", "SCIM user", "org", "change", "why", "since", "caused by SCIM request"],
+                &holds,
+                "Nothing held.",
+            ))
             (table(
                 "failures",
                 "Recent failures (outbox targets with Snyk's message)",
@@ -280,8 +303,21 @@ mod tests {
             per_org: vec![],
             drift: vec![],
             unlocated: vec![],
+            holds: vec![crate::store::HoldRow {
+                user_id: "u".into(),
+                org_id: "o".into(),
+                state: crate::store::HoldState::Held,
+                reason: "<i>why</i>".into(),
+                email: Some("<u>x@example.com".into()),
+                change: None,
+                request_id: None,
+                since: 0,
+                updated_at: 0,
+            }],
         };
         let html = render(&snap);
+        assert!(!html.contains("<i>why"), "{html}");
+        assert!(!html.contains("<u>x@"), "{html}");
         assert!(!html.contains("<img"), "{html}");
         assert!(!html.contains("<b>fine"), "{html}");
         assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"));

@@ -1,0 +1,299 @@
+//! The safety rails' tables: holds (`safety_holds`: removals and downgrades
+//! waiting, held for an operator, approved, rejected or refused) and the
+//! log the deletion circuit breaker counts (`safety_removals`).
+//!
+//! Only SQL lives here; what the states mean is `sync::safety`'s. Never
+//! deletes a held row except when asked to by name (an operator's decision,
+//! or the worker seeing that the plan no longer takes access away).
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::rows::HoldState;
+use super::{StoreError, StoreTx};
+
+/// One row of `safety_holds`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldRow {
+    pub user_id: String,
+    pub org_id: String,
+    pub state: HoldState,
+    pub reason: String,
+    /// The email Snyk knows the access by (lower-cased).
+    pub email: Option<String>,
+    /// What would be sent, in words ("remove from the org", "lower the role ...").
+    pub change: Option<String>,
+    /// The SCIM request whose change planned it.
+    pub request_id: Option<String>,
+    pub since: i64,
+    pub updated_at: i64,
+}
+
+/// Which held rows an operator decides on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HoldFilter {
+    /// Only this email (lower-cased).
+    pub email: Option<String>,
+    /// Only this org id.
+    pub org_id: Option<String>,
+}
+
+/// Removals counted by the breaker in one scope.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RemovalCounts {
+    /// Planned in the window (sent or not).
+    pub planned: i64,
+    /// Of those, sent (their access is gone from `snyk_access`).
+    pub sent: i64,
+    /// Access the bridge holds now (pending provisions and members it granted).
+    pub granted: i64,
+}
+
+const HOLD_COLUMNS: &str =
+    "user_id, org_id, state, reason, email, change, request_id, since, updated_at";
+
+fn hold_from_row(r: &AnyRow) -> Result<HoldRow, StoreError> {
+    Ok(HoldRow {
+        user_id: r.try_get("user_id")?,
+        org_id: r.try_get("org_id")?,
+        state: r.try_get::<String, _>("state")?.parse()?,
+        reason: r.try_get("reason")?,
+        email: r.try_get("email")?,
+        change: r.try_get("change")?,
+        request_id: r.try_get("request_id")?,
+        since: r.try_get("since")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+impl StoreTx {
+    /// What is stored for (user, org), if anything.
+    pub async fn hold(&mut self, user_id: &str, org_id: &str) -> Result<Option<HoldRow>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {HOLD_COLUMNS} FROM safety_holds WHERE user_id = $1 AND org_id = $2"
+        ))
+        .bind(user_id)
+        .bind(org_id)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        row.as_ref().map(hold_from_row).transpose()
+    }
+
+    /// Write a hold row (insert or replace).
+    pub async fn put_hold(&mut self, h: &HoldRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO safety_holds (user_id, org_id, state, reason, email, change, request_id, since, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (user_id, org_id) DO UPDATE SET
+                state = $3, reason = $4, email = $5, change = $6, request_id = $7, since = $8, updated_at = $9",
+        )
+        .bind(&h.user_id)
+        .bind(&h.org_id)
+        .bind(h.state.as_str())
+        .bind(&h.reason)
+        .bind(h.email.clone())
+        .bind(h.change.clone())
+        .bind(h.request_id.clone())
+        .bind(h.since)
+        .bind(h.updated_at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Mark (user, org): an empty push was seen, so the removal it causes
+    /// is held when planned. A row already held or approved by an operator
+    /// keeps its state.
+    pub async fn mark_hold(
+        &mut self,
+        user_id: &str,
+        org_id: &str,
+        reason: &str,
+        request_id: Option<&str>,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO safety_holds (user_id, org_id, state, reason, request_id, since, updated_at)
+             VALUES ($1, $2, 'marked', $3, $4, $5, $5)
+             ON CONFLICT (user_id, org_id) DO UPDATE SET
+                state = 'marked', reason = $3, request_id = $4, since = $5, updated_at = $5
+              WHERE safety_holds.state NOT IN ('held', 'approved')",
+        )
+        .bind(user_id)
+        .bind(org_id)
+        .bind(reason)
+        .bind(request_id)
+        .bind(now)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Forget (user, org) (the plan no longer takes access away, or the
+    /// removal was sent); a waiting removal's count goes with it.
+    pub async fn delete_hold(&mut self, user_id: &str, org_id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM safety_holds WHERE user_id = $1 AND org_id = $2")
+            .bind(user_id)
+            .bind(org_id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// The IdP changed this user again: a rejected removal of theirs is
+    /// planned anew.
+    pub async fn clear_rejected(&mut self, user_id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM safety_holds WHERE user_id = $1 AND state = 'rejected'")
+            .bind(user_id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Every hold row, oldest first.
+    pub async fn holds(&mut self) -> Result<Vec<HoldRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {HOLD_COLUMNS} FROM safety_holds ORDER BY since, user_id, org_id"
+        ))
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(hold_from_row).collect()
+    }
+
+    /// How many rows are held for an operator, leaving one (user, org) out.
+    pub async fn held_count_except(&mut self, user_id: &str, org_id: &str) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM safety_holds
+              WHERE state = 'held' AND NOT (user_id = $1 AND org_id = $2)",
+        )
+        .bind(user_id)
+        .bind(org_id)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    /// An operator's decision: every held (or marked) row matching `filter`
+    /// moves to `to`; their targets are released (approve: pending, due now)
+    /// or settled (reject: idle, nothing sent). Returns the rows decided.
+    pub async fn decide_holds(
+        &mut self,
+        filter: &HoldFilter,
+        to: HoldState,
+        now: i64,
+    ) -> Result<Vec<HoldRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {HOLD_COLUMNS} FROM safety_holds
+              WHERE state IN ('held', 'marked')
+                AND ($1 IS NULL OR email = $1)
+                AND ($2 IS NULL OR org_id = $2)
+              ORDER BY since, user_id, org_id"
+        ))
+        .bind(filter.email.clone())
+        .bind(filter.org_id.clone())
+        .fetch_all(&mut *self.tx)
+        .await?;
+        let rows: Vec<HoldRow> = rows.iter().map(hold_from_row).collect::<Result<_, _>>()?;
+        let target_status = if to == HoldState::Approved { "pending" } else { "idle" };
+        for h in &rows {
+            sqlx::query("UPDATE safety_holds SET state = $1, updated_at = $2 WHERE user_id = $3 AND org_id = $4")
+                .bind(to.as_str())
+                .bind(now)
+                .bind(&h.user_id)
+                .bind(&h.org_id)
+                .execute(&mut *self.tx)
+                .await?;
+            // An operator's approval is not a removal the breaker counts.
+            sqlx::query("DELETE FROM safety_removals WHERE user_id = $1 AND org_id = $2")
+                .bind(&h.user_id)
+                .bind(&h.org_id)
+                .execute(&mut *self.tx)
+                .await?;
+            sqlx::query(
+                "UPDATE sync_targets SET status = $1, next_attempt_at = $2, updated_at = $2,
+                        last_error = NULL, last_error_ref = NULL
+                  WHERE user_id = $3 AND org_id = $4 AND status IN ('held', 'pending')",
+            )
+            .bind(target_status)
+            .bind(now)
+            .bind(&h.user_id)
+            .bind(&h.org_id)
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        Ok(rows)
+    }
+
+    /// Count a planned removal (and drop entries older than `horizon`).
+    pub async fn log_removal(
+        &mut self,
+        user_id: &str,
+        org_id: &str,
+        planned_at: i64,
+        horizon: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM safety_removals WHERE planned_at < $1")
+            .bind(horizon)
+            .execute(&mut *self.tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO safety_removals (user_id, org_id, planned_at, sent) VALUES ($1, $2, $3, 0)
+             ON CONFLICT (user_id, org_id, planned_at) DO NOTHING",
+        )
+        .bind(user_id)
+        .bind(org_id)
+        .bind(planned_at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    /// A counted removal was let through.
+    pub async fn removal_sent(&mut self, user_id: &str, org_id: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE safety_removals SET sent = 1 WHERE user_id = $1 AND org_id = $2")
+            .bind(user_id)
+            .bind(org_id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// A counted removal is not one any more (the IdP changed its mind
+    /// before it was sent): it does not count.
+    pub async fn unlog_removal(&mut self, user_id: &str, org_id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM safety_removals WHERE user_id = $1 AND org_id = $2 AND sent = 0")
+            .bind(user_id)
+            .bind(org_id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// The breaker's counts since `since`, overall (`org_id` None) or in one org.
+    pub async fn removal_counts(
+        &mut self,
+        since: i64,
+        org_id: Option<&str>,
+    ) -> Result<RemovalCounts, StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS planned, COALESCE(SUM(CASE WHEN sent = 1 THEN 1 ELSE 0 END), 0) AS sent FROM safety_removals
+              WHERE planned_at >= $1 AND ($2 IS NULL OR org_id = $2)",
+        )
+        .bind(since)
+        .bind(org_id)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        let granted = sqlx::query(
+            "SELECT COUNT(*) AS n FROM snyk_access
+              WHERE state IN ('pending', 'member') AND ($1 IS NULL OR org_id = $1)",
+        )
+        .bind(org_id)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(RemovalCounts {
+            planned: row.try_get("planned")?,
+            sent: row.try_get("sent")?,
+            granted: granted.try_get("n")?,
+        })
+    }
+}
