@@ -278,15 +278,36 @@ async fn sync(engine: crate::sync::Engine, store: Store) -> anyhow::Result<()> {
         } else {
             None
         };
-        let drained = engine
-            .drain(|r| {
-                if let Some(b) = &bar {
-                    b.set_position(u64::try_from(r.processed).unwrap_or(0));
-                    b.set_message(format!("{} failed, {} to retry", r.failed, r.deferred));
-                }
-            })
+        let progress = |r: &crate::sync::engine::DrainReport| {
+            if let Some(b) = &bar {
+                b.set_position(u64::try_from(r.processed).unwrap_or(0));
+                b.set_message(format!("{} failed, {} to retry", r.failed, r.deferred));
+            }
+        };
+        let mut drained = engine
+            .drain(progress)
             .await
             .context("Failed to run the queued calls")?;
+        // Removals wait out safety.removal_delay_secs before the breaker
+        // decides on them: wait once, then run what fell due.
+        let waiting = safety::holds(&store)
+            .await?
+            .iter()
+            .any(|h| h.state == crate::store::HoldState::Waiting);
+        if waiting {
+            let delay = engine.settings().safety.removal_delay_secs;
+            println!(
+                "waiting {delay} s (safety.removal_delay_secs) before the breaker decides on the removals"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(delay * 1000 + 500)).await;
+            let more = engine
+                .drain(progress)
+                .await
+                .context("Failed to run the queued calls")?;
+            drained.processed += more.processed;
+            drained.failed += more.failed;
+            drained.deferred = more.deferred;
+        }
         if let Some(b) = bar {
             b.finish_and_clear();
         }

@@ -100,7 +100,10 @@ pub fn print_holds(rows: &[HoldRow]) {
     }
     for (title, states) in [
         ("held", &[HoldState::Held, HoldState::Marked][..]),
-        ("waiting (safety.removal_delay_secs)", &[HoldState::Waiting][..]),
+        (
+            "waiting (safety.removal_delay_secs)",
+            &[HoldState::Waiting][..],
+        ),
         ("approved, to be sent", &[HoldState::Approved][..]),
         (
             "rejected (drift until the IdP changes the user again)",

@@ -68,7 +68,11 @@ fn hold_from_row(r: &AnyRow) -> Result<HoldRow, StoreError> {
 
 impl StoreTx {
     /// What is stored for (user, org), if anything.
-    pub async fn hold(&mut self, user_id: &str, org_id: &str) -> Result<Option<HoldRow>, StoreError> {
+    pub async fn hold(
+        &mut self,
+        user_id: &str,
+        org_id: &str,
+    ) -> Result<Option<HoldRow>, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT {HOLD_COLUMNS} FROM safety_holds WHERE user_id = $1 AND org_id = $2"
         ))
@@ -161,7 +165,11 @@ impl StoreTx {
     }
 
     /// How many rows are held for an operator, leaving one (user, org) out.
-    pub async fn held_count_except(&mut self, user_id: &str, org_id: &str) -> Result<i64, StoreError> {
+    pub async fn held_count_except(
+        &mut self,
+        user_id: &str,
+        org_id: &str,
+    ) -> Result<i64, StoreError> {
         let row = sqlx::query(
             "SELECT COUNT(*) AS n FROM safety_holds
               WHERE state = 'held' AND NOT (user_id = $1 AND org_id = $2)",
@@ -194,7 +202,11 @@ impl StoreTx {
         .fetch_all(&mut *self.tx)
         .await?;
         let rows: Vec<HoldRow> = rows.iter().map(hold_from_row).collect::<Result<_, _>>()?;
-        let target_status = if to == HoldState::Approved { "pending" } else { "idle" };
+        let target_status = if to == HoldState::Approved {
+            "pending"
+        } else {
+            "idle"
+        };
         for h in &rows {
             sqlx::query("UPDATE safety_holds SET state = $1, updated_at = $2 WHERE user_id = $3 AND org_id = $4")
                 .bind(to.as_str())

@@ -156,7 +156,16 @@ pub struct Engine {
     pub(super) worker: Arc<WorkerStatus>,
     /// Serialises the breaker's count-and-decide (tasks run concurrently;
     /// only the leader sends, so one process-wide lock is enough).
-    pub(super) breaker: Arc<tokio::sync::Mutex<()>>,
+    pub(super) breaker: Arc<tokio::sync::Mutex<RailsMemory>>,
+}
+
+/// What the rails remember in this process, under the breaker's lock.
+#[derive(Debug, Default)]
+pub struct RailsMemory {
+    /// Admins the last-admin check let go recently: (org id, Snyk user id,
+    /// Unix ms). Not counted as admins for a minute, so two admins leaving
+    /// at once never both pass while Snyk's list still shows the other.
+    pub(super) admins_leaving: Vec<(String, String, i64)>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -266,7 +275,7 @@ impl Engine {
             owner: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
             notify: Arc::new(Notify::new()),
             worker: Arc::new(WorkerStatus::default()),
-            breaker: Arc::new(tokio::sync::Mutex::new(())),
+            breaker: Arc::new(tokio::sync::Mutex::new(RailsMemory::default())),
         }
     }
 

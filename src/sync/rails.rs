@@ -27,6 +27,9 @@ pub(super) enum Guard {
     End(Finish),
 }
 
+/// How long an admin the last-admin check let go is not counted as one.
+const ADMIN_LEAVING_MS: i64 = 60_000;
+
 fn count(c: RemovalCounts) -> Count {
     Count {
         removals: u64::try_from(c.planned).unwrap_or(0),
@@ -79,19 +82,39 @@ impl Engine {
         } = applied
             && self.settings.group_id.is_some()
         {
+            // One admin check at a time, remembering whom it let go: two
+            // admins leaving together must not both pass.
+            let mut memory = self.breaker.lock().await;
+            let now = self.now();
+            memory
+                .admins_leaving
+                .retain(|(_, _, at)| now.saturating_sub(*at) < ADMIN_LEAVING_MS);
             match self.group_view().await {
                 Ok(Some(view)) => {
-                    if let Some(name) = view.org_names.get(org.as_str())
-                        && safety::last_admin(&view.members, name, snyk_user_id)
-                    {
-                        let reason = format!(
-                            "the last admin of org {name}: the bridge never removes or lowers an org's last admin"
-                        );
-                        return self.refuse(t, op, red, email, reason).await;
+                    if let Some(name) = view.org_names.get(org.as_str()) {
+                        let leaving: Vec<&str> = memory
+                            .admins_leaving
+                            .iter()
+                            .filter(|(o, u, _)| o == org.as_str() && u != snyk_user_id)
+                            .map(|(_, u, _)| u.as_str())
+                            .collect();
+                        if safety::last_admin(&view.members, name, snyk_user_id, &leaving) {
+                            drop(memory);
+                            let reason = format!(
+                                "the last admin of org {name}: the bridge never removes or lowers an org's last admin"
+                            );
+                            return self.refuse(t, op, red, email, reason).await;
+                        }
+                        memory.admins_leaving.push((
+                            org.as_str().to_owned(),
+                            snyk_user_id.clone(),
+                            now,
+                        ));
                     }
                 }
                 Ok(None) => {}
                 Err((e, trace)) => {
+                    drop(memory);
                     return self.failure(t, None, e, &trace).await.map(Guard::End);
                 }
             }
@@ -120,7 +143,9 @@ impl Engine {
         let now = self.now();
         let mut tx = self.store.write().await?;
         let before = tx.hold(&t.user_id, &t.org_id).await?;
-        let again = before.as_ref().is_some_and(|h| h.state == HoldState::Refused);
+        let again = before
+            .as_ref()
+            .is_some_and(|h| h.state == HoldState::Refused);
         tx.put_hold(&HoldRow {
             user_id: t.user_id.clone(),
             org_id: t.org_id.clone(),
@@ -281,4 +306,3 @@ pub async fn holds(store: &Store) -> Result<Vec<HoldRow>, StoreError> {
     tx.commit().await?;
     Ok(rows)
 }
-

@@ -122,12 +122,19 @@ pub fn group_shrink(s: &SafetySettings, before: u64, lost: u64) -> bool {
 }
 
 /// Is this Snyk user the only admin of the org (by name, as the group's
-/// member list names orgs)? A user not listed as its admin is not.
-pub fn last_admin(members: &[GroupMember], org_name: &str, snyk_user_id: &str) -> bool {
+/// member list names orgs), not counting admins who are `leaving` (let go
+/// a moment ago, still listed)? A user not listed as its admin is not.
+pub fn last_admin(
+    members: &[GroupMember],
+    org_name: &str,
+    snyk_user_id: &str,
+    leaving: &[&str],
+) -> bool {
     let mut admins = members.iter().filter(|m| {
-        m.orgs
-            .iter()
-            .any(|o| o.name == org_name && o.role() == SnykRole::Admin)
+        !leaving.contains(&m.id.as_str())
+            && m.orgs
+                .iter()
+                .any(|o| o.name == org_name && o.role() == SnykRole::Admin)
     });
     let first = admins.next();
     first.is_some_and(|m| m.id == snyk_user_id) && admins.next().is_none()
@@ -228,13 +235,34 @@ mod tests {
             email: e.clone(),
             role: Admin,
         };
-        let rows: Vec<(Option<SnykRole>, Option<&Email>, Option<Applied>, Option<Reduction>)> = vec![
+        type Row<'a> = (
+            Option<SnykRole>,
+            Option<&'a Email>,
+            Option<Applied>,
+            Option<Reduction>,
+        );
+        let rows: Vec<Row> = vec![
             (Some(Admin), Some(&e), None, None),
             (None, Some(&e), None, None),
-            (None, Some(&e), Some(pending(Collaborator)), Some(Reduction::Removal)),
-            (None, Some(&e), Some(member(Admin)), Some(Reduction::Removal)),
+            (
+                None,
+                Some(&e),
+                Some(pending(Collaborator)),
+                Some(Reduction::Removal),
+            ),
+            (
+                None,
+                Some(&e),
+                Some(member(Admin)),
+                Some(Reduction::Removal),
+            ),
             // no usable email any more: the access goes
-            (Some(Admin), None, Some(member(Admin)), Some(Reduction::Removal)),
+            (
+                Some(Admin),
+                None,
+                Some(member(Admin)),
+                Some(Reduction::Removal),
+            ),
             (None, Some(&e), Some(external.clone()), None),
             (Some(Collaborator), Some(&e), Some(external), None),
             (Some(Admin), Some(&e), Some(member(Collaborator)), None),
@@ -242,26 +270,49 @@ mod tests {
                 Some(Collaborator),
                 Some(&e),
                 Some(member(Admin)),
-                Some(Reduction::Downgrade { from: Admin, to: Collaborator }),
+                Some(Reduction::Downgrade {
+                    from: Admin,
+                    to: Collaborator,
+                }),
             ),
             (
                 Some(RestrictedCollaborator),
                 Some(&e),
                 Some(pending(Collaborator)),
-                Some(Reduction::Downgrade { from: Collaborator, to: RestrictedCollaborator }),
+                Some(Reduction::Downgrade {
+                    from: Collaborator,
+                    to: RestrictedCollaborator,
+                }),
             ),
-            (Some(Collaborator), Some(&e), Some(member(RestrictedCollaborator)), None),
-            (Some(Collaborator), Some(&e), Some(member(Collaborator)), None),
+            (
+                Some(Collaborator),
+                Some(&e),
+                Some(member(RestrictedCollaborator)),
+                None,
+            ),
+            (
+                Some(Collaborator),
+                Some(&e),
+                Some(member(Collaborator)),
+                None,
+            ),
             (
                 Some(custom()),
                 Some(&e),
                 Some(member(Collaborator)),
-                Some(Reduction::Downgrade { from: Collaborator, to: custom() }),
+                Some(Reduction::Downgrade {
+                    from: Collaborator,
+                    to: custom(),
+                }),
             ),
             (Some(Admin), Some(&e), Some(member(custom())), None),
         ];
         for (i, (desired, email, applied, want)) in rows.into_iter().enumerate() {
-            assert_eq!(reduction(desired.as_ref(), email, applied.as_ref()), want, "row {i}");
+            assert_eq!(
+                reduction(desired.as_ref(), email, applied.as_ref()),
+                want,
+                "row {i}"
+            );
         }
     }
 
@@ -286,7 +337,11 @@ mod tests {
         assert_eq!(trips(&s, "overall", c(6, 1000)), None);
         // 50 is the count limit, 51 trips whatever the share.
         assert_eq!(trips(&s, "overall", c(50, 100_000)), None);
-        assert!(trips(&s, "overall", c(51, 100_000)).unwrap().contains("max_removals"));
+        assert!(
+            trips(&s, "overall", c(51, 100_000))
+                .unwrap()
+                .contains("max_removals")
+        );
         // No managed access at all: any count above the minimum trips.
         assert!(trips(&s, "overall", c(6, 0)).is_some());
     }
@@ -310,8 +365,14 @@ mod tests {
                 reason: "why".into(),
             }),
             quarantined: false,
-            overall: Count { removals: 1, managed: 100 },
-            org: Count { removals: 1, managed: 100 },
+            overall: Count {
+                removals: 1,
+                managed: 100,
+            },
+            org: Count {
+                removals: 1,
+                managed: 100,
+            },
         }
     }
 
@@ -321,23 +382,57 @@ mod tests {
             removal_delay_secs: 10,
             ..settings()
         };
-        assert_eq!(decide(&s, &facts(HoldState::Waiting, 0), 5_000), Gate::Wait { until: 10_000 });
-        assert_eq!(decide(&s, &facts(HoldState::Waiting, 0), 10_000), Gate::Send);
+        assert_eq!(
+            decide(&s, &facts(HoldState::Waiting, 0), 5_000),
+            Gate::Wait { until: 10_000 }
+        );
+        assert_eq!(
+            decide(&s, &facts(HoldState::Waiting, 0), 10_000),
+            Gate::Send
+        );
         assert_eq!(decide(&s, &facts(HoldState::Approved, 0), 0), Gate::Send);
-        assert_eq!(decide(&s, &facts(HoldState::Rejected, 0), 20_000), Gate::Keep);
-        assert_eq!(decide(&s, &facts(HoldState::Held, 0), 20_000), Gate::Hold("why".into()));
-        assert_eq!(decide(&s, &facts(HoldState::Marked, 0), 0), Gate::Hold("why".into()));
+        assert_eq!(
+            decide(&s, &facts(HoldState::Rejected, 0), 20_000),
+            Gate::Keep
+        );
+        assert_eq!(
+            decide(&s, &facts(HoldState::Held, 0), 20_000),
+            Gate::Hold("why".into())
+        );
+        assert_eq!(
+            decide(&s, &facts(HoldState::Marked, 0), 0),
+            Gate::Hold("why".into())
+        );
         let mut q = facts(HoldState::Waiting, 0);
         q.quarantined = true;
         assert!(matches!(decide(&s, &q, 10_000), Gate::Hold(_)));
         let mut wave = facts(HoldState::Waiting, 0);
-        wave.org = Count { removals: 6, managed: 20 };
+        wave.org = Count {
+            removals: 6,
+            managed: 20,
+        };
         assert!(matches!(decide(&s, &wave, 10_000), Gate::Hold(r) if r.contains("in this org")));
         // The breaker off: a waiting removal goes, a held one stays held.
-        let off = SafetySettings { breaker: false, ..s.clone() };
+        let off = SafetySettings {
+            breaker: false,
+            ..s.clone()
+        };
         assert_eq!(decide(&off, &wave, 0), Gate::Send);
-        assert!(matches!(decide(&off, &facts(HoldState::Marked, 0), 0), Gate::Hold(_)));
-        assert_eq!(decide(&s, &Facts { stored: None, ..wave }, 0), Gate::Send);
+        assert!(matches!(
+            decide(&off, &facts(HoldState::Marked, 0), 0),
+            Gate::Hold(_)
+        ));
+        assert_eq!(
+            decide(
+                &s,
+                &Facts {
+                    stored: None,
+                    ..wave
+                },
+                0
+            ),
+            Gate::Send
+        );
     }
 
     #[test]
@@ -353,12 +448,17 @@ mod tests {
                 })
                 .collect(),
         };
-        let one = vec![m("a", &[("Org A", "admin")]), m("b", &[("Org A", "collaborator")])];
-        assert!(last_admin(&one, "Org A", "a"));
-        assert!(!last_admin(&one, "Org A", "b"));
-        assert!(!last_admin(&one, "Org B", "a"));
+        let one = vec![
+            m("a", &[("Org A", "admin")]),
+            m("b", &[("Org A", "collaborator")]),
+        ];
+        assert!(last_admin(&one, "Org A", "a", &[]));
+        assert!(!last_admin(&one, "Org A", "b", &[]));
+        assert!(!last_admin(&one, "Org B", "a", &[]));
         let two = vec![m("a", &[("Org A", "admin")]), m("c", &[("Org A", "admin")])];
-        assert!(!last_admin(&two, "Org A", "a"));
+        assert!(!last_admin(&two, "Org A", "a", &[]));
+        // "c" was let go a moment ago (still listed): "a" is the last one.
+        assert!(last_admin(&two, "Org A", "a", &["c"]));
     }
 
     #[test]

@@ -104,14 +104,11 @@ pub struct BridgeConfig {
     /// The `[safety]` table as written. The default keeps the rails out of
     /// the way of the sync engine's timing scenarios (no removal delay, no
     /// breaker, no empty-push guard); `safety.rs` runs with the product's
-    /// defaults ([`PRODUCT_SAFETY`]) or its own values.
+    /// thresholds or its own values.
     pub safety: String,
     /// More TOML appended as written (e.g. an `[admin]` table).
     pub extra: String,
 }
-
-/// The rails as shipped: an empty `[safety]` table.
-pub const PRODUCT_SAFETY: &str = "[safety]\n";
 
 impl Default for BridgeConfig {
     fn default() -> Self {
@@ -123,8 +120,9 @@ impl Default for BridgeConfig {
             reconcile_interval_secs: 300,
             okta_hook: false,
             webhook_secret: None,
-            safety: "[safety]\nbreaker = false\nremoval_delay_secs = 0\ngroup_shrink_percent = 100\n"
-                .to_owned(),
+            safety:
+                "[safety]\nbreaker = false\nremoval_delay_secs = 0\ngroup_shrink_percent = 100\n"
+                    .to_owned(),
             extra: String::new(),
         }
     }

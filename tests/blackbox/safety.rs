@@ -14,11 +14,12 @@ use crate::harness::*;
 
 const ADMIN_TOKEN: &str = "admin-token-for-the-safety-scenarios";
 
-/// The DELETE calls Snyk received for `org`.
-fn deletes(fake: &FakeSnyk, org: &str) -> Vec<RecordedCall> {
+/// The DELETE calls Snyk received for `org`: path and query.
+fn deletes(fake: &FakeSnyk, org: &str) -> Vec<String> {
     writes_to(fake, org)
         .into_iter()
         .filter(|c| c.method == "DELETE")
+        .map(|c| format!("{}?{}", c.path, c.query))
         .collect()
 }
 
@@ -26,7 +27,7 @@ fn deletes(fake: &FakeSnyk, org: &str) -> Vec<RecordedCall> {
 fn deleted_emails(fake: &FakeSnyk) -> Vec<String> {
     deletes(fake, ORG_A)
         .iter()
-        .filter_map(|c| c.path.split("email=").nth(1).map(|e| e.replace("%40", "@")))
+        .filter_map(|p| p.split("email=").nth(1).map(|e| e.replace("%40", "@")))
         .collect()
 }
 
@@ -66,9 +67,11 @@ async fn provisioned_group(
         )
         .await;
     assert_eq!(status, 201, "{out}");
-    wait_for("every member is provisioned", Duration::from_secs(10), || {
-        (fake.pending(ORG_A).len() >= n).then_some(())
-    })
+    wait_for(
+        "every member is provisioned",
+        Duration::from_secs(10),
+        || (fake.pending(ORG_A).len() >= n).then_some(()),
+    )
     .await;
     (out["id"].as_str().expect("id").to_owned(), ids)
 }
@@ -107,22 +110,35 @@ async fn breaker_holds_a_wave(backend: Backend) {
         is_pending(&fake, ORG_A, "joiner@example.com", "COLLABORATOR").then_some(())
     })
     .await;
-    wait_for("the status shows the breaker open", Duration::from_secs(8), || {
-        let (_, out) = b.command(&["status"]);
-        out.contains("deletion circuit breaker OPEN, 6").then_some(())
-    })
+    wait_for(
+        "the status shows the breaker open",
+        Duration::from_secs(8),
+        || {
+            let (_, out) = b.command(&["status"]);
+            out.contains("deletion circuit breaker OPEN, 6")
+                .then_some(())
+        },
+    )
     .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(deletes(&fake, ORG_A), vec![], "no removal reached Snyk");
+    assert_eq!(
+        deletes(&fake, ORG_A),
+        Vec::<String>::new(),
+        "no removal reached Snyk"
+    );
     assert!(
-        b.log_text().contains("the deletion circuit breaker tripped"),
+        b.log_text()
+            .contains("the deletion circuit breaker tripped"),
         "a WARN line says the breaker tripped:\n{}",
         b.log_text()
     );
     let (_, metrics) = get(&b, "/metrics", None).await;
     assert!(metrics.contains("safety_breaker_open 1"), "{metrics}");
     assert!(metrics.contains("safety_held_changes 6"), "{metrics}");
-    assert!(metrics.contains("outbox_targets{state=\"held\"} 6"), "{metrics}");
+    assert!(
+        metrics.contains("outbox_targets{state=\"held\"} 6"),
+        "{metrics}"
+    );
     let (status, page) = get(&b, "/status", Some(ADMIN_TOKEN)).await;
     assert_eq!(status, 200);
     assert!(page.contains("deletion circuit breaker open: 6"), "{page}");
@@ -148,7 +164,12 @@ async fn breaker_holds_a_wave(backend: Backend) {
     assert_eq!(out.matches("rejected: ").count(), 5, "{out}");
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(deletes(&fake, ORG_A).len(), 1, "reject sends nothing");
-    assert!(is_pending(&fake, ORG_A, "dev01@example.com", "COLLABORATOR"));
+    assert!(is_pending(
+        &fake,
+        ORG_A,
+        "dev01@example.com",
+        "COLLABORATOR"
+    ));
     let (_, out) = b.command(&["status"]);
     assert!(out.contains("deletion circuit breaker closed"), "{out}");
     assert!(out.contains("rejected (drift"), "{out}");
@@ -175,19 +196,30 @@ async fn empty_push_is_held(backend: Backend) {
         .scim(
             "PATCH",
             &format!("/Groups/{group}"),
-            Some(patch(json!([{"op": "replace", "path": "members", "value": []}]))),
+            Some(patch(
+                json!([{"op": "replace", "path": "members", "value": []}]),
+            )),
         )
         .await;
     assert!(status == 200 || status == 204, "{status} {out}");
-    wait_for("the status shows the held removals", Duration::from_secs(5), || {
-        let (_, out) = b.command(&["status"]);
-        out.contains("deletion circuit breaker OPEN, 12").then_some(out)
-    })
+    wait_for(
+        "the status shows the held removals",
+        Duration::from_secs(5),
+        || {
+            let (_, out) = b.command(&["status"]);
+            out.contains("deletion circuit breaker OPEN, 12")
+                .then_some(out)
+        },
+    )
     .await;
     let (_, out) = b.command(&["status"]);
     assert!(out.contains("empty push guard"), "{out}");
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(deletes(&fake, ORG_A), vec![], "nothing was removed");
+    assert_eq!(
+        deletes(&fake, ORG_A),
+        Vec::<String>::new(),
+        "nothing was removed"
+    );
     assert_eq!(fake.pending(ORG_A).len(), 12);
     // Okta pushes the real members again: the holds are moot and dropped.
     let ids: Vec<String> = {
@@ -204,7 +236,9 @@ async fn empty_push_is_held(backend: Backend) {
         .scim(
             "PATCH",
             &format!("/Groups/{group}"),
-            Some(patch(json!([{"op": "replace", "path": "members", "value": members}]))),
+            Some(patch(
+                json!([{"op": "replace", "path": "members", "value": members}]),
+            )),
         )
         .await;
     assert!(status == 200 || status == 204, "{status} {out}");
@@ -213,7 +247,7 @@ async fn empty_push_is_held(backend: Backend) {
         out.contains("nothing held").then_some(())
     })
     .await;
-    assert_eq!(deletes(&fake, ORG_A), vec![]);
+    assert_eq!(deletes(&fake, ORG_A), Vec::<String>::new());
 }
 
 async fn protected_account_is_never_removed(backend: Backend) {
@@ -232,18 +266,22 @@ async fn protected_account_is_never_removed(backend: Backend) {
     let (group, ids) = provisioned_group(&b, &fake, "Developers", "crew", 2).await;
     let guard = create_user(&b, okta_user("break.glass@example.com")).await;
     okta_add_member(&b, &group, "Developers", &guard).await;
-    wait_for("the protected account's grant", Duration::from_secs(2), || {
-        is_pending(&fake, ORG_A, "break.glass@example.com", "COLLABORATOR").then_some(())
-    })
+    wait_for(
+        "the protected account's grant",
+        Duration::from_secs(2),
+        || is_pending(&fake, ORG_A, "break.glass@example.com", "COLLABORATOR").then_some(()),
+    )
     .await;
     okta_deactivate(&b, &guard).await;
     // An ordinary leaver beside it is removed as usual.
     okta_deactivate(&b, &ids[0]).await;
-    wait_for("the ordinary leaver's removal", Duration::from_secs(3), || {
-        (deleted_emails(&fake) == vec!["crew00@example.com".to_owned()]).then_some(())
-    })
+    wait_for(
+        "the ordinary leaver's removal",
+        Duration::from_secs(3),
+        || (deleted_emails(&fake) == vec!["crew00@example.com".to_owned()]).then_some(()),
+    )
     .await;
-    let (_, out) = wait_for("the refusal in status", Duration::from_secs(3), || {
+    let (out, _) = wait_for("the refusal in status", Duration::from_secs(3), || {
         let (_, out) = b.command(&["status"]);
         out.contains("refused (never sent)").then_some(out)
     })
@@ -252,7 +290,12 @@ async fn protected_account_is_never_removed(backend: Backend) {
     assert!(out.contains("protected account"), "{out}");
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(deleted_emails(&fake), vec!["crew00@example.com".to_owned()]);
-    assert!(is_pending(&fake, ORG_A, "break.glass@example.com", "COLLABORATOR"));
+    assert!(is_pending(
+        &fake,
+        ORG_A,
+        "break.glass@example.com",
+        "COLLABORATOR"
+    ));
     let (_, metrics) = get(&b, "/metrics", None).await;
     assert!(metrics.contains("safety_refused_changes 1"), "{metrics}");
 }
@@ -290,13 +333,13 @@ async fn last_admin_is_not_removed(backend: Backend) {
     wait_for("the first admin's removal", Duration::from_secs(3), || {
         deletes(&fake, ORG_A)
             .iter()
-            .any(|c| c.path.ends_with(&format!("/members/{first}")))
+            .any(|p| p.contains(&format!("/members/{first}?")))
             .then_some(())
     })
     .await;
     // Now the second is the org's last admin: never removed.
     okta_remove_member(&b, &group, &users[1]).await;
-    let (_, out) = wait_for("the refusal in status", Duration::from_secs(3), || {
+    let (out, _) = wait_for("the refusal in status", Duration::from_secs(3), || {
         let (_, out) = b.command(&["status"]);
         out.contains("last admin of org Org A").then_some(out)
     })
@@ -306,10 +349,73 @@ async fn last_admin_is_not_removed(backend: Backend) {
     assert!(
         !deletes(&fake, ORG_A)
             .iter()
-            .any(|c| c.path.ends_with(&format!("/members/{second}"))),
+            .any(|p| p.contains(&format!("/members/{second}?"))),
         "the last admin was removed"
     );
-    assert_eq!(is_member(&fake, ORG_A, "second.admin@example.com").as_deref(), Some("admin"));
+    assert_eq!(
+        is_member(&fake, ORG_A, "second.admin@example.com").as_deref(),
+        Some("admin")
+    );
+}
+
+/// The org's two admins leave at once: one may go, the other is the last.
+async fn two_admins_leaving_together_keep_one(backend: Backend) {
+    let fake = fake_snyk().await;
+    let db = Db::new(backend).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let cfg = BridgeConfig {
+        mappings: vec![mapping("Snyk Admins", ORG_A, "ADMIN")],
+        group_id: Some(GROUP_ID.to_owned()),
+        safety: "[safety]\nremoval_delay_secs = 0\n".to_owned(),
+        ..BridgeConfig::default()
+    };
+    let b = Bridge::start(dir.path(), &cfg, &db, &fake).await;
+    let group = create_group(&b, "Snyk Admins").await;
+    let mut users = Vec::new();
+    for email in ["left.admin@example.com", "right.admin@example.com"] {
+        let id = create_user(&b, okta_user(email)).await;
+        okta_add_member(&b, &group, "Snyk Admins", &id).await;
+        users.push(id);
+    }
+    wait_for("both admins provisioned", Duration::from_secs(3), || {
+        (fake.pending(ORG_A).len() == 2).then_some(())
+    })
+    .await;
+    for email in ["left.admin@example.com", "right.admin@example.com"] {
+        fake.simulate_first_login(ORG_A, email).expect("login");
+    }
+    for id in &users {
+        okta_deactivate(&b, id).await;
+    }
+    wait_for(
+        "one removal and one refusal",
+        Duration::from_secs(4),
+        || {
+            let (_, out) = b.command(&["status"]);
+            (deletes(&fake, ORG_A).len() == 1 && out.contains("last admin of org Org A"))
+                .then_some(())
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        deletes(&fake, ORG_A).len(),
+        1,
+        "{:?}",
+        deletes(&fake, ORG_A)
+    );
+    let admins_left = ["left.admin@example.com", "right.admin@example.com"]
+        .iter()
+        .filter(|e| is_member(&fake, ORG_A, e).as_deref() == Some("admin"))
+        .count();
+    assert_eq!(admins_left, 1, "the org keeps exactly one admin");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_admins_leaving_at_once_leave_the_org_one() {
+    for backend in backends() {
+        two_admins_leaving_together_keep_one(backend).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
