@@ -175,6 +175,30 @@ async fn breaker_holds_a_wave(backend: Backend) {
     assert!(out.contains("rejected (drift"), "{out}");
     let (_, metrics) = get(&b, "/metrics", None).await;
     assert!(metrics.contains("safety_breaker_open 0"), "{metrics}");
+
+    // The IdP changes one of them again: its removal is planned anew (one
+    // removal: under the thresholds, sent after the delay).
+    let (status, out) = b
+        .scim(
+            "PATCH",
+            &format!("/Users/{}", ids[1]),
+            Some(patch(
+                json!([{"op": "replace", "path": "displayName", "value": "Dev One"}]),
+            )),
+        )
+        .await;
+    assert!(status == 200 || status == 204, "{status} {out}");
+    wait_for("the re-planned removal", Duration::from_secs(5), || {
+        (deleted_emails(&fake).len() == 2).then_some(())
+    })
+    .await;
+    assert_eq!(
+        deleted_emails(&fake),
+        vec![
+            "dev00@example.com".to_owned(),
+            "dev01@example.com".to_owned()
+        ]
+    );
 }
 
 async fn empty_push_is_held(backend: Backend) {
