@@ -324,7 +324,20 @@ async fn protected_account_is_never_removed(backend: Backend) {
     assert!(metrics.contains("safety_refused_changes 1"), "{metrics}");
 }
 
-async fn last_admin_is_not_removed(backend: Backend) {
+/// A running bridge (with `snyk.group_id`, no removal delay) whose group
+/// "Snyk Admins" holds two users who logged in as admins of ORG_A, the org's
+/// only admins: their SCIM ids and Snyk ids, in `emails`' order.
+struct TwoAdmins {
+    fake: FakeSnyk,
+    b: Bridge,
+    group: String,
+    users: Vec<String>,
+    snyk_ids: Vec<String>,
+    _db: Db,
+    _dir: tempfile::TempDir,
+}
+
+async fn two_admins(backend: Backend, emails: [&str; 2]) -> TwoAdmins {
     let fake = fake_snyk().await;
     let db = Db::new(backend).await;
     let dir = tempfile::tempdir().expect("dir");
@@ -337,7 +350,7 @@ async fn last_admin_is_not_removed(backend: Backend) {
     let b = Bridge::start(dir.path(), &cfg, &db, &fake).await;
     let group = create_group(&b, "Snyk Admins").await;
     let mut users = Vec::new();
-    for email in ["first.admin@example.com", "second.admin@example.com"] {
+    for email in emails {
         let id = create_user(&b, okta_user(email)).await;
         okta_add_member(&b, &group, "Snyk Admins", &id).await;
         users.push(id);
@@ -346,23 +359,40 @@ async fn last_admin_is_not_removed(backend: Backend) {
         (fake.pending(ORG_A).len() == 2).then_some(())
     })
     .await;
-    let first = fake
-        .simulate_first_login(ORG_A, "first.admin@example.com")
-        .expect("login");
-    let second = fake
-        .simulate_first_login(ORG_A, "second.admin@example.com")
-        .expect("login");
+    let snyk_ids = emails
+        .iter()
+        .map(|e| fake.simulate_first_login(ORG_A, e).expect("login"))
+        .collect();
+    TwoAdmins {
+        fake,
+        b,
+        group,
+        users,
+        snyk_ids,
+        _db: db,
+        _dir: dir,
+    }
+}
+
+async fn last_admin_is_not_removed(backend: Backend) {
+    let t = two_admins(
+        backend,
+        ["first.admin@example.com", "second.admin@example.com"],
+    )
+    .await;
+    let (fake, b) = (&t.fake, &t.b);
+    let (first, second) = (&t.snyk_ids[0], &t.snyk_ids[1]);
     // Two admins: the first may go.
-    okta_remove_member(&b, &group, &users[0]).await;
+    okta_remove_member(b, &t.group, &t.users[0]).await;
     wait_for("the first admin's removal", Duration::from_secs(3), || {
-        deletes(&fake, ORG_A)
+        deletes(fake, ORG_A)
             .iter()
             .any(|p| p.contains(&format!("/members/{first}?")))
             .then_some(())
     })
     .await;
     // Now the second is the org's last admin: never removed.
-    okta_remove_member(&b, &group, &users[1]).await;
+    okta_remove_member(b, &t.group, &t.users[1]).await;
     let (out, _) = wait_for("the refusal in status", Duration::from_secs(3), || {
         let (_, out) = b.command(&["status"]);
         out.contains("last admin of org Org A").then_some(out)
@@ -371,66 +401,40 @@ async fn last_admin_is_not_removed(backend: Backend) {
     assert!(out.contains("second.admin@example.com"), "{out}");
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(
-        !deletes(&fake, ORG_A)
+        !deletes(fake, ORG_A)
             .iter()
             .any(|p| p.contains(&format!("/members/{second}?"))),
         "the last admin was removed"
     );
     assert_eq!(
-        is_member(&fake, ORG_A, "second.admin@example.com").as_deref(),
+        is_member(fake, ORG_A, "second.admin@example.com").as_deref(),
         Some("admin")
     );
 }
 
 /// The org's two admins leave at once: one may go, the other is the last.
 async fn two_admins_leaving_together_keep_one(backend: Backend) {
-    let fake = fake_snyk().await;
-    let db = Db::new(backend).await;
-    let dir = tempfile::tempdir().expect("dir");
-    let cfg = BridgeConfig {
-        mappings: vec![mapping("Snyk Admins", ORG_A, "ADMIN")],
-        group_id: Some(GROUP_ID.to_owned()),
-        safety: "[safety]\nremoval_delay_secs = 0\n".to_owned(),
-        ..BridgeConfig::default()
-    };
-    let b = Bridge::start(dir.path(), &cfg, &db, &fake).await;
-    let group = create_group(&b, "Snyk Admins").await;
-    let mut users = Vec::new();
-    for email in ["left.admin@example.com", "right.admin@example.com"] {
-        let id = create_user(&b, okta_user(email)).await;
-        okta_add_member(&b, &group, "Snyk Admins", &id).await;
-        users.push(id);
-    }
-    wait_for("both admins provisioned", Duration::from_secs(3), || {
-        (fake.pending(ORG_A).len() == 2).then_some(())
-    })
-    .await;
-    for email in ["left.admin@example.com", "right.admin@example.com"] {
-        fake.simulate_first_login(ORG_A, email).expect("login");
-    }
-    for id in &users {
-        okta_deactivate(&b, id).await;
+    let emails = ["left.admin@example.com", "right.admin@example.com"];
+    let t = two_admins(backend, emails).await;
+    let (fake, b) = (&t.fake, &t.b);
+    for id in &t.users {
+        okta_deactivate(b, id).await;
     }
     wait_for(
         "one removal and one refusal",
         Duration::from_secs(4),
         || {
             let (_, out) = b.command(&["status"]);
-            (deletes(&fake, ORG_A).len() == 1 && out.contains("last admin of org Org A"))
+            (deletes(fake, ORG_A).len() == 1 && out.contains("last admin of org Org A"))
                 .then_some(())
         },
     )
     .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(
-        deletes(&fake, ORG_A).len(),
-        1,
-        "{:?}",
-        deletes(&fake, ORG_A)
-    );
-    let admins_left = ["left.admin@example.com", "right.admin@example.com"]
+    assert_eq!(deletes(fake, ORG_A).len(), 1, "{:?}", deletes(fake, ORG_A));
+    let admins_left = emails
         .iter()
-        .filter(|e| is_member(&fake, ORG_A, e).as_deref() == Some("admin"))
+        .filter(|e| is_member(fake, ORG_A, e).as_deref() == Some("admin"))
         .count();
     assert_eq!(admins_left, 1, "the org keeps exactly one admin");
 }
