@@ -73,6 +73,8 @@ pub struct StatusSnapshot {
     pub drift: Vec<(String, String, String, String)>,
     /// Users the bridge cannot manage after their login (see `sync::engine::UNLOCATED_REASON`).
     pub unlocated: Vec<crate::store::AccessRow>,
+    /// The users above by userName and email, and the known org names.
+    pub names: crate::sync::names::Names,
 }
 
 /// What the snapshot needs besides the store.
@@ -118,6 +120,7 @@ pub async fn snapshot(store: &Store, inputs: &HealthInputs<'_>) -> StatusSnapsho
         per_org: Vec::new(),
         drift: Vec::new(),
         unlocated: Vec::new(),
+        names: crate::sync::names::Names::default(),
     };
     snap.components
         .push(worker_component(inputs.worker, inputs.now_ms));
@@ -187,6 +190,15 @@ async fn read(store: &Store, snap: &mut StatusSnapshot) -> Result<Reads, StoreEr
     snap.unlocated = tx
         .access_in_state(crate::store::AccessState::Unlocated)
         .await?;
+    let ids: Vec<String> = snap
+        .failures
+        .iter()
+        .map(|f| f.user_id.clone())
+        .chain(snap.drift.iter().map(|(u, _, _, _)| u.clone()))
+        .chain(snap.unlocated.iter().map(|a| a.user_id.clone()))
+        .collect();
+    snap.names =
+        crate::sync::names::Names::load_in(&mut tx, ids.iter().map(String::as_str)).await?;
     let sent = tx.recent_calls(true, 20).await?;
     let last_at = tx
         .meta(META_LAST_RECONCILE_AT)

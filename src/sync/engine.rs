@@ -360,6 +360,8 @@ impl Engine {
     /// answer and are not listed.)
     pub async fn plan(&self) -> Result<(ReconcileReport, Vec<(String, SnykOp)>), StoreError> {
         let (report, adjusted) = self.observe(false, true).await?;
+        // The org names `plan` shows (a display cache, not a change).
+        self.refresh_org_names().await;
         let targets = self.all_targets().await?;
         let mut out = Vec::new();
         for (user_id, org) in targets {

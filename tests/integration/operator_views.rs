@@ -211,3 +211,341 @@ async fn pretty_logs_written_to_a_pipe_carry_no_ansi_escapes() {
         all.escape_debug()
     );
 }
+
+// ---------------------------------------------------------------------------
+// Users and orgs by name; `--json` for scripts
+
+const GROUP: &str = "9f0e0d0c-2222-4b4b-8a8a-0000000000c1";
+const ORG_B: &str = "6b7a7c5e-1111-4c4c-9d9d-0000000000b1";
+const SNYK_TOKEN: &str = "snyk-personal-token-for-operator-views";
+const ADMIN_TOKEN: &str = "admin-token-for-operator-views-0001";
+
+struct Named {
+    fake: crate::fake_snyk::FakeSnyk,
+    app: crate::app::InProcess,
+    config_path: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+    _pg: Option<crate::pg::PgDb>,
+}
+
+/// The app in-process with `snyk.group_id` set and two named orgs in the
+/// group: "Platform Team" (ORG_A, admins) and "Payments" (ORG_B, developers).
+async fn named(postgres: bool) -> Option<Named> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (db, pg) = if postgres {
+        let g = crate::pg::PgDb::create("views").await?;
+        (g.url.clone(), Some(g))
+    } else {
+        (format!("sqlite://{}/bridge.db", dir.path().display()), None)
+    };
+    let fake = crate::fake_snyk::FakeSnyk::start(SNYK_TOKEN).await;
+    fake.add_group(GROUP);
+    fake.add_org_in_group(GROUP, ORG_A);
+    fake.add_org_in_group(GROUP, ORG_B);
+    fake.set_org_name(ORG_A, "Platform Team");
+    fake.set_org_name(ORG_B, "Payments");
+    let text = format!(
+        r#"
+listen = "127.0.0.1:0"
+database_url = "{db}"
+[scim]
+tokens = ["{SCIM_TOKEN}"]
+[snyk]
+api_url = "{api}"
+token = "{SNYK_TOKEN}"
+group_id = "{GROUP}"
+requests_per_minute = 60000
+[[mappings]]
+group = "Snyk Admins"
+org_id = "{ORG_A}"
+role = "ADMIN"
+[[mappings]]
+group = "Developers"
+org_id = "{ORG_B}"
+role = "COLLABORATOR"
+[admin]
+token = "{ADMIN_TOKEN}"
+"#,
+        api = fake.base_url,
+    );
+    let config_path = dir.path().join("bridge.toml");
+    std::fs::write(&config_path, &text).expect("config");
+    let app = crate::app::start("bridge.toml", &text, "2026-06-01T12:00:00Z").await;
+    Some(Named {
+        fake,
+        app,
+        config_path,
+        _dir: dir,
+        _pg: pg,
+    })
+}
+
+impl Named {
+    async fn post(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
+        let r = reqwest::Client::new()
+            .post(format!("{}/scim/v2{path}", self.app.root))
+            .bearer_auth(SCIM_TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(r.status(), 201);
+        r.json().await.expect("json")
+    }
+
+    async fn user(&self, user_name: &str, email: &str) -> String {
+        let u = self
+            .post(
+                "/Users",
+                serde_json::json!({
+                    "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                    "userName": user_name,
+                    "emails": [{"value": email, "type": "work", "primary": true}],
+                }),
+            )
+            .await;
+        u["id"].as_str().expect("id").to_owned()
+    }
+
+    async fn group(&self, name: &str, members: &[&str]) {
+        let members: Vec<serde_json::Value> = members
+            .iter()
+            .map(|m| serde_json::json!({"value": m}))
+            .collect();
+        self.post(
+            "/Groups",
+            serde_json::json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                "displayName": name,
+                "members": members,
+            }),
+        )
+        .await;
+    }
+
+    /// Run the binary with `args` on this configuration: (exit code, stdout).
+    fn command(&self, args: &[&str]) -> (i32, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_snyk-scim-bridge"))
+            .args(args)
+            .arg("--config")
+            .arg(&self.config_path)
+            .env_remove("SNYK_TOKEN")
+            .env_remove("SCIM_TOKENS")
+            .env_remove("ADMIN_TOKEN")
+            .output()
+            .expect("run the binary");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            !stdout.contains(SNYK_TOKEN) && !stdout.contains(ADMIN_TOKEN),
+            "a token in the output"
+        );
+        (
+            out.status.code().unwrap_or(-1),
+            format!("{stdout}{}", String::from_utf8_lossy(&out.stderr)),
+        )
+    }
+
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        let (code, out) = self.command(args);
+        assert_eq!(code, 0, "{args:?}: {out}");
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?} is not JSON ({e}):\n{out}"))
+    }
+}
+
+/// Ann (userName "ann.k") is a pending admin of "Platform Team"; Bob's
+/// grant in "Payments" failed with Snyk's 400; reconciliation has read the
+/// group's org names. Every view names them as an operator knows them.
+async fn views_name_users_and_orgs(postgres: bool) {
+    let Some(h) = named(postgres).await else {
+        return;
+    };
+    let ann = h.user("ann.k", "ann@example.com").await;
+    let bob = h.user("bob.k", "bob@example.com").await;
+    h.group("Snyk Admins", &[&ann]).await;
+    h.app.engine.drain(|_| {}).await.expect("drain");
+    h.fake.fail_next(1, 400);
+    h.group("Developers", &[&bob]).await;
+    h.app.engine.drain(|_| {}).await.expect("drain");
+    h.app.engine.reconcile(false).await.expect("reconcile");
+
+    // `status`, as text.
+    let (code, text) = h.command(&["status"]);
+    println!("{text}");
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains(&format!("Platform Team ({ORG_A})  pending  1")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "bob.k <bob@example.com> (SCIM user {bob}) org Payments ({ORG_B}) [failed]"
+        )),
+        "{text}"
+    );
+
+    // `status --json`.
+    let s = h.json(&["status", "--json"]);
+    println!("{s:#}");
+    assert_eq!(s["outbox"]["failed"], 1, "{s:#}");
+    assert_eq!(s["outbox"]["dead"], 0, "{s:#}");
+    let orgs = s["orgs"].as_array().expect("orgs");
+    assert_eq!(orgs.len(), 1, "{s:#}");
+    assert_eq!(orgs[0]["org"]["id"], ORG_A);
+    assert_eq!(orgs[0]["org"]["name"], "Platform Team");
+    assert_eq!(orgs[0]["pending"], 1);
+    assert_eq!(orgs[0]["member"], 0);
+    let f = &s["failures"][0];
+    assert_eq!(f["user"]["id"], bob.as_str(), "{s:#}");
+    assert_eq!(f["user"]["user_name"], "bob.k");
+    assert_eq!(f["user"]["email"], "bob@example.com");
+    assert_eq!(f["org"]["id"], ORG_B);
+    assert_eq!(f["org"]["name"], "Payments");
+    assert_eq!(f["state"], "failed");
+    assert!(
+        f["error"].as_str().is_some_and(|e| e.contains("400")),
+        "{f}"
+    );
+    assert!(f["updated_at"].as_str().is_some_and(|t| t.ends_with('Z')));
+    assert_eq!(s["drift"], serde_json::json!([]));
+    assert_eq!(s["unlocated"], serde_json::json!([]));
+
+    // `plan`: Bob's grant is still to be made.
+    let (code, text) = h.command(&["plan"]);
+    println!("{text}");
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains(&format!(
+            "# bob.k <bob@example.com> (SCIM user {bob}) in Payments ({ORG_B})"
+        )),
+        "{text}"
+    );
+    let p = h.json(&["plan", "--json"]);
+    println!("{p:#}");
+    assert_eq!(p["dry_run"], false);
+    assert_eq!(p["live"]["unreadable"], serde_json::json!([]), "{p:#}");
+    let calls = p["calls"].as_array().expect("calls");
+    assert_eq!(calls.len(), 1, "{p:#}");
+    let c = &calls[0];
+    assert_eq!(c["operation"], "provision");
+    assert_eq!(c["method"], "POST");
+    assert_eq!(c["path"], format!("/org/{ORG_B}/provision"));
+    assert_eq!(c["query"], serde_json::json!({}));
+    assert_eq!(
+        c["body"],
+        serde_json::json!({"email": "bob@example.com", "role": "COLLABORATOR"})
+    );
+    assert_eq!(c["user"]["email"], "bob@example.com");
+    assert_eq!(c["user"]["user_name"], "bob.k");
+    assert_eq!(c["org"]["name"], "Payments");
+
+    // `status --user EMAIL --json`.
+    let u = h.json(&["status", "--user", "ann@example.com", "--json"]);
+    assert_eq!(u["user_ids"], serde_json::json!([ann]), "{u:#}");
+    assert_eq!(u["access"][0]["org"]["name"], "Platform Team", "{u:#}");
+    assert_eq!(u["access"][0]["state"], "pending");
+    assert_eq!(u["access"][0]["role"], "ADMIN");
+    let kinds: Vec<&str> = u["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    for k in ["scim", "queued", "snyk"] {
+        assert!(kinds.contains(&k), "{k} missing: {u:#}");
+    }
+    let (_, text) = h.command(&["status", "--user", "ann@example.com"]);
+    assert!(
+        text.contains(&format!(
+            "org Platform Team ({ORG_A}) pending ADMIN as ann@example.com"
+        )),
+        "{text}"
+    );
+
+    // `/status`, behind the admin token.
+    let page = reqwest::Client::new()
+        .get(format!("{}/status", h.app.root))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("status page")
+        .text()
+        .await
+        .expect("body");
+    assert!(page.contains(&format!("Platform Team ({ORG_A})")), "{page}");
+    assert!(page.contains(&format!("Payments ({ORG_B})")), "{page}");
+    assert!(page.contains("bob.k &lt;bob@example.com&gt;"), "{page}");
+}
+
+#[tokio::test]
+async fn views_name_users_and_orgs_sqlite() {
+    views_name_users_and_orgs(false).await;
+}
+
+#[tokio::test]
+async fn views_name_users_and_orgs_postgres() {
+    views_name_users_and_orgs(true).await;
+}
+
+#[tokio::test]
+async fn check_config_json_lists_mappings_or_problems() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(
+        dir.path(),
+        "pretty",
+        &format!(
+            "[[mappings]]\ngroup = \"Custom\"\norg_id = \"{ORG_B}\"\nrole_public_id = \"a-custom-role\"\n"
+        ),
+    );
+    let run = |path: &Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_snyk-scim-bridge"))
+            .args(["check-config", "--json", "--config"])
+            .arg(path)
+            .env_remove("SNYK_TOKEN")
+            .env_remove("SCIM_TOKENS")
+            .output()
+            .expect("check-config");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)));
+        (out.status.code(), v)
+    };
+    let (code, v) = run(&config);
+    assert_eq!(code, Some(0), "{v:#}");
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["dry_run"], true);
+    assert_eq!(v["problems"], serde_json::json!([]));
+    assert_eq!(v["file"], config.display().to_string());
+    assert_eq!(
+        v["mappings"],
+        serde_json::json!([
+            {"precedence": 1, "group": "Snyk Admins", "org_id": ORG_A, "role": "ADMIN", "role_public_id": null},
+            {"precedence": 2, "group": "Custom", "org_id": ORG_B, "role": null, "role_public_id": "a-custom-role"},
+        ])
+    );
+
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        std::fs::read_to_string(&config)
+            .expect("read")
+            .replace(ORG_A, "not-a-uuid"),
+    )
+    .expect("write");
+    let (code, v) = run(&bad);
+    assert_eq!(code, Some(2), "{v:#}");
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["mappings"], serde_json::json!([]));
+    let problems = v["problems"].as_array().expect("problems");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p["key"].as_str().is_some_and(|k| k.contains("org_id"))),
+        "{v:#}"
+    );
+
+    let broken = dir.path().join("broken.toml");
+    std::fs::write(&broken, "listen = \n").expect("write");
+    let (code, v) = run(&broken);
+    assert_eq!(code, Some(2), "{v:#}");
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["problems"][0]["key"], serde_json::Value::Null, "{v:#}");
+}
