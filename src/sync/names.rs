@@ -128,11 +128,15 @@ pub fn org_label(name: Option<&str>, id: &str) -> String {
 impl Engine {
     /// Read the group's orgs (`GET /group/{id}/orgs`, with `snyk.group_id`)
     /// and remember their names for the operator's views. Best effort: a
-    /// failure is logged and changes nothing.
+    /// failure is logged and changes nothing. Without a token (a dry run may
+    /// have none) nothing is sent.
     pub async fn refresh_org_names(&self) {
         let Some(group) = self.settings.group_id.as_deref() else {
             return;
         };
+        if !self.client.has_token() {
+            return;
+        }
         let (orgs, trace) = self.paced(self.client.list_group_orgs(group)).await;
         match orgs {
             Ok(orgs) => {
