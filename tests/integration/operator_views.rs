@@ -549,3 +549,52 @@ async fn check_config_json_lists_mappings_or_problems() {
     assert_eq!(v["valid"], false);
     assert_eq!(v["problems"][0]["key"], serde_json::Value::Null, "{v:#}");
 }
+
+/// The org-name cache on both backends: remembered, renamed, read back.
+async fn org_names_are_remembered(postgres: bool) {
+    use snyk_scim_bridge::config::DatabaseUrl;
+    use snyk_scim_bridge::store::Store;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (url, _pg) = if postgres {
+        let Some(g) = crate::pg::PgDb::create("names").await else {
+            return;
+        };
+        (DatabaseUrl::Postgres(g.url.clone()), Some(g))
+    } else {
+        let path = dir.path().join("names.db");
+        (
+            DatabaseUrl::Sqlite(format!("sqlite://{}", path.display())),
+            None,
+        )
+    };
+    let store = Store::connect(&url).await.expect("connect");
+    let pair = |id: &str, name: &str| (id.to_owned(), name.to_owned());
+    let mut tx = store.write().await.expect("tx");
+    tx.remember_org_names(&[pair(ORG_A, "Platform")], 1)
+        .await
+        .expect("remember");
+    tx.commit().await.expect("commit");
+    let mut tx = store.write().await.expect("tx");
+    tx.remember_org_names(&[pair(ORG_A, "Platform Team"), pair(ORG_B, "Payments")], 2)
+        .await
+        .expect("remember");
+    tx.commit().await.expect("commit");
+    let mut tx = store.read().await.expect("tx");
+    let names = tx.org_names().await.expect("names");
+    tx.commit().await.expect("commit");
+    assert_eq!(
+        names.into_iter().collect::<Vec<_>>(),
+        vec![pair(ORG_A, "Platform Team"), pair(ORG_B, "Payments")]
+    );
+    store.close().await;
+}
+
+#[tokio::test]
+async fn org_names_are_remembered_sqlite() {
+    org_names_are_remembered(false).await;
+}
+
+#[tokio::test]
+async fn org_names_are_remembered_postgres() {
+    org_names_are_remembered(true).await;
+}
