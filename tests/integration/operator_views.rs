@@ -474,6 +474,17 @@ async fn views_name_users_and_orgs(postgres: bool) {
     assert!(page.contains(&format!("Platform Team ({ORG_A})")), "{page}");
     assert!(page.contains(&format!("Payments ({ORG_B})")), "{page}");
     assert!(page.contains("bob.k &lt;bob@example.com&gt;"), "{page}");
+    // The failed Snyk call names them too.
+    let calls = page
+        .split("id=\"calls\"")
+        .nth(1)
+        .and_then(|rest| rest.split("id=\"orgs\"").next())
+        .expect("the calls section");
+    assert!(
+        calls.contains("bob.k &lt;bob@example.com&gt;")
+            && calls.contains(&format!("Payments ({ORG_B})")),
+        "{calls}"
+    );
 }
 
 #[tokio::test]

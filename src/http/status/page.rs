@@ -147,6 +147,16 @@ pub fn render(s: &StatusSnapshot) -> String {
         .map(|c| {
             vec![
                 Cell::Text(when(c.at, s.now_ms)),
+                Cell::Text(
+                    c.user_id
+                        .as_deref()
+                        .map_or("-".to_owned(), |u| s.names.user_label(u)),
+                ),
+                Cell::Text(
+                    c.org_id
+                        .as_deref()
+                        .map_or("-".to_owned(), |o| s.names.org_label(o)),
+                ),
                 Cell::Code(format!(
                     "{} {}",
                     c.method,
@@ -220,7 +230,7 @@ pub fn render(s: &StatusSnapshot) -> String {
             (table(
                 "calls",
                 "Recent Snyk calls that did not succeed",
-                &["when", "call", "HTTP", "outcome", "message", "snyk-request-id"],
+                &["when", "user", "org", "call", "HTTP", "outcome", "message", "snyk-request-id"],
                 &calls,
                 "None.",
             ))
