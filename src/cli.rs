@@ -1,15 +1,20 @@
 //! The command line of docs/interface.md: `serve`, `check-config`, `plan`,
 //! `sync`, `status` (and `status --user`), plus `healthcheck`. Thin: each
 //! command loads the configuration and calls into the library; one tokio
-//! runtime (`#[tokio::main]` in `main.rs`) runs them all.
+//! runtime (`#[tokio::main]` in `main.rs`) runs them all. The output of
+//! `status`, `plan` and `check-config` (text, and `--json` for scripts) is
+//! rendered in `status_view`, `plan_view` and `check_view`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod check_view;
 mod history;
+mod plan_view;
 mod safety;
+mod status_view;
 
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -36,9 +41,9 @@ pub enum Command {
     /// Run the service: SCIM server and health endpoints.
     Serve(ConfigArg),
     /// Validate the configuration file and print the mapping table.
-    CheckConfig(ConfigArg),
+    CheckConfig(CheckConfigArgs),
     /// Print every Snyk call a sync would make now; changes nothing.
-    Plan(ConfigArg),
+    Plan(PlanArgs),
     /// Reconcile with Snyk and make the calls (a full sync).
     Sync(ConfigArg),
     /// Outbox counts by state, the last failures, per-org counts; with
@@ -77,6 +82,27 @@ pub struct StatusArgs {
     /// (outcome, Snyk request ids) and the access applied now, in time order.
     #[arg(long, value_name = "EMAIL")]
     pub user: Option<String>,
+    /// Print JSON for scripts (the shape is in docs/interface.md).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Print JSON for scripts (the shape is in docs/interface.md).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CheckConfigArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Print JSON for scripts (the shape is in docs/interface.md).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -97,22 +123,27 @@ pub async fn main() -> ExitCode {
     match cli.command {
         Command::CheckConfig(a) => check_config(a),
         Command::Serve(a) => serve(a).await,
-        Command::Plan(a) => match open(&a, false).await {
-            Ok((engine, store)) => outcome(plan(engine, store).await),
+        Command::Plan(a) => match open(&a.config, false).await {
+            Ok((engine, store)) => outcome(plan(engine, store, a.json).await),
             Err(code) => code,
         },
         Command::Sync(a) => match open(&a, true).await {
             Ok((engine, store)) => outcome(sync(engine, store).await),
             Err(code) => code,
         },
-        Command::Status(StatusArgs { config, user: None }) => match open(&config, false).await {
-            Ok((_, store)) => outcome(status(store).await),
+        Command::Status(StatusArgs {
+            config,
+            user: None,
+            json,
+        }) => match open(&config, false).await {
+            Ok((_, store)) => outcome(status(store, json).await),
             Err(code) => code,
         },
         Command::Status(StatusArgs {
             config,
             user: Some(email),
-        }) => history::run(&config, &email).await,
+            json,
+        }) => history::run(&config, &email, json).await,
         Command::Approve(a) => safety::decide(a, true).await,
         Command::Reject(a) => safety::decide(a, false).await,
         Command::Healthcheck(a) => healthcheck(a).await,
@@ -217,43 +248,29 @@ async fn open(a: &ConfigArg, log: bool) -> Result<(crate::sync::Engine, Store), 
     })
 }
 
-async fn plan(engine: crate::sync::Engine, store: Store) -> anyhow::Result<()> {
-    {
-        let (report, calls) = engine.plan().await.context("Failed to plan")?;
-        let holds = safety::holds(&store).await?;
-        for e in &report.errors {
-            println!("warning: could not read {e}");
-        }
-        if report.adopted + report.vanished + report.drift > 0 {
-            println!(
-                "live Snyk state: {} first logins to adopt, {} grants gone from Snyk, {} roles changed by hand",
-                report.adopted, report.vanished, report.drift
-            );
-        }
-        for (user, op) in &calls {
-            let held = holds
-                .iter()
-                .find(|h| &h.user_id == user && h.org_id == op.org().as_str());
-            let note = match held {
-                Some(h) => format!("    [{}: {}]", h.state, h.reason),
-                None => String::new(),
-            };
-            println!(
-                "{}    # scim user {user}{note}",
-                crate::snyk::wire::describe(op)
-            );
-        }
-        println!(
-            "{} call(s) planned{}",
-            calls.len(),
-            if engine.settings().dry_run {
-                " (snyk.dry_run = true: sync would record, not send)"
-            } else {
-                ""
-            }
+async fn plan(engine: crate::sync::Engine, store: Store, json: bool) -> anyhow::Result<()> {
+    let (report, calls) = engine.plan().await.context("Failed to plan")?;
+    let names = crate::sync::names::Names::load(&store, calls.iter().map(|(u, _)| u.as_str()))
+        .await
+        .context("Failed to read the names of users and orgs")?;
+    let holds = safety::holds(&store).await?;
+    let dry_run = engine.settings().dry_run;
+    if json {
+        print_json(&plan_view::json(&report, &calls, &names, &holds, dry_run))
+    } else {
+        print!(
+            "{}",
+            plan_view::text(&report, &calls, &names, &holds, dry_run)
         );
         Ok(())
     }
+}
+
+/// One JSON document on stdout.
+pub(crate) fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(value).context("Failed to write JSON")?;
+    println!("{text}");
+    Ok(())
 }
 
 async fn sync(engine: crate::sync::Engine, store: Store) -> anyhow::Result<()> {
@@ -347,65 +364,12 @@ async fn lead(store: &Store) -> anyhow::Result<crate::store::LeaderLock> {
     )
 }
 
-async fn status(store: Store) -> anyhow::Result<()> {
-    {
-        let s = crate::sync::engine::status(&store)
-            .await
-            .context("Failed to read the status")?;
-        println!("outbox (targets by state):");
-        if s.targets.is_empty() {
-            println!("  (empty)");
-        }
-        for (state, n) in &s.targets {
-            println!("  {state:<8} {n}");
-        }
-        println!("access applied in Snyk, per org:");
-        if s.per_org.is_empty() {
-            println!("  (none)");
-        }
-        for (org, state, n) in &s.per_org {
-            println!("  {org}  {state:<8} {n}");
-        }
-        println!("last failures:");
-        if s.failures.is_empty() {
-            println!("  (none)");
-        }
-        for f in &s.failures {
-            println!(
-                "  user {} org {} [{}] attempts {}: {}{}",
-                f.user_id,
-                f.org_id,
-                f.status,
-                f.attempts,
-                f.last_error.as_deref().unwrap_or(""),
-                f.last_error_ref
-                    .as_deref()
-                    .map(|r| format!(" (x-error-reference {r})"))
-                    .unwrap_or_default()
-            );
-        }
-        if !s.drift.is_empty() {
-            println!("role drift (changed in Snyk by hand; `sync` puts it back):");
-            for (user, org, expected, actual) in &s.drift {
-                println!("  user {user} org {org}: expected {expected}, found {actual}");
-            }
-        }
-        if !s.unlocated.is_empty() {
-            println!(
-                "cannot be managed after login ({}):",
-                crate::sync::engine::UNLOCATED_REASON
-            );
-            for a in &s.unlocated {
-                println!(
-                    "  {} (user {}) org {} as {}",
-                    a.email, a.user_id, a.org_id, a.role
-                );
-            }
-        }
-        if s.leased > 0 {
-            println!("targets being worked on now: {}", s.leased);
-        }
-        safety::print_holds(&safety::holds(&store).await?);
+async fn status(store: Store, json: bool) -> anyhow::Result<()> {
+    let (report, names) = status_view::read(&store).await?;
+    if json {
+        print_json(&status_view::json(&report, &names)?)
+    } else {
+        print!("{}", status_view::text(&report, &names));
         Ok(())
     }
 }
@@ -415,21 +379,32 @@ pub(crate) fn load(a: &ConfigArg) -> Result<config::Config, (PathBuf, ConfigErro
     config::load(&path, &config::process_env()).map_err(|e| (path, e))
 }
 
-fn check_config(a: ConfigArg) -> ExitCode {
-    match load(&a) {
+fn check_config(a: CheckConfigArgs) -> ExitCode {
+    let path = config::resolve_path(a.config.config.clone());
+    let loaded = load(&a.config).map_err(|(_, e)| e);
+    let code = if loaded.is_ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_CONFIG)
+    };
+    if a.json {
+        if let Err(e) = print_json(&check_view::json(&path, loaded.as_ref())) {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+        return code;
+    }
+    match loaded {
         Ok(c) => {
-            println!("{}: valid", config::resolve_path(a.config).display());
+            println!("{}: valid", path.display());
             print!("{}", config::render_mappings(&c.mappings));
             if c.snyk.dry_run {
                 println!("snyk.dry_run = true: no call will be sent to Snyk");
             }
-            ExitCode::SUCCESS
         }
-        Err((_, e)) => {
-            eprintln!("{e}");
-            ExitCode::from(EXIT_CONFIG)
-        }
+        Err(e) => eprintln!("{e}"),
     }
+    code
 }
 
 async fn serve(a: ConfigArg) -> ExitCode {

@@ -75,6 +75,8 @@ pub struct StatusSnapshot {
     pub unlocated: Vec<crate::store::AccessRow>,
     /// What the safety rails hold, wait on, or refused (`sync::rails`).
     pub holds: Vec<crate::store::HoldRow>,
+    /// The users above by userName and email, and the known org names.
+    pub names: crate::sync::names::Names,
 }
 
 /// What the snapshot needs besides the store.
@@ -121,6 +123,7 @@ pub async fn snapshot(store: &Store, inputs: &HealthInputs<'_>) -> StatusSnapsho
         drift: Vec::new(),
         unlocated: Vec::new(),
         holds: Vec::new(),
+        names: crate::sync::names::Names::default(),
     };
     snap.components
         .push(worker_component(inputs.worker, inputs.now_ms));
@@ -192,6 +195,16 @@ async fn read(store: &Store, snap: &mut StatusSnapshot) -> Result<Reads, StoreEr
         .access_in_state(crate::store::AccessState::Unlocated)
         .await?;
     snap.holds = tx.holds().await?;
+    let ids: Vec<String> = snap
+        .failures
+        .iter()
+        .map(|f| f.user_id.clone())
+        .chain(snap.drift.iter().map(|(u, _, _, _)| u.clone()))
+        .chain(snap.unlocated.iter().map(|a| a.user_id.clone()))
+        .chain(snap.failed_calls.iter().filter_map(|c| c.user_id.clone()))
+        .collect();
+    snap.names =
+        crate::sync::names::Names::load_in(&mut tx, ids.iter().map(String::as_str)).await?;
     let sent = tx.recent_calls(true, 20).await?;
     let last_at = tx
         .meta(META_LAST_RECONCILE_AT)

@@ -25,6 +25,17 @@
 //! | `safety_refused_changes` | gauge (refreshed per scrape): removals refused (protected, last admin) | |
 //! | `safety_breaker_trips_total` | counter | |
 //! | `safety_refused_total` | counter | |
+//!
+//! Every family is on `/metrics` from the start, before its first event
+//! ([`register_families`]), so alerts can be written against a fresh
+//! deployment: label-less ones at 0, labelled ones with a zero series for each
+//! value of a bounded label (`outbox_targets{state}` per state,
+//! `audit_purged_rows_total{table}` per table, the Snyk families per endpoint
+//! template of `snyk::wire::ENDPOINTS` with `status="200"`, the SCIM families
+//! for the Users and Groups routes with each method's success status).
+//! A new family is added to [`FAMILIES`] and to [`register_families`]; the
+//! process-level test `metrics_families_are_present_before_any_event` scrapes a
+//! fresh `serve`.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -54,6 +65,47 @@ pub const SAFETY_REFUSED: &str = "safety_refused_total";
 /// The outbox states, always reported (0 when empty).
 pub const OUTBOX_STATES: [&str; 5] = ["idle", "pending", "failed", "dead", "held"];
 
+/// The tables the audit purge reports.
+pub const PURGED_TABLES: [&str; 3] = ["audit_events", "audit_queued", "snyk_calls"];
+
+/// Every metric family the bridge exports, each present from the start.
+pub const FAMILIES: [&str; 17] = [
+    SCIM_REQUESTS,
+    SCIM_DURATION,
+    OUTBOX_TARGETS,
+    OUTBOX_OLDEST_AGE,
+    SNYK_CALLS,
+    SNYK_DURATION,
+    SNYK_RATE_LIMITED,
+    DRIFT_TOTAL,
+    DRIFT_CURRENT,
+    LAST_RECONCILE,
+    AUDIT_PURGED,
+    BUILD_INFO,
+    SAFETY_HELD,
+    SAFETY_BREAKER_OPEN,
+    SAFETY_REFUSED_NOW,
+    SAFETY_TRIPS,
+    SAFETY_REFUSED,
+];
+
+/// The SCIM (route, method, success status) series reported at zero from
+/// the start: the resource routes an IdP uses.
+const SCIM_ZERO_SERIES: [(&str, &str, &str); 12] = [
+    ("/scim/v2/Users", "GET", "200"),
+    ("/scim/v2/Users", "POST", "201"),
+    ("/scim/v2/Users/{id}", "GET", "200"),
+    ("/scim/v2/Users/{id}", "PUT", "200"),
+    ("/scim/v2/Users/{id}", "PATCH", "200"),
+    ("/scim/v2/Users/{id}", "DELETE", "204"),
+    ("/scim/v2/Groups", "GET", "200"),
+    ("/scim/v2/Groups", "POST", "201"),
+    ("/scim/v2/Groups/{id}", "GET", "200"),
+    ("/scim/v2/Groups/{id}", "PUT", "200"),
+    ("/scim/v2/Groups/{id}", "PATCH", "200"),
+    ("/scim/v2/Groups/{id}", "DELETE", "204"),
+];
+
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// Install the Prometheus recorder (once per process) and return its handle;
@@ -71,7 +123,7 @@ pub fn install() -> Option<&'static PrometheusHandle> {
             let handle = recorder.handle();
             metrics::set_global_recorder(recorder).ok()?;
             describe();
-            metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+            register_families();
             Some(handle)
         })
         .as_ref()
@@ -126,8 +178,41 @@ fn describe() {
         SAFETY_REFUSED,
         "Removals and downgrades refused by the safety rails"
     );
-    metrics::counter!(SAFETY_TRIPS).absolute(0);
-    metrics::counter!(SAFETY_REFUSED).absolute(0);
+}
+
+/// Put every family on `/metrics` before its first event: label-less
+/// counters and gauges at 0, and a zero series for each value of a bounded
+/// label (see the module documentation). Registering adds 0 to a counter and
+/// records nothing in a histogram, so a family already in use is unchanged.
+fn register_families() {
+    metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    for (route, method, status) in SCIM_ZERO_SERIES {
+        metrics::counter!(SCIM_REQUESTS, "route" => route, "method" => method, "status" => status)
+            .increment(0);
+        // A histogram is rendered (buckets at 0) once registered.
+        let _ = metrics::histogram!(SCIM_DURATION, "route" => route, "method" => method);
+    }
+    for state in OUTBOX_STATES {
+        metrics::gauge!(OUTBOX_TARGETS, "state" => state).set(0.0);
+    }
+    metrics::gauge!(OUTBOX_OLDEST_AGE).set(0.0);
+    for endpoint in crate::snyk::wire::ENDPOINTS {
+        metrics::counter!(SNYK_CALLS, "endpoint" => endpoint, "status" => "200").increment(0);
+        let _ = metrics::histogram!(SNYK_DURATION, "endpoint" => endpoint);
+    }
+    metrics::counter!(SNYK_RATE_LIMITED).increment(0);
+    metrics::counter!(DRIFT_TOTAL).increment(0);
+    metrics::gauge!(DRIFT_CURRENT).set(0.0);
+    // 0 until the first reconciliation.
+    metrics::gauge!(LAST_RECONCILE).set(0.0);
+    for table in PURGED_TABLES {
+        metrics::counter!(AUDIT_PURGED, "table" => table).increment(0);
+    }
+    metrics::gauge!(SAFETY_HELD).set(0.0);
+    metrics::gauge!(SAFETY_BREAKER_OPEN).set(0.0);
+    metrics::gauge!(SAFETY_REFUSED_NOW).set(0.0);
+    metrics::counter!(SAFETY_TRIPS).increment(0);
+    metrics::counter!(SAFETY_REFUSED).increment(0);
 }
 
 /// The exposition text; refreshes the outbox gauges from the store first.
@@ -235,6 +320,12 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("snyk_rate_limited_total"), "{text}");
+        for family in FAMILIES {
+            assert!(
+                text.contains(&format!("# TYPE {family} ")),
+                "{family} missing:\n{text}"
+            );
+        }
         assert!(
             text.contains("snyk_calls_total{endpoint=\"/org/{orgId}/provision\",status=\"429\"}"),
             "{text}"

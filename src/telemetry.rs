@@ -9,13 +9,16 @@
 //! text is never searched for emails. Secrets are never handed to a log macro.
 
 use std::borrow::Cow;
+use std::io::IsTerminal;
 
 use sha2::{Digest, Sha256};
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
-/// Install the global subscriber; a second call is a no-op.
+/// Install the global subscriber; a second call is a no-op. `pretty` colours
+/// its lines only when stderr is a terminal: written to a pipe or a file (a
+/// container's log driver, journald, `2> file`) they carry no ANSI escapes.
 pub fn init(format: LogFormat) {
     // actix-http reports a client's malformed request (a URI over 64 KiB, a
     // broken request line) as ERROR although it is the client's; it answers
@@ -24,7 +27,8 @@ pub fn init(format: LogFormat) {
         .unwrap_or_else(|_| EnvFilter::new("info,actix_http::h1::dispatcher=off"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Pretty => builder.try_init(),

@@ -6,13 +6,17 @@
 //! Never sends anything to Snyk itself: approved removals go through the
 //! leader's normal outbox.
 
+use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use serde::Serialize;
 
 use super::ConfigArg;
+use super::status_view::{OrgRef, UserRef, rfc3339};
 use crate::domain::{Email, SnykOrgId};
 use crate::store::{HoldFilter, HoldRow, HoldState, Store};
+use crate::sync::names::Names;
 
 /// Which held removals an operator decides on.
 #[derive(Debug, clap::Args)]
@@ -84,18 +88,74 @@ pub async fn decide(a: DecideArgs, approve: bool) -> ExitCode {
     super::outcome(run.await)
 }
 
+/// The safety rails in `status --json`.
+#[derive(Debug, Serialize)]
+pub struct SafetyJson {
+    /// The deletion circuit breaker holds something for an operator.
+    pub breaker_open: bool,
+    /// How many removals and downgrades are held (`held` and `marked`).
+    pub held: usize,
+    pub changes: Vec<HoldJson>,
+}
+
+/// One removal or downgrade the rails hold, wait on, or refused.
+#[derive(Debug, Serialize)]
+pub struct HoldJson {
+    /// `held`, `marked` (an empty push: held when planned), `waiting`
+    /// (`safety.removal_delay_secs`), `approved`, `rejected` or `refused`.
+    pub state: String,
+    pub user: UserRef,
+    /// The email Snyk knows the access by.
+    pub email: Option<String>,
+    pub org: OrgRef,
+    /// What would be sent, in words.
+    pub change: Option<String>,
+    pub reason: String,
+    /// RFC 3339.
+    pub since: String,
+    /// The SCIM request whose change caused it.
+    pub scim_request_id: Option<String>,
+}
+
+fn is_held(h: &HoldRow) -> bool {
+    matches!(h.state, HoldState::Held | HoldState::Marked)
+}
+
+/// The rails for `status --json`.
+pub fn json(holds: &[HoldRow], names: &Names) -> SafetyJson {
+    let held = holds.iter().filter(|h| is_held(h)).count();
+    SafetyJson {
+        breaker_open: held > 0,
+        held,
+        changes: holds
+            .iter()
+            .map(|h| HoldJson {
+                state: h.state.to_string(),
+                user: UserRef::of(&h.user_id, names),
+                email: h.email.clone(),
+                org: OrgRef::of(&h.org_id, names),
+                change: h.change.clone(),
+                reason: h.reason.clone(),
+                since: rfc3339(h.since),
+                scim_request_id: h.request_id.clone(),
+            })
+            .collect(),
+    }
+}
+
 /// The "safety rails" section of `status`.
-pub fn print_holds(rows: &[HoldRow]) {
-    let held: Vec<&HoldRow> = rows
-        .iter()
-        .filter(|h| matches!(h.state, HoldState::Held | HoldState::Marked))
-        .collect();
-    if held.is_empty() {
-        println!("safety rails: deletion circuit breaker closed, nothing held");
+pub fn text(holds: &[HoldRow], names: &Names) -> String {
+    let mut out = String::new();
+    let held = holds.iter().filter(|h| is_held(h)).count();
+    if held == 0 {
+        let _ = writeln!(
+            out,
+            "safety rails: deletion circuit breaker closed, nothing held"
+        );
     } else {
-        println!(
-            "safety rails: deletion circuit breaker OPEN, {} removal(s)/downgrade(s) held (snyk-scim-bridge approve | reject --all | --user EMAIL | --org ORG_ID):",
-            held.len()
+        let _ = writeln!(
+            out,
+            "safety rails: deletion circuit breaker OPEN, {held} removal(s)/downgrade(s) held (snyk-scim-bridge approve | reject --all | --user EMAIL | --org ORG_ID):"
         );
     }
     for (title, states) in [
@@ -111,17 +171,19 @@ pub fn print_holds(rows: &[HoldRow]) {
         ),
         ("refused (never sent)", &[HoldState::Refused][..]),
     ] {
-        let some: Vec<&HoldRow> = rows.iter().filter(|h| states.contains(&h.state)).collect();
+        let some: Vec<&HoldRow> = holds.iter().filter(|h| states.contains(&h.state)).collect();
         if some.is_empty() {
             continue;
         }
-        println!("  {title}:");
+        let _ = writeln!(out, "  {title}:");
         for h in some {
-            println!(
-                "    {} (user {}) org {}: {} [{}]{}",
-                h.email.as_deref().unwrap_or("-"),
+            let _ = writeln!(
+                out,
+                "    {} (SCIM user {}, Snyk email {}) org {}: {} [{}]{}",
+                names.user_label(&h.user_id),
                 h.user_id,
-                h.org_id,
+                h.email.as_deref().unwrap_or("-"),
+                names.org_label(&h.org_id),
                 h.change.as_deref().unwrap_or("remove"),
                 h.reason,
                 h.request_id
@@ -131,6 +193,7 @@ pub fn print_holds(rows: &[HoldRow]) {
             );
         }
     }
+    out
 }
 
 /// The holds, for `status` and `plan`.

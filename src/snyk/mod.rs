@@ -167,6 +167,11 @@ impl SnykClient {
         })
     }
 
+    /// Whether a token is configured (a dry run may have none).
+    pub fn has_token(&self) -> bool {
+        self.token.is_some()
+    }
+
     /// Send one planned op; the trace carries Snyk's request ids either way.
     pub async fn execute(&self, op: &SnykOp) -> (Result<Value, SnykError>, Trace) {
         self.send(&wire::request(op)).await

@@ -156,6 +156,19 @@ pub fn parse_member_role(name: &str) -> SnykRole {
     }
 }
 
+/// The path template ([`endpoint_template`]) of every call the client makes:
+/// the bounded set of `endpoint` label values, each reported (at zero) on
+/// `/metrics` from the start.
+pub const ENDPOINTS: [&str; 7] = [
+    "/org/{orgId}/provision",
+    "/org/{orgId}/members",
+    "/org/{orgId}/members/{userId}",
+    "/org/{orgId}/members/update/{userId}",
+    "/group/{groupId}/members",
+    "/group/{groupId}/orgs",
+    "/group/{groupId}/org/{orgId}/members",
+];
+
 /// A Snyk v1 path as a template: ids after `org`, `group` and `members`
 /// become `{orgId}`, `{groupId}`, `{userId}`; the query is dropped.
 pub fn endpoint_template(path: &str) -> String {
@@ -167,6 +180,12 @@ pub fn endpoint_template(path: &str) -> String {
         match prev {
             "org" => out.push_str("{orgId}"),
             "group" => out.push_str("{groupId}"),
+            // `members/update/{userId}` (a custom role): `update` is a word
+            // of the path, the id follows it.
+            "members" if seg == "update" => {
+                out.push_str(seg);
+                continue;
+            }
             "members" | "user" => out.push_str("{userId}"),
             _ => out.push_str(seg),
         }
@@ -288,7 +307,12 @@ mod tests {
                 format!("/org/{o}/members/u-1"),
                 "/org/{orgId}/members/{userId}",
             ),
+            (
+                format!("/org/{o}/members/update/u-1"),
+                "/org/{orgId}/members/update/{userId}",
+            ),
             (format!("/group/{g}/members"), "/group/{groupId}/members"),
+            (format!("/group/{g}/orgs"), "/group/{groupId}/orgs"),
             (
                 format!("/group/{g}/org/{o}/members"),
                 "/group/{groupId}/org/{orgId}/members",
@@ -296,6 +320,43 @@ mod tests {
             ("-".to_owned(), "/-"),
         ] {
             assert_eq!(endpoint_template(&path), want, "{path}");
+        }
+        // Every call the client makes has its template in ENDPOINTS.
+        let user = "u-1";
+        let role = SnykRole::Custom("custom-role".into());
+        let calls = [
+            request(&SnykOp::Provision {
+                org: org(),
+                email: email("a@x.com"),
+                role: SnykRole::Admin,
+            }),
+            request(&SnykOp::DeleteProvision {
+                org: org(),
+                email: email("a@x.com"),
+            }),
+            request(&SnykOp::UpdateMemberRole {
+                org: org(),
+                snyk_user_id: user.into(),
+                role: SnykRole::Admin,
+            }),
+            request(&SnykOp::UpdateMemberRole {
+                org: org(),
+                snyk_user_id: user.into(),
+                role: role.clone(),
+            }),
+            request(&SnykOp::RemoveMember {
+                org: org(),
+                snyk_user_id: user.into(),
+            }),
+            list_provisions(o),
+            list_org_members(o),
+            list_group_members(g),
+            list_group_orgs(g),
+            add_group_member_to_org(g, o, user, &role),
+        ];
+        for c in calls {
+            let t = endpoint_template(&c.path);
+            assert!(ENDPOINTS.contains(&t.as_str()), "{t} not in ENDPOINTS");
         }
     }
 }

@@ -14,6 +14,7 @@
 mod admin;
 mod audit;
 mod leader;
+mod names;
 mod rows;
 mod safety;
 mod scim;

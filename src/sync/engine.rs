@@ -377,6 +377,8 @@ impl Engine {
     /// answer and are not listed.)
     pub async fn plan(&self) -> Result<(ReconcileReport, Vec<(String, SnykOp)>), StoreError> {
         let (report, adjusted) = self.observe(false, true).await?;
+        // The org names `plan` shows (a display cache, not a change).
+        self.refresh_org_names().await;
         let targets = self.all_targets().await?;
         let mut out = Vec::new();
         for (user_id, org) in targets {
@@ -480,6 +482,8 @@ pub struct StatusReport {
     pub unlocated: Vec<AccessRow>,
     /// Targets leased now (by any sender).
     pub leased: i64,
+    /// What the safety rails hold, wait on, or refused (`sync::rails`).
+    pub holds: Vec<crate::store::HoldRow>,
 }
 
 pub async fn status(store: &Store) -> Result<StatusReport, StoreError> {
@@ -490,6 +494,7 @@ pub async fn status(store: &Store) -> Result<StatusReport, StoreError> {
     let drift = tx.drift().await?;
     let unlocated = tx.access_in_state(AccessState::Unlocated).await?;
     let leased = tx.leased_count().await?;
+    let holds = tx.holds().await?;
     tx.commit().await?;
     Ok(StatusReport {
         targets,
@@ -498,6 +503,7 @@ pub async fn status(store: &Store) -> Result<StatusReport, StoreError> {
         drift,
         unlocated,
         leased,
+        holds,
     })
 }
 

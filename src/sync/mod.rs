@@ -8,7 +8,8 @@
 //!   `worker`: the loop that claims due targets with leases and runs them;
 //!   `execute`: one target (desired vs applied access, calls through the
 //!   [`pacer::Pacer`], outcome and applied state recorded); `reconcile`:
-//!   live Snyk state read and judged by [`judge`] (pure).
+//!   live Snyk state read and judged by [`judge`] (pure); `names`: users and
+//!   orgs in the operator's words for the views (never for logs).
 //!
 //! Invariant: access is only ever removed where `snyk_access` says the bridge
 //! granted it; memberships that existed before are recorded as `external`
@@ -18,6 +19,7 @@ pub mod engine;
 mod execute;
 pub mod judge;
 pub mod mapping;
+pub mod names;
 pub mod pacer;
 pub mod planner;
 pub mod rails;

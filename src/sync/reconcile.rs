@@ -72,7 +72,15 @@ impl Engine {
         let members = members.map_err(|e| (e, trace))?;
         let (orgs, trace) = self.paced(self.client.list_group_orgs(group)).await;
         let org_names = match orgs {
-            Ok(orgs) => orgs.into_iter().map(|o| (o.id, o.name)).collect(),
+            Ok(orgs) => {
+                let pairs: Vec<(String, String)> =
+                    orgs.into_iter().map(|o| (o.id, o.name)).collect();
+                // For the operator's views (`sync::names`); best effort.
+                if let Err(e) = self.remember_org_names(&pairs).await {
+                    tracing::warn!(error = %e, "the org names could not be stored");
+                }
+                pairs.into_iter().collect()
+            }
             Err(SnykError::Permanent { status, .. }) => {
                 tracing::warn!(status, snyk_request_id = ?trace.request_id, "the group's org list cannot be read: admins cannot be found after their first login");
                 HashMap::new()
@@ -96,6 +104,8 @@ impl Engine {
     /// roles are queued to be put back.
     pub async fn reconcile(&self, repair: bool) -> Result<ReconcileReport, StoreError> {
         let (report, _) = self.observe(true, repair).await?;
+        // After the judged reads: names for the operator's views only.
+        self.refresh_org_names().await;
         let now = self.now();
         crate::metrics::record_reconcile(report.drift, now);
         let result = format!(

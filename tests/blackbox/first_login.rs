@@ -52,10 +52,13 @@ async fn wait_status_state(b: &Bridge, email: &str, state: &str, limit: Duration
     let start = Instant::now();
     loop {
         let (_, out) = b.command(&["status", "--user", email]);
-        if out
-            .lines()
-            .any(|l| l.trim_start().starts_with(&format!("org {ORG_A} {state} ")))
-        {
+        // `org ID STATE ...`, or `org NAME (ID) STATE ...` once the org's
+        // Snyk name is known (with snyk.group_id).
+        if out.lines().any(|l| {
+            let l = l.trim_start();
+            l.starts_with(&format!("org {ORG_A} {state} "))
+                || (l.starts_with("org ") && l.contains(&format!("({ORG_A}) {state} ")))
+        }) {
             return;
         }
         assert!(

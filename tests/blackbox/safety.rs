@@ -146,6 +146,12 @@ async fn breaker_holds_a_wave(backend: Backend) {
     let (code, plan) = b.command(&["plan"]);
     assert_eq!(code, 0, "{plan}");
     assert_eq!(plan.matches("[held: ").count(), 6, "{plan}");
+    let (code, out) = b.command(&["status", "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("status --json");
+    assert_eq!(doc["safety"]["breaker_open"], json!(true), "{doc}");
+    assert_eq!(doc["safety"]["held"], json!(6), "{doc}");
+    assert_eq!(doc["outbox"]["held"], json!(6), "{doc}");
 
     // approve one user: exactly that removal is sent.
     let (code, out) = b.command(&["approve", "--user", "DEV00@example.com"]);

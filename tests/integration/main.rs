@@ -17,6 +17,7 @@ mod fake_snyk_selftest;
 mod group_patch_scope;
 mod healthcheck;
 mod observability;
+mod operator_views;
 mod store_contract;
 mod sync_processes;
 mod sync_scenarios;

@@ -1,6 +1,8 @@
 //! The HTML of `/status`, rendered with maud: every value from the store or
 //! from Snyk is escaped by the template, none is pasted as markup. No
-//! JavaScript; one inline stylesheet.
+//! JavaScript; one inline stylesheet. Users are shown by userName and email
+//! (the page is behind the admin token), orgs by Snyk name and id
+//! (`sync::names`).
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
@@ -129,8 +131,9 @@ pub fn render(s: &StatusSnapshot) -> String {
         .map(|f| {
             vec![
                 Cell::Text(when(f.updated_at, s.now_ms)),
+                Cell::Text(s.names.user_label(&f.user_id)),
                 Cell::Code(f.user_id.clone()),
-                Cell::Code(f.org_id.clone()),
+                Cell::Text(s.names.org_label(&f.org_id)),
                 Cell::Text(f.status.to_string()),
                 Cell::Num(f.attempts),
                 Cell::Text(opt(f.last_error.as_deref())),
@@ -144,6 +147,16 @@ pub fn render(s: &StatusSnapshot) -> String {
         .map(|c| {
             vec![
                 Cell::Text(when(c.at, s.now_ms)),
+                Cell::Text(
+                    c.user_id
+                        .as_deref()
+                        .map_or("-".to_owned(), |u| s.names.user_label(u)),
+                ),
+                Cell::Text(
+                    c.org_id
+                        .as_deref()
+                        .map_or("-".to_owned(), |o| s.names.org_label(o)),
+                ),
                 Cell::Code(format!(
                     "{} {}",
                     c.method,
@@ -161,7 +174,7 @@ pub fn render(s: &StatusSnapshot) -> String {
         .iter()
         .map(|o| {
             vec![
-                Cell::Code(o.org_id.clone()),
+                Cell::Text(s.names.org_label(&o.org_id)),
                 Cell::Num(o.pending),
                 Cell::Num(o.member),
                 Cell::Num(o.external),
@@ -176,7 +189,7 @@ pub fn render(s: &StatusSnapshot) -> String {
             vec![
                 Cell::Text(a.email.clone()),
                 Cell::Code(a.user_id.clone()),
-                Cell::Code(a.org_id.clone()),
+                Cell::Text(s.names.org_label(&a.org_id)),
                 Cell::Text(a.role.to_string()),
             ]
         })
@@ -186,8 +199,9 @@ pub fn render(s: &StatusSnapshot) -> String {
         .iter()
         .map(|(u, o, e, a)| {
             vec![
+                Cell::Text(s.names.user_label(u)),
                 Cell::Code(u.clone()),
-                Cell::Code(o.clone()),
+                Cell::Text(s.names.org_label(o)),
                 Cell::Text(e.clone()),
                 Cell::Text(a.clone()),
             ]
@@ -232,14 +246,14 @@ pub fn render(s: &StatusSnapshot) -> String {
             (table(
                 "failures",
                 "Recent failures (outbox targets with Snyk's message)",
-                &["when", "SCIM user", "org", "state", "attempts", "Snyk said", "x-error-reference"],
+                &["when", "user", "SCIM id", "org", "state", "attempts", "Snyk said", "x-error-reference"],
                 &failures,
                 "No failures.",
             ))
             (table(
                 "calls",
                 "Recent Snyk calls that did not succeed",
-                &["when", "call", "HTTP", "outcome", "message", "snyk-request-id"],
+                &["when", "user", "org", "call", "HTTP", "outcome", "message", "snyk-request-id"],
                 &calls,
                 "None.",
             ))
@@ -253,14 +267,14 @@ pub fn render(s: &StatusSnapshot) -> String {
             (table(
                 "unlocated",
                 "Cannot be managed after login (logged in, but not in the org's member list, which leaves admins out; set snyk.group_id)",
-                &["email", "SCIM user", "org", "role"],
+                &["email", "SCIM id", "org", "role"],
                 &unlocated,
                 "None.",
             ))
             (table(
                 "drift",
                 "Role drift (changed in Snyk by hand)",
-                &["SCIM user", "org", "expected", "found"],
+                &["user", "SCIM id", "org", "expected", "found"],
                 &drift,
                 "No drift.",
             ))
@@ -314,6 +328,7 @@ mod tests {
                 since: 0,
                 updated_at: 0,
             }],
+            names: crate::sync::names::Names::default(),
         };
         let html = render(&snap);
         assert!(!html.contains("<i>why"), "{html}");
