@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod history;
+mod online;
 
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -34,8 +35,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the service: SCIM server and health endpoints.
     Serve(ConfigArg),
-    /// Validate the configuration file and print the mapping table.
-    CheckConfig(ConfigArg),
+    /// Validate the configuration file and print the mapping table; with
+    /// `--online`, also check it against live Snyk (changes nothing).
+    CheckConfig(CheckConfigArgs),
     /// Print every Snyk call a sync would make now; changes nothing.
     Plan(ConfigArg),
     /// Reconcile with Snyk and make the calls (a full sync).
@@ -73,6 +75,17 @@ pub struct StatusArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct CheckConfigArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Also ask Snyk (GET calls only): the token is accepted, every mapped
+    /// org is in snyk.group_id's group, every role_public_id exists and may
+    /// be granted by the token's user.
+    #[arg(long)]
+    pub online: bool,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct ConfigArg {
     /// The TOML configuration file (default: $BRIDGE_CONFIG, then bridge.toml).
     #[arg(long, short = 'c')]
@@ -88,7 +101,7 @@ const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::CheckConfig(a) => check_config(a),
+        Command::CheckConfig(a) => check_config(a).await,
         Command::Serve(a) => serve(a).await,
         Command::Plan(a) => match open(&a, false).await {
             Ok((engine, _)) => outcome(plan(engine).await),
@@ -99,7 +112,7 @@ pub async fn main() -> ExitCode {
             Err(code) => code,
         },
         Command::Status(StatusArgs { config, user: None }) => match open(&config, false).await {
-            Ok((_, store)) => outcome(status(store).await),
+            Ok((engine, store)) => outcome(status(store, engine.settings().dry_run).await),
             Err(code) => code,
         },
         Command::Status(StatusArgs {
@@ -306,7 +319,7 @@ async fn lead(store: &Store) -> anyhow::Result<crate::store::LeaderLock> {
     )
 }
 
-async fn status(store: Store) -> anyhow::Result<()> {
+async fn status(store: Store, dry_run: bool) -> anyhow::Result<()> {
     {
         let s = crate::sync::engine::status(&store)
             .await
@@ -364,6 +377,9 @@ async fn status(store: Store) -> anyhow::Result<()> {
         if s.leased > 0 {
             println!("targets being worked on now: {}", s.leased);
         }
+        online::print_api_health(&store, dry_run)
+            .await
+            .context("Failed to read the API health")?;
         Ok(())
     }
 }
@@ -373,13 +389,17 @@ pub(crate) fn load(a: &ConfigArg) -> Result<config::Config, (PathBuf, ConfigErro
     config::load(&path, &config::process_env()).map_err(|e| (path, e))
 }
 
-fn check_config(a: ConfigArg) -> ExitCode {
-    match load(&a) {
+async fn check_config(a: CheckConfigArgs) -> ExitCode {
+    match load(&a.config) {
         Ok(c) => {
-            println!("{}: valid", config::resolve_path(a.config).display());
+            let path = config::resolve_path(a.config.config);
+            println!("{}: valid", path.display());
             print!("{}", config::render_mappings(&c.mappings));
             if c.snyk.dry_run {
                 println!("snyk.dry_run = true: no call will be sent to Snyk");
+            }
+            if a.online {
+                return online::check(&c, &path).await;
             }
             ExitCode::SUCCESS
         }

@@ -20,6 +20,8 @@
 //! | `sync_last_reconcile_timestamp_seconds` | gauge | |
 //! | `audit_purged_rows_total` | counter | table |
 //! | `bridge_build_info` | gauge, always 1 | version |
+//! | `snyk_token_expiry_seconds` | gauge (refreshed per scrape; absent until known) | |
+//! | `snyk_call_kind_blocked` | gauge, 1 while Snyk's 410 / Sunset / Deprecation stops a call kind | endpoint (`METHOD template`) |
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -40,6 +42,8 @@ pub const DRIFT_CURRENT: &str = "sync_drift_current";
 pub const LAST_RECONCILE: &str = "sync_last_reconcile_timestamp_seconds";
 pub const AUDIT_PURGED: &str = "audit_purged_rows_total";
 pub const BUILD_INFO: &str = "bridge_build_info";
+pub const TOKEN_EXPIRY: &str = "snyk_token_expiry_seconds";
+pub const CALL_KIND_BLOCKED: &str = "snyk_call_kind_blocked";
 
 /// The outbox states, always reported (0 when empty).
 pub const OUTBOX_STATES: [&str; 4] = ["idle", "pending", "failed", "dead"];
@@ -99,11 +103,28 @@ fn describe() {
     );
     describe_counter!(AUDIT_PURGED, "Rows removed by the audit retention purge");
     describe_gauge!(BUILD_INFO, "Always 1; the version is a label");
+    describe_gauge!(
+        TOKEN_EXPIRY,
+        Unit::Seconds,
+        "Seconds until the Snyk token expires (negative: expired), from the last daily check"
+    );
+    describe_gauge!(
+        CALL_KIND_BLOCKED,
+        "1 while a Snyk call kind is not sent because Snyk answered 410 Gone or a Sunset / Deprecation header"
+    );
 }
 
-/// The exposition text; refreshes the outbox gauges from the store first.
+/// The exposition text; refreshes the outbox and API health gauges from
+/// the store first.
 pub async fn render(store: &Store, now_ms: i64) -> Result<String, StoreError> {
     refresh_outbox(store, now_ms).await?;
+    let (token, blocked) = crate::api_health::load(store).await?;
+    if let Some(exp) = token.and_then(|t| t.expires_at) {
+        metrics::gauge!(TOKEN_EXPIRY).set((exp - now_ms) as f64 / 1000.0);
+    }
+    for b in &blocked {
+        record_blocked_kind(&b.kind, true);
+    }
     Ok(install().map(PrometheusHandle::render).unwrap_or_default())
 }
 
@@ -165,6 +186,15 @@ pub fn record_reconcile(drift: usize, now_ms: i64) {
     metrics::counter!(DRIFT_TOTAL).increment(drift as u64);
     metrics::gauge!(DRIFT_CURRENT).set(drift as f64);
     metrics::gauge!(LAST_RECONCILE).set(now_ms as f64 / 1000.0);
+}
+
+/// A call kind (`METHOD template`, bounded) is blocked, or not.
+pub fn record_blocked_kind(kind: &str, blocked: bool) {
+    metrics::gauge!(CALL_KIND_BLOCKED, "endpoint" => kind.to_owned()).set(if blocked {
+        1.0
+    } else {
+        0.0
+    });
 }
 
 pub fn record_purge(table: &'static str, rows: u64) {

@@ -16,6 +16,9 @@ use serde::Deserialize;
 
 use crate::domain::{GroupName, SnykOrgId, SnykRole};
 
+mod lines;
+pub use lines::mapping_lines;
+
 /// Where the configuration came from, for messages.
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const DEFAULT_API_URL: &str = "https://api.snyk.io/v1";

@@ -58,6 +58,11 @@ pub struct EngineSettings {
     pub leader_retry: Duration,
     /// How long every call pauses after Snyk rejects the token.
     pub unauthorized_pause: Duration,
+    /// How often the leader reads the token's expiry (first: at start).
+    pub token_check_interval: Duration,
+    /// How long a target whose call kind is blocked (410 / Sunset /
+    /// Deprecation) waits before it is looked at again.
+    pub blocked_recheck: Duration,
 }
 
 impl EngineSettings {
@@ -78,6 +83,8 @@ impl EngineSettings {
             shutdown_grace: Duration::from_secs(10),
             leader_retry: Duration::from_secs(2),
             unauthorized_pause: Duration::from_secs(300),
+            token_check_interval: Duration::from_secs(86_400),
+            blocked_recheck: Duration::from_secs(60),
         }
     }
 }

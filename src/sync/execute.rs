@@ -401,6 +401,17 @@ impl Engine {
         let (outcome, finish) = match &e {
             // Nothing went out: try again when the next sender runs.
             SnykError::NotSent => return Ok(Finish::Defer { at: now }),
+            // Snyk is retiring this call kind (410, Sunset, Deprecation): no
+            // blind retry, the work stays queued (pending, attempt given
+            // back) and is looked at again later; the client sends nothing
+            // of that kind until a restart (see `snyk::alerts`).
+            SnykError::Blocked { .. } => {
+                let at = now.saturating_add(super::engine::millis(self.settings.blocked_recheck));
+                if trace.status.is_none() {
+                    return Ok(Finish::Defer { at });
+                }
+                ("blocked", Finish::Defer { at })
+            }
             SnykError::RateLimited { .. } => {
                 // The pacer holds every call (and probes); the target waits as long.
                 let pause = self.pacer.paused_for().unwrap_or_default();

@@ -8,12 +8,14 @@
 //!   `worker`: the loop that claims due targets with leases and runs them;
 //!   `execute`: one target (desired vs applied access, calls through the
 //!   [`pacer::Pacer`], outcome and applied state recorded); `reconcile`:
-//!   live Snyk state read and judged by [`judge`] (pure).
+//!   live Snyk state read and judged by [`judge`] (pure); `api_health`: the
+//!   token's expiry (at start and daily) and the blocked call kinds, stored.
 //!
 //! Invariant: access is only ever removed where `snyk_access` says the bridge
 //! granted it; memberships that existed before are recorded as `external`
 //! and never touched.
 
+mod api_health;
 pub mod engine;
 mod execute;
 pub mod judge;

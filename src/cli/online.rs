@@ -1,0 +1,269 @@
+//! `check-config --online`: the configuration checked against live Snyk,
+//! changing nothing (GET calls only): the token is accepted, every mapped org
+//! is in `snyk.group_id`'s group, every `role_public_id` is a role of the
+//! group, and the token's user may grant the role. One line per mapping,
+//! named by its line in the file; exit 2 on any problem, 1 when Snyk could
+//! not be asked. Also `status`'s lines about the token and the blocked call
+//! kinds (`print_api_health`).
+//!
+//! Grantability: Snyk refuses a role above the caller's own ("Cannot assign
+//! higher privilege role") but publishes no "may I grant" call. The check
+//! reads the token's user (`GET /user/me`) in the group's member list: a
+//! group admin, or an admin of the mapped org, may grant every org role; a
+//! known non-admin mapping `ADMIN` is a problem; anything else (a custom role
+//! granted by a non-admin, a user the list does not show) is "not confirmed",
+//! never a problem, since only Snyk knows the custom role's permissions.
+//!
+//! It never prints the token.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crate::config::{Config, Mapping};
+use crate::domain::SnykRole;
+use crate::snyk::{GroupMember, GroupOrg, GroupRole, SnykClient, SnykError};
+
+/// What the token's user is, as far as the group's member list tells.
+enum Standing {
+    GroupAdmin,
+    /// Org name -> the user's role there.
+    Orgs(BTreeMap<String, SnykRole>),
+    Unknown(String),
+}
+
+/// The outcome of one read: the value, or why not (a problem when Snyk
+/// answered, "could not ask" when it did not).
+fn read<T>(
+    what: &str,
+    r: Result<T, SnykError>,
+    problems: &mut bool,
+    unreachable: &mut bool,
+) -> Option<T> {
+    match r {
+        Ok(v) => Some(v),
+        Err(e) => {
+            match &e {
+                SnykError::Transient { .. } | SnykError::RateLimited { .. } => *unreachable = true,
+                _ => *problems = true,
+            }
+            println!("{what}: {}", e.summary());
+            None
+        }
+    }
+}
+
+pub async fn check(config: &Config, file: &Path) -> ExitCode {
+    let Some(token) = config.snyk.token.clone() else {
+        println!("online: not checked: no snyk.token (or SNYK_TOKEN) to ask Snyk with");
+        return ExitCode::from(2);
+    };
+    let client = match SnykClient::new(
+        &config.snyk.api_url,
+        Some(token),
+        Duration::from_secs(config.snyk.timeout_secs),
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: cannot build the HTTP client: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (mut problems, mut unreachable) = (false, false);
+    let (me, _) = client.user_me().await;
+    let me_id = match me {
+        Ok(m) => {
+            println!("token: accepted (GET /user/me answered)");
+            m.id
+        }
+        Err(SnykError::Unauthorized { status }) => {
+            println!("token: rejected by Snyk ({status}); renew snyk.token / SNYK_TOKEN");
+            return ExitCode::from(2);
+        }
+        Err(SnykError::Transient { message, .. }) => {
+            eprintln!("error: could not reach Snyk at snyk.api_url: {message}");
+            return ExitCode::FAILURE;
+        }
+        Err(e) => {
+            println!(
+                "token: GET /user/me: {}; judged by the calls below",
+                e.summary()
+            );
+            None
+        }
+    };
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    let lines = crate::config::mapping_lines(&text);
+    let Some(group) = config.snyk.group_id.clone() else {
+        println!(
+            "not checked (no snyk.group_id): whether each org is in the group, whether each role_public_id exists, whether the token's user may grant the roles"
+        );
+        for (i, m) in config.mappings.iter().enumerate() {
+            println!(
+                "{}: {} -> org {} as {}: org, role and grant not checked",
+                place(file, &lines, i),
+                quoted(m),
+                m.org_id,
+                m.role
+            );
+        }
+        return ExitCode::SUCCESS;
+    };
+    let (orgs, _) = client.list_group_orgs(&group).await;
+    let orgs = read(
+        &format!("group {group} orgs"),
+        orgs,
+        &mut problems,
+        &mut unreachable,
+    );
+    let needs_roles = config
+        .mappings
+        .iter()
+        .any(|m| matches!(m.role, SnykRole::Custom(_)));
+    let roles = if needs_roles {
+        let (r, _) = client.list_group_roles(&group).await;
+        read(
+            &format!("group {group} roles"),
+            r,
+            &mut problems,
+            &mut unreachable,
+        )
+    } else {
+        Some(Vec::new())
+    };
+    let standing = match &me_id {
+        None => Standing::Unknown("GET /user/me gave no user id".into()),
+        Some(id) => {
+            let (members, _) = client.list_group_members(&group).await;
+            match members {
+                Ok(list) => standing_of(&list, id),
+                Err(e) => Standing::Unknown(format!("the group's member list: {}", e.summary())),
+            }
+        }
+    };
+    for (i, m) in config.mappings.iter().enumerate() {
+        let (found, bad) = judge(m, &group, orgs.as_deref(), roles.as_deref(), &standing);
+        problems |= bad;
+        println!(
+            "{}: {} -> org {} as {}: {} ({})",
+            place(file, &lines, i),
+            quoted(m),
+            m.org_id,
+            m.role,
+            if bad { "PROBLEM" } else { "ok" },
+            found.join("; ")
+        );
+    }
+    if problems {
+        ExitCode::from(2)
+    } else if unreachable {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn quoted(m: &Mapping) -> String {
+    format!("{:?}", m.group.as_str())
+}
+
+/// `FILE:LINE` of the i-th mapping, else `FILE: mappings[i]`.
+fn place(file: &Path, lines: &[usize], i: usize) -> String {
+    match lines.get(i) {
+        Some(l) => format!("{}:{l}", file.display()),
+        None => format!("{}: mappings[{i}]", file.display()),
+    }
+}
+
+fn standing_of(members: &[GroupMember], me: &str) -> Standing {
+    let Some(m) = members.iter().find(|m| m.id == me) else {
+        return Standing::Unknown("the token's user is not in the group's member list".into());
+    };
+    if m.group_role.as_deref() == Some("admin") {
+        return Standing::GroupAdmin;
+    }
+    Standing::Orgs(m.orgs.iter().map(|o| (o.name.clone(), o.role())).collect())
+}
+
+/// What was found for one mapping, and whether any of it is a problem.
+fn judge(
+    m: &Mapping,
+    group: &str,
+    orgs: Option<&[GroupOrg]>,
+    roles: Option<&[GroupRole]>,
+    standing: &Standing,
+) -> (Vec<String>, bool) {
+    let mut found = Vec::new();
+    let mut bad = false;
+    let org = orgs.and_then(|list| {
+        list.iter()
+            .find(|o| o.id.eq_ignore_ascii_case(m.org_id.as_str()))
+    });
+    match (orgs, org) {
+        (None, _) => found.push("org not checked (the group's orgs could not be read)".into()),
+        (Some(_), Some(o)) => found.push(format!("org {:?} is in group {group}", o.name)),
+        (Some(_), None) => {
+            bad = true;
+            found.push(format!("org is not in group {group} (or does not exist)"));
+        }
+    }
+    if let SnykRole::Custom(id) = &m.role {
+        match roles.map(|r| r.iter().find(|r| r.public_id.eq_ignore_ascii_case(id))) {
+            None => found.push("role not checked (the group's roles could not be read)".into()),
+            Some(Some(r)) => found.push(format!("role {:?} exists", r.name)),
+            Some(None) => {
+                bad = true;
+                found.push(format!("role_public_id is not a role of group {group}"));
+            }
+        }
+    }
+    let here = org.and_then(|o| match standing {
+        Standing::Orgs(roles) => roles.get(&o.name).cloned(),
+        _ => None,
+    });
+    match (standing, here) {
+        (Standing::GroupAdmin, _) => {
+            found.push("grantable: the token's user is a group admin".into())
+        }
+        (_, Some(SnykRole::Admin)) => {
+            found.push("grantable: the token's user is an admin of this org".into())
+        }
+        (_, Some(own)) if m.role == SnykRole::Admin => {
+            bad = true;
+            found.push(format!("not grantable: the token's user is {own} in this org and Snyk refuses a role above the caller's own"));
+        }
+        (_, Some(own)) => found.push(format!(
+            "grantable: not confirmed (the token's user is {own} in this org)"
+        )),
+        (Standing::Unknown(why), None) => found.push(format!("grantable: not confirmed ({why})")),
+        (Standing::Orgs(_), None) => found
+            .push("grantable: not confirmed (the token's user is not a member of this org)".into()),
+    }
+    (found, bad)
+}
+
+/// `status`'s lines about the token's expiry and the blocked call kinds.
+pub async fn print_api_health(store: &crate::store::Store, dry_run: bool) -> anyhow::Result<()> {
+    use crate::clock::Clock as _;
+    let now = crate::clock::SystemClock.now().timestamp_millis();
+    let (token, blocked) = crate::api_health::load(store).await?;
+    let (level, text) = crate::api_health::token_component(token.as_ref(), dry_run, now);
+    println!("snyk token expiry [{}]: {text}", level.as_str());
+    if blocked.is_empty() {
+        println!("snyk calls blocked: none");
+    } else {
+        println!(
+            "snyk calls blocked (Snyk answered 410 Gone or sent Sunset / Deprecation; not sent, work kept queued; see docs/operations.md):"
+        );
+        for b in &blocked {
+            println!(
+                "  {}: {} since {}",
+                b.kind,
+                b.reason,
+                crate::health::when(b.at, now)
+            );
+        }
+    }
+    Ok(())
+}
