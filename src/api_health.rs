@@ -95,7 +95,8 @@ pub fn token_component(t: Option<&TokenHealth>, dry_run: bool, now_ms: i64) -> (
     let at = chrono::DateTime::from_timestamp_millis(exp)
         .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
         .unwrap_or_else(|| exp.to_string());
-    let days = left / DAY_MS;
+    // Rounded: "2 days" for a token made to last 2 days, checked a moment later.
+    let days = (left + DAY_MS / 2) / DAY_MS;
     let (level, text) = if left <= 0 {
         (
             Level::Bad,

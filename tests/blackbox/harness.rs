@@ -101,6 +101,8 @@ pub struct BridgeConfig {
     pub okta_hook: bool,
     /// Turns on `/webhooks/events` with this secret.
     pub webhook_secret: Option<String>,
+    /// Appended to the file as written (e.g. an `[admin]` table).
+    pub extra_toml: String,
 }
 
 impl Default for BridgeConfig {
@@ -113,12 +115,13 @@ impl Default for BridgeConfig {
             reconcile_interval_secs: 300,
             okta_hook: false,
             webhook_secret: None,
+            extra_toml: String::new(),
         }
     }
 }
 
 impl BridgeConfig {
-    fn toml(&self, port: u16, db: &str, api_url: &str) -> String {
+    pub fn toml(&self, port: u16, db: &str, api_url: &str) -> String {
         let mut t = format!(
             "listen = \"127.0.0.1:{port}\"\ndatabase_url = \"{db}\"\nlog_format = \"pretty\"\n\n\
              [scim]\ntokens = [\"{SCIM_TOKEN}\"]\n\n\
@@ -147,6 +150,7 @@ impl BridgeConfig {
                 "\n[webhooks.okta]\nauthorization = \"{OKTA_SECRET}\"\n"
             ));
         }
+        t.push_str(&self.extra_toml);
         t
     }
 }
