@@ -283,6 +283,8 @@ async fn sync(engine: crate::sync::Engine, store: Store) -> anyhow::Result<()> {
         if let Some(b) = bar {
             b.finish_and_clear();
         }
+        // This run's view of the call kinds Snyk retires, for `status`.
+        engine.persist_alerts(&mut None).await;
         println!(
             "reconciled: {} first logins adopted, {} vanished grants, {} drifted roles queued to be put back",
             report.adopted, report.vanished, report.drift

@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use crate::config::{Config, Mapping};
 use crate::domain::SnykRole;
-use crate::snyk::{GroupMember, GroupOrg, GroupRole, SnykClient, SnykError};
+use crate::snyk::{GroupMember, GroupOrg, GroupRole, SnykClient, SnykError, wire};
 
 /// What the token's user is, as far as the group's member list tells.
 enum Standing {
@@ -74,7 +74,7 @@ pub async fn check(config: &Config, file: &Path) -> ExitCode {
     let (me, _) = client.user_me().await;
     let me_id = match me {
         Ok(m) => {
-            println!("token: accepted (GET /user/me answered)");
+            println!("token: accepted ({} answered)", wire::user_me().kind());
             m.id
         }
         Err(SnykError::Unauthorized { status }) => {
@@ -87,7 +87,8 @@ pub async fn check(config: &Config, file: &Path) -> ExitCode {
         }
         Err(e) => {
             println!(
-                "token: GET /user/me: {}; judged by the calls below",
+                "token: {}: {}; judged by the calls below",
+                wire::user_me().kind(),
                 e.summary()
             );
             None
@@ -133,7 +134,7 @@ pub async fn check(config: &Config, file: &Path) -> ExitCode {
         Some(Vec::new())
     };
     let standing = match &me_id {
-        None => Standing::Unknown("GET /user/me gave no user id".into()),
+        None => Standing::Unknown("Snyk named no user for the token".into()),
         Some(id) => {
             let (members, _) = client.list_group_members(&group).await;
             match members {

@@ -73,7 +73,8 @@ impl Engine {
                     if before.as_ref().and_then(|b| b.not_allowed) != Some(status) {
                         tracing::warn!(
                             status,
-                            "Snyk does not allow this token to read its own expiry (GET /rest/self/personal_access_tokens); the bridge cannot warn before it expires (said once)"
+                            call = %crate::snyk::wire::personal_access_tokens().kind(),
+                            "Snyk does not allow this token to read its own expiry; the bridge cannot warn before it expires (said once)"
                         );
                     }
                     TokenHealth {
@@ -113,7 +114,7 @@ impl Engine {
     /// Store the blocked call kinds when they changed since `seen` (`None`:
     /// store them now; a new leader thereby clears the last one's, and its
     /// own first call of each kind is the probe).
-    pub(super) async fn persist_alerts(&self, seen: &mut Option<u64>) {
+    pub async fn persist_alerts(&self, seen: &mut Option<u64>) {
         let alerts = self.client.alerts();
         let generation = alerts.generation();
         if *seen == Some(generation) {

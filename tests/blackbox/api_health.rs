@@ -87,6 +87,20 @@ async fn gone_stops_provisioning(backend: Backend) {
         m.contains("snyk_call_kind_blocked{endpoint=\"POST /org/{orgId}/provision\"} 1"),
         "{m}"
     );
+    // A restart clears the block (the next call of the kind is a probe).
+    let mut b = b;
+    b.terminate(Duration::from_secs(15)).await.expect("stopped");
+    b.spawn().await;
+    let mut out = String::new();
+    for _ in 0..100 {
+        out = b.command(&["status"]).1;
+        if out.contains("snyk calls blocked: none") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(out.contains("snyk calls blocked: none"), "{out}");
+    assert_eq!(outbox_count(&out, "pending"), 3, "{out}");
 }
 
 #[tokio::test]
