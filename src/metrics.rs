@@ -50,6 +50,10 @@ pub const OUTBOX_STATES: [&str; 4] = ["idle", "pending", "failed", "dead"];
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
+/// The call kinds `/metrics` has reported blocked (to report 0 once cleared).
+static REPORTED_BLOCKED: std::sync::Mutex<std::collections::BTreeSet<String>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
 /// Install the Prometheus recorder (once per process) and return its handle;
 /// `None` when another recorder was installed first.
 pub fn install() -> Option<&'static PrometheusHandle> {
@@ -122,9 +126,20 @@ pub async fn render(store: &Store, now_ms: i64) -> Result<String, StoreError> {
     if let Some(exp) = token.and_then(|t| t.expires_at) {
         metrics::gauge!(TOKEN_EXPIRY).set((exp - now_ms) as f64 / 1000.0);
     }
-    for b in &blocked {
-        record_blocked_kind(&b.kind, true);
+    // Kinds shown before and no longer stored (a restarted leader cleared
+    // them) go back to 0.
+    let shown: Vec<String> = blocked.iter().map(|b| b.kind.clone()).collect();
+    let mut reported = REPORTED_BLOCKED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for kind in reported.iter().filter(|k| !shown.contains(k)) {
+        record_blocked_kind(kind, false);
     }
+    for kind in &shown {
+        record_blocked_kind(kind, true);
+    }
+    reported.extend(shown);
+    drop(reported);
     Ok(install().map(PrometheusHandle::render).unwrap_or_default())
 }
 

@@ -8,8 +8,9 @@
 //! call Snyk does not allow is said once (WARN), not every day.
 
 use crate::api_health::{self, META_BLOCKED, META_TOKEN, TokenHealth};
-use crate::snyk::SnykError;
-use crate::store::StoreError;
+use crate::domain::SnykOp;
+use crate::snyk::{BlockedKind, SnykError, wire};
+use crate::store::{Finish, StoreError};
 
 use super::engine::Engine;
 
@@ -103,6 +104,24 @@ impl Engine {
         let mut tx = self.store.write().await?;
         tx.set_meta(META_TOKEN, &json).await?;
         tx.commit().await
+    }
+
+    /// The first planned call of a blocked kind, if any: the target then
+    /// waits whole (a role change is delete + provision: deleting while the
+    /// provision cannot follow would take access away).
+    pub(super) fn blocked_in(&self, ops: &[SnykOp]) -> Option<BlockedKind> {
+        let alerts = self.client.alerts();
+        ops.iter()
+            .find_map(|op| alerts.blocked(&wire::request(op).kind()))
+    }
+
+    /// How a target whose work is blocked finishes: deferred, kept pending.
+    pub(super) fn blocked_finish(&self) -> Finish {
+        Finish::Defer {
+            at: self
+                .now()
+                .saturating_add(super::engine::millis(self.settings.blocked_recheck)),
+        }
     }
 
     pub(super) async fn check_token_logged(&self) {

@@ -103,6 +103,10 @@ impl Engine {
             if self.settings.dry_run {
                 return self.dry_run(t, &ops).await;
             }
+            if let Some(b) = self.blocked_in(&ops) {
+                tracing::debug!(user = %t.user_id, org = %org, call = %b.kind, "not sent: Snyk is retiring this call; the target stays queued");
+                return self.end(t, self.blocked_finish()).await;
+            }
             if let (true, Some(a)) = (op.is_removal(), &applied)
                 && let Some(other) = self.other_holder(&t.user_id, &org, a.email()).await?
             {
@@ -405,13 +409,10 @@ impl Engine {
             // blind retry, the work stays queued (pending, attempt given
             // back) and is looked at again later; the client sends nothing
             // of that kind until a restart (see `snyk::alerts`).
-            SnykError::Blocked { .. } => {
-                let at = now.saturating_add(super::engine::millis(self.settings.blocked_recheck));
-                if trace.status.is_none() {
-                    return Ok(Finish::Defer { at });
-                }
-                ("blocked", Finish::Defer { at })
+            SnykError::Blocked { .. } if trace.status.is_none() => {
+                return Ok(self.blocked_finish());
             }
+            SnykError::Blocked { .. } => ("blocked", self.blocked_finish()),
             SnykError::RateLimited { .. } => {
                 // The pacer holds every call (and probes); the target waits as long.
                 let pause = self.pacer.paused_for().unwrap_or_default();

@@ -57,12 +57,18 @@ async fn gone_stops_provisioning(backend: Backend) {
     let db = Db::new(backend).await;
     let dir = tempfile::tempdir().expect("dir");
     let b = Bridge::start(dir.path(), &BridgeConfig::default(), &db, &fake).await;
-    admins(&b, "gone", 3).await;
+    let group = admins(&b, "gone", 1).await;
     wait_for("the first provision call", Duration::from_secs(3), || {
         (!provision_calls(&fake).is_empty()).then_some(())
     })
     .await;
-    // Three targets are due; a few seconds later still only the one call.
+    // Two more users to provision (calls already in flight when the 410
+    // arrives may also meet it; none is sent after it).
+    for i in 1..3 {
+        let u = create_user(&b, okta_user(&format!("gone{i}@example.com"))).await;
+        okta_add_member(&b, &group, "Snyk Admins", &u).await;
+    }
+    // Three targets are queued; a few seconds later still only the one call.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let calls = provision_calls(&fake);
     assert_eq!(calls.len(), 1, "{calls:?}");
