@@ -75,11 +75,12 @@ pub fn token_component(t: Option<&TokenHealth>, dry_run: bool, now_ms: i64) -> (
     let Some(t) = t else {
         return (Level::Info, "not checked yet".into());
     };
-    if let Some(status) = t.not_allowed {
+    if t.not_allowed.is_some() {
         return (
             Level::Info,
             format!(
-                "unknown: Snyk did not allow reading the token's expiry ({status}); the bridge cannot warn before it expires: note the date when the token was made"
+                "unknown: the token's expiry cannot be read ({}); the bridge cannot warn before it expires: note the date when the token was made",
+                t.note
             ),
         );
     }

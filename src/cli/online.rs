@@ -14,6 +14,10 @@
 //! granted by a non-admin, a user the list does not show) is "not confirmed",
 //! never a problem, since only Snyk knows the custom role's permissions.
 //!
+//! The token check is `GET /v1/user/me` (Snyk's v1 "Get my details"; not in
+//! the reference table, so only a 401 counts as a rejected token: any other
+//! failure of it leaves the judgement to the group calls that follow).
+//!
 //! It never prints the token.
 
 use std::collections::BTreeMap;

@@ -75,7 +75,10 @@ async fn the_token_expiry_is_stored_judged_on_the_clock_and_kept_through_failure
     assert_eq!((t.not_allowed, t.expires_at), (Some(403), None));
     let (level, text) = api_health::token_component(Some(&t), false, now(&clock));
     assert_eq!(level, Level::Info);
-    assert!(text.contains("did not allow"), "{text}");
+    assert!(
+        text.contains("cannot be read (Snyk answered 403)"),
+        "{text}"
+    );
     let calls = fake.calls();
     assert!(calls.iter().all(|c| c.method == "GET"), "{calls:?}");
 }
