@@ -272,3 +272,83 @@ pub async fn print_api_health(store: &crate::store::Store, dry_run: bool) -> any
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{GroupName, SnykOrgId};
+    use crate::snyk::GroupMemberOrg;
+
+    const ORG: &str = "6b7a7c5e-1111-4c4c-9d9d-0000000000a1";
+
+    fn mapping(role: SnykRole) -> Mapping {
+        Mapping {
+            group: GroupName::parse("g").expect("group"),
+            org_id: SnykOrgId::parse(ORG).expect("org"),
+            role,
+        }
+    }
+
+    fn orgs() -> Vec<GroupOrg> {
+        vec![GroupOrg {
+            id: ORG.into(),
+            name: "Org A".into(),
+        }]
+    }
+
+    fn member(group_role: Option<&str>, org_role: Option<&str>) -> Vec<GroupMember> {
+        vec![GroupMember {
+            id: "me".into(),
+            email: None,
+            orgs: org_role
+                .map(|r| {
+                    vec![GroupMemberOrg {
+                        name: "Org A".into(),
+                        role: Some(r.into()),
+                    }]
+                })
+                .unwrap_or_default(),
+            group_role: group_role.map(str::to_owned),
+        }]
+    }
+
+    fn bad(m: &Mapping, standing: &Standing, roles: &[GroupRole]) -> (bool, String) {
+        let (found, bad) = judge(m, "G", Some(&orgs()), Some(roles), standing);
+        (bad, found.join("; "))
+    }
+
+    #[test]
+    fn grantability_is_refuted_only_by_a_known_non_admin_granting_admin() {
+        let admin = mapping(SnykRole::Admin);
+        let custom = mapping(SnykRole::Custom("r-1".into()));
+        let role = GroupRole {
+            name: "Dev".into(),
+            public_id: "r-1".into(),
+            custom_role: Some(true),
+        };
+        let group_admin = standing_of(&member(Some("admin"), None), "me");
+        let org_admin = standing_of(&member(None, Some("admin")), "me");
+        let collaborator = standing_of(&member(None, Some("collaborator")), "me");
+        let stranger = standing_of(&member(None, None), "someone-else");
+        assert!(!bad(&admin, &group_admin, &[]).0);
+        assert!(!bad(&admin, &org_admin, &[]).0);
+        let (b, text) = bad(&admin, &collaborator, &[]);
+        assert!(b && text.contains("not grantable"), "{text}");
+        let (b, text) = bad(&custom, &collaborator, std::slice::from_ref(&role));
+        assert!(!b && text.contains("not confirmed"), "{text}");
+        let (b, text) = bad(&admin, &stranger, &[]);
+        assert!(!b && text.contains("not confirmed"), "{text}");
+        let (b, text) = bad(&custom, &group_admin, &[]);
+        assert!(b && text.contains("role_public_id"), "{text}");
+    }
+
+    #[test]
+    fn an_org_outside_the_group_is_a_problem_and_missing_reads_are_not() {
+        let m = mapping(SnykRole::Collaborator);
+        let standing = Standing::GroupAdmin;
+        let (found, bad) = judge(&m, "G", Some(&[]), Some(&[]), &standing);
+        assert!(bad && found[0].contains("not in group"), "{found:?}");
+        let (found, bad) = judge(&m, "G", None, None, &standing);
+        assert!(!bad && found[0].contains("not checked"), "{found:?}");
+    }
+}

@@ -227,6 +227,47 @@ async fn a_token_expiring_in_2_days_turns_status_to_warning() {
     }
 }
 
+async fn not_allowed_is_said_once(backend: Backend) {
+    let fake = fake_snyk().await;
+    fake.answer_with("GET", "/self/personal_access_tokens", 403);
+    let db = Db::new(backend).await;
+    let dir = tempfile::tempdir().expect("dir");
+    let mut b = Bridge::start(dir.path(), &BridgeConfig::default(), &db, &fake).await;
+    const SAID: &str = "Snyk does not allow this token to read its own expiry";
+    let pat_calls = || {
+        fake.calls()
+            .iter()
+            .filter(|c| c.path == "/rest/self/personal_access_tokens" && c.status == 403)
+            .count()
+    };
+    wait_for("the WARN line", Duration::from_secs(5), || {
+        b.log_text().contains(SAID).then_some(())
+    })
+    .await;
+    let (_, out) = b.command(&["status"]);
+    assert!(out.contains("cannot be read (Snyk answered 403)"), "{out}");
+    // The next check (here: after a restart) asks again but does not say it again.
+    b.terminate(Duration::from_secs(15)).await.expect("stopped");
+    b.spawn().await;
+    wait_for("the second check", Duration::from_secs(5), || {
+        (pat_calls() == 2).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let log = b.log_text();
+    assert!(
+        log.contains("now sends to Snyk") && !log.contains(SAID),
+        "{log}"
+    );
+}
+
+#[tokio::test]
+async fn a_token_list_snyk_does_not_allow_is_said_once() {
+    for backend in backends() {
+        not_allowed_is_said_once(backend).await;
+    }
+}
+
 /// `check-config --online --config F`: (exit code, stdout + stderr). Off the
 /// test's thread, which serves the fake.
 async fn check_online(config: &std::path::Path) -> (i32, String) {

@@ -32,7 +32,8 @@
 //! `GET /v1/group/{id}/roles` the predefined org roles plus [`FakeSnyk::add_role`]'s;
 //! REST `GET /rest/self/personal_access_tokens?version=` one token per
 //! [`FakeSnyk::set_token_expiries`] entry (default: one, 60 days away). Lifecycle
-//! switches, matched on method and path suffix: [`FakeSnyk::answer_gone`] (410) and
+//! switches, matched on method and path suffix: [`FakeSnyk::answer_gone`] (410),
+//! [`FakeSnyk::answer_with`] (any status) and
 //! [`FakeSnyk::add_sunset_headers`] (`Sunset` and `Deprecation` on the answer).
 //!
 //! Per request, in this order: the call is recorded (arrival order), the token is
@@ -265,8 +266,9 @@ struct State {
     roles: Vec<(String, String, String)>,
     /// `expires_at` of each listed personal access token (`None`: null).
     token_expiries: Vec<Option<String>>,
-    /// (method, path suffix) answered 410 / given Sunset and Deprecation headers.
-    gone: Vec<(String, String)>,
+    /// (method, path suffix, status) answered with that status (410: Gone).
+    forced: Vec<(String, String, u16)>,
+    /// (method, path suffix) given Sunset and Deprecation headers.
     sunset: Vec<(String, String)>,
 }
 
@@ -300,7 +302,7 @@ impl State {
                 (chrono::Utc::now() + chrono::Duration::days(60))
                     .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             )],
-            gone: Vec::new(),
+            forced: Vec::new(),
             sunset: Vec::new(),
         }
     }
@@ -767,7 +769,14 @@ impl FakeSnyk {
     /// Calls of `method` whose path (v1 without `/v1`, REST with `/rest`) ends
     /// with `suffix` are answered 410 Gone.
     pub fn answer_gone(&self, method: &str, suffix: &str) {
-        self.state().gone.push((method.into(), suffix.into()));
+        self.answer_with(method, suffix, 410);
+    }
+
+    /// Such calls are answered `status` with a v1 error body, every time.
+    pub fn answer_with(&self, method: &str, suffix: &str, status: u16) {
+        self.state()
+            .forced
+            .push((method.into(), suffix.into(), status));
     }
 
     /// Answers to such calls carry `Sunset` and `Deprecation` headers.
@@ -950,8 +959,14 @@ async fn handle(req: HttpRequest, bytes: Bytes, data: web::Data<Arc<Inner>>) -> 
         if !authorised(&req, &inner.token) {
             break 'reply unauthorised();
         }
-        if switched(&inner.lock().gone, &method, &switch_path) {
-            break 'reply error(410, "Gone: this endpoint has reached its end of life");
+        let forced = inner
+            .lock()
+            .forced
+            .iter()
+            .find(|(m, p, _)| *m == method && switch_path.ends_with(p.as_str()))
+            .map(|f| f.2);
+        if let Some(status) = forced {
+            break 'reply error(status, "Forced answer (410: Gone, end of life)");
         }
         let gate = {
             let mut st = inner.lock();
