@@ -12,6 +12,7 @@ use clap::{Parser, Subcommand};
 
 mod check_view;
 mod history;
+mod online;
 mod plan_view;
 mod safety;
 mod status_view;
@@ -103,6 +104,11 @@ pub struct CheckConfigArgs {
     /// Print JSON for scripts (the shape is in docs/interface.md).
     #[arg(long)]
     pub json: bool,
+    /// Also ask Snyk (GET calls only): the token is accepted, every mapped
+    /// org is in snyk.group_id's group, every role_public_id exists and may
+    /// be granted by the token's user.
+    #[arg(long, conflicts_with = "json")]
+    pub online: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -121,7 +127,7 @@ const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::CheckConfig(a) => check_config(a),
+        Command::CheckConfig(a) => check_config(a).await,
         Command::Serve(a) => serve(a).await,
         Command::Plan(a) => match open(&a.config, false).await {
             Ok((engine, store)) => outcome(plan(engine, store, a.json).await),
@@ -136,7 +142,7 @@ pub async fn main() -> ExitCode {
             user: None,
             json,
         }) => match open(&config, false).await {
-            Ok((_, store)) => outcome(status(store, json).await),
+            Ok((engine, store)) => outcome(status(store, json, engine.settings().dry_run).await),
             Err(code) => code,
         },
         Command::Status(StatusArgs {
@@ -328,6 +334,8 @@ async fn sync(engine: crate::sync::Engine, store: Store) -> anyhow::Result<()> {
         if let Some(b) = bar {
             b.finish_and_clear();
         }
+        // This run's view of the call kinds Snyk retires, for `status`.
+        engine.persist_alerts(&mut None).await;
         println!(
             "reconciled: {} first logins adopted, {} vanished grants, {} drifted roles queued to be put back",
             report.adopted, report.vanished, report.drift
@@ -364,13 +372,15 @@ async fn lead(store: &Store) -> anyhow::Result<crate::store::LeaderLock> {
     )
 }
 
-async fn status(store: Store, json: bool) -> anyhow::Result<()> {
+async fn status(store: Store, json: bool, dry_run: bool) -> anyhow::Result<()> {
     let (report, names) = status_view::read(&store).await?;
     if json {
         print_json(&status_view::json(&report, &names)?)
     } else {
         print!("{}", status_view::text(&report, &names));
-        Ok(())
+        online::print_api_health(&store, dry_run)
+            .await
+            .context("Failed to read the API health")
     }
 }
 
@@ -379,7 +389,7 @@ pub(crate) fn load(a: &ConfigArg) -> Result<config::Config, (PathBuf, ConfigErro
     config::load(&path, &config::process_env()).map_err(|e| (path, e))
 }
 
-fn check_config(a: CheckConfigArgs) -> ExitCode {
+async fn check_config(a: CheckConfigArgs) -> ExitCode {
     let path = config::resolve_path(a.config.config.clone());
     let loaded = load(&a.config).map_err(|(_, e)| e);
     let code = if loaded.is_ok() {
@@ -400,6 +410,9 @@ fn check_config(a: CheckConfigArgs) -> ExitCode {
             print!("{}", config::render_mappings(&c.mappings));
             if c.snyk.dry_run {
                 println!("snyk.dry_run = true: no call will be sent to Snyk");
+            }
+            if a.online {
+                return online::check(&c, &path).await;
             }
         }
         Err(e) => eprintln!("{e}"),

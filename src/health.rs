@@ -131,6 +131,8 @@ pub async fn snapshot(store: &Store, inputs: &HealthInputs<'_>) -> StatusSnapsho
         Ok((calls, last_at, last_result)) => {
             snap.components
                 .extend(snyk_components(&calls, inputs.dry_run, inputs.now_ms));
+            snap.components
+                .extend(api_components(store, inputs.dry_run, inputs.now_ms).await);
             snap.components.push(reconcile_component(
                 last_at,
                 last_result.as_deref(),
@@ -239,6 +241,28 @@ fn safety_component(holds: &[crate::store::HoldRow]) -> Component {
                 "deletion circuit breaker closed; {waiting} removal(s) waiting out safety.removal_delay_secs; {refused} refused (protected account or last admin)"
             ),
         )
+    }
+}
+
+/// The token's expiry and the blocked call kinds, as the worker stored them.
+async fn api_components(store: &Store, dry_run: bool, now_ms: i64) -> Vec<Component> {
+    match crate::api_health::load(store).await {
+        Ok((token, blocked)) => {
+            let (tl, td) = crate::api_health::token_component(token.as_ref(), dry_run, now_ms);
+            let (bl, bd) = crate::api_health::blocked_component(&blocked);
+            vec![
+                component("Snyk token expiry", tl, td),
+                component("Snyk API lifecycle", bl, bd),
+            ]
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the status page could not read the API health");
+            vec![component(
+                "Snyk token expiry",
+                Level::Warn,
+                "could not be read; see the logs",
+            )]
+        }
     }
 }
 

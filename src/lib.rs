@@ -17,9 +17,11 @@
 //! - [`metrics`]: the Prometheus recorder behind `/metrics`.
 //! - [`audit`]: who changed what (the audit trail) and `status --user`.
 //! - [`health`]: per-component health for the `/status` page.
+//! - [`api_health`]: the Snyk token's expiry and the call kinds Snyk retires, as stored.
 //! - [`webhook`]: Okta Event Hook and generic webhook bodies, signatures, ordering (pure).
 //! - [`cli`]: the command line.
 
+pub mod api_health;
 pub mod audit;
 pub mod auth;
 pub mod cli;

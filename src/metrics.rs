@@ -25,6 +25,8 @@
 //! | `safety_refused_changes` | gauge (refreshed per scrape): removals refused (protected, last admin) | |
 //! | `safety_breaker_trips_total` | counter | |
 //! | `safety_refused_total` | counter | |
+//! | `snyk_token_expiry_seconds` | gauge (refreshed per scrape; absent until known) | |
+//! | `snyk_call_kind_blocked` | gauge, 1 while Snyk's 410 / Sunset / Deprecation stops a call kind | endpoint (`METHOD template`) |
 //!
 //! Every family is on `/metrics` from the start, before its first event
 //! ([`register_families`]), so alerts can be written against a fresh
@@ -35,7 +37,9 @@
 //! for the Users and Groups routes with each method's success status).
 //! A new family is added to [`FAMILIES`] and to [`register_families`]; the
 //! process-level test `metrics_families_are_present_before_any_event` scrapes a
-//! fresh `serve`.
+//! fresh `serve`. `snyk_token_expiry_seconds` is the exception: it appears with
+//! the first expiry check (a 0 would read as "expired now").
+//! `snyk_call_kind_blocked` starts with the write call kinds at 0.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -61,6 +65,8 @@ pub const SAFETY_BREAKER_OPEN: &str = "safety_breaker_open";
 pub const SAFETY_REFUSED_NOW: &str = "safety_refused_changes";
 pub const SAFETY_TRIPS: &str = "safety_breaker_trips_total";
 pub const SAFETY_REFUSED: &str = "safety_refused_total";
+pub const TOKEN_EXPIRY: &str = "snyk_token_expiry_seconds";
+pub const CALL_KIND_BLOCKED: &str = "snyk_call_kind_blocked";
 
 /// The outbox states, always reported (0 when empty).
 pub const OUTBOX_STATES: [&str; 5] = ["idle", "pending", "failed", "dead", "held"];
@@ -69,7 +75,7 @@ pub const OUTBOX_STATES: [&str; 5] = ["idle", "pending", "failed", "dead", "held
 pub const PURGED_TABLES: [&str; 3] = ["audit_events", "audit_queued", "snyk_calls"];
 
 /// Every metric family the bridge exports, each present from the start.
-pub const FAMILIES: [&str; 17] = [
+pub const FAMILIES: [&str; 18] = [
     SCIM_REQUESTS,
     SCIM_DURATION,
     OUTBOX_TARGETS,
@@ -87,6 +93,7 @@ pub const FAMILIES: [&str; 17] = [
     SAFETY_REFUSED_NOW,
     SAFETY_TRIPS,
     SAFETY_REFUSED,
+    CALL_KIND_BLOCKED,
 ];
 
 /// The SCIM (route, method, success status) series reported at zero from
@@ -107,6 +114,10 @@ const SCIM_ZERO_SERIES: [(&str, &str, &str); 12] = [
 ];
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// The call kinds `/metrics` has reported blocked (to report 0 once cleared).
+static REPORTED_BLOCKED: std::sync::Mutex<std::collections::BTreeSet<String>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
 
 /// Install the Prometheus recorder (once per process) and return its handle;
 /// `None` when another recorder was installed first.
@@ -178,6 +189,15 @@ fn describe() {
         SAFETY_REFUSED,
         "Removals and downgrades refused by the safety rails"
     );
+    describe_gauge!(
+        TOKEN_EXPIRY,
+        Unit::Seconds,
+        "Seconds until the Snyk token expires (negative: expired), from the last daily check"
+    );
+    describe_gauge!(
+        CALL_KIND_BLOCKED,
+        "1 while a Snyk call kind is not sent because Snyk answered 410 Gone or a Sunset / Deprecation header"
+    );
 }
 
 /// Put every family on `/metrics` before its first event: label-less
@@ -213,11 +233,46 @@ fn register_families() {
     metrics::gauge!(SAFETY_REFUSED_NOW).set(0.0);
     metrics::counter!(SAFETY_TRIPS).increment(0);
     metrics::counter!(SAFETY_REFUSED).increment(0);
+    // The call kinds the bridge sends, none blocked. (`snyk_token_expiry_seconds`
+    // is the one family left out until the first check: a 0 would read as
+    // "expired now".)
+    for kind in BLOCKABLE_KINDS {
+        metrics::gauge!(CALL_KIND_BLOCKED, "endpoint" => kind).set(0.0);
+    }
 }
 
-/// The exposition text; refreshes the outbox gauges from the store first.
+/// The write call kinds reported as not blocked from the start.
+const BLOCKABLE_KINDS: [&str; 6] = [
+    "POST /org/{orgId}/provision",
+    "DELETE /org/{orgId}/provision",
+    "PUT /org/{orgId}/members/{userId}",
+    "PUT /org/{orgId}/members/update/{userId}",
+    "DELETE /org/{orgId}/members/{userId}",
+    "POST /group/{groupId}/org/{orgId}/members",
+];
+
+/// The exposition text; refreshes the outbox and API health gauges from
+/// the store first.
 pub async fn render(store: &Store, now_ms: i64) -> Result<String, StoreError> {
     refresh_outbox(store, now_ms).await?;
+    let (token, blocked) = crate::api_health::load(store).await?;
+    if let Some(exp) = token.and_then(|t| t.expires_at) {
+        metrics::gauge!(TOKEN_EXPIRY).set((exp - now_ms) as f64 / 1000.0);
+    }
+    // Kinds shown before and no longer stored (a restarted leader cleared
+    // them) go back to 0.
+    let shown: Vec<String> = blocked.iter().map(|b| b.kind.clone()).collect();
+    let mut reported = REPORTED_BLOCKED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for kind in reported.iter().filter(|k| !shown.contains(k)) {
+        record_blocked_kind(kind, false);
+    }
+    for kind in &shown {
+        record_blocked_kind(kind, true);
+    }
+    reported.extend(shown);
+    drop(reported);
     Ok(install().map(PrometheusHandle::render).unwrap_or_default())
 }
 
@@ -291,6 +346,15 @@ pub fn record_reconcile(drift: usize, now_ms: i64) {
     metrics::counter!(DRIFT_TOTAL).increment(drift as u64);
     metrics::gauge!(DRIFT_CURRENT).set(drift as f64);
     metrics::gauge!(LAST_RECONCILE).set(now_ms as f64 / 1000.0);
+}
+
+/// A call kind (`METHOD template`, bounded) is blocked, or not.
+pub fn record_blocked_kind(kind: &str, blocked: bool) {
+    metrics::gauge!(CALL_KIND_BLOCKED, "endpoint" => kind.to_owned()).set(if blocked {
+        1.0
+    } else {
+        0.0
+    });
 }
 
 pub fn record_purge(table: &'static str, rows: u64) {

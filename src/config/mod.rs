@@ -18,6 +18,8 @@ use crate::domain::{GroupName, SnykOrgId, SnykRole};
 
 mod safety;
 pub use safety::SafetySettings;
+mod lines;
+pub use lines::mapping_lines;
 
 /// Where the configuration came from, for messages.
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";

@@ -284,11 +284,24 @@ async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
+/// 200 `ready` while the database answers, with a `warning: ...` line per
+/// API health warning (the token expires within 14 days, a call kind is
+/// blocked): a warning never makes the bridge unready.
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     if state.store.ping().await {
-        HttpResponse::Ok()
-            .content_type("text/plain")
-            .body("ready\n")
+        let now = state.ops.clock.now().timestamp_millis();
+        let notes = match crate::api_health::load(&state.store).await {
+            Ok((token, blocked)) if !state.ops.dry_run => {
+                crate::api_health::readiness_notes(token.as_ref(), &blocked, now)
+            }
+            _ => Vec::new(),
+        };
+        let mut body = "ready\n".to_owned();
+        for n in notes {
+            body.push_str(&n);
+            body.push('\n');
+        }
+        HttpResponse::Ok().content_type("text/plain").body(body)
     } else {
         HttpResponse::ServiceUnavailable()
             .content_type("text/plain")

@@ -3,8 +3,11 @@
 //! failure the worker acts on.
 //!
 //! It knows nothing of the database or of actix; it never logs the token.
-//! Pacing (rate and concurrency) is the caller's: see `sync::pacer`.
+//! Pacing (rate and concurrency) is the caller's: see `sync::pacer`. A call
+//! kind that Snyk retires (410, `Sunset`, `Deprecation`) is not sent again by
+//! this process (`alerts`).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, RETRY_AFTER};
@@ -12,9 +15,11 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::Value;
 
+pub mod alerts;
 pub mod wire;
 
 use crate::domain::{SnykOp, SnykRole};
+pub use alerts::{ApiAlerts, BlockedKind};
 pub use wire::Request;
 
 /// How a failed call should be handled.
@@ -48,6 +53,10 @@ pub enum SnykError {
     /// Never sent: the bridge is stopping (the pacer is closed).
     #[error("not sent: the bridge is stopping")]
     NotSent,
+    /// Snyk is retiring this call kind (410 Gone, `Sunset`, `Deprecation`):
+    /// not sent (or, for the 410 that revealed it, not done); keep the work.
+    #[error("{kind} is blocked: Snyk answered {reason}")]
+    Blocked { kind: String, reason: String },
 }
 
 impl SnykError {
@@ -64,6 +73,7 @@ impl SnykError {
             Self::AlreadyExists { .. } => "the user already exists".into(),
             Self::Permanent { status, .. } => format!("refused ({status})"),
             Self::NotSent => "not sent".into(),
+            Self::Blocked { kind, reason } => format!("blocked: {kind} ({reason})"),
         }
     }
 }
@@ -112,6 +122,9 @@ pub struct GroupMember {
     pub email: Option<String>,
     #[serde(default)]
     pub orgs: Vec<GroupMemberOrg>,
+    /// `admin` for a group admin (absent otherwise).
+    #[serde(default, rename = "groupRole")]
+    pub group_role: Option<String>,
 }
 
 /// One org of a group member.
@@ -142,11 +155,41 @@ struct GroupOrgs {
     orgs: Vec<GroupOrg>,
 }
 
+/// One of the caller's personal access tokens, as the REST list shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessToken {
+    pub id: String,
+    pub name: Option<String>,
+    /// RFC 3339, as Snyk wrote it; `None` when absent or null.
+    pub expires_at: Option<String>,
+}
+
+/// A role of the group, as `GET /group/{groupId}/roles` lists it.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct GroupRole {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, rename = "publicId")]
+    pub public_id: String,
+    #[serde(default, rename = "customRole")]
+    pub custom_role: Option<bool>,
+}
+
+/// The token's own user, as `GET /user/me` answers.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct Me {
+    #[serde(default)]
+    pub id: Option<String>,
+}
+
 #[derive(Clone, Debug)]
 pub struct SnykClient {
     http: reqwest::Client,
     base: String,
+    /// The REST base beside `base`, when it can be derived.
+    rest_base: Option<String>,
     token: Option<SecretString>,
+    alerts: Arc<ApiAlerts>,
 }
 
 impl SnykClient {
@@ -163,13 +206,48 @@ impl SnykClient {
         Ok(Self {
             http,
             base: base.trim_end_matches('/').to_owned(),
+            rest_base: wire::rest_base(base),
             token,
+            alerts: Arc::new(ApiAlerts::default()),
         })
     }
 
     /// Whether a token is configured (a dry run may have none).
     pub fn has_token(&self) -> bool {
         self.token.is_some()
+    }
+
+    /// The call kinds this process has stopped sending.
+    pub fn alerts(&self) -> Arc<ApiAlerts> {
+        self.alerts.clone()
+    }
+
+    /// Whether the REST base could be derived from `snyk.api_url`.
+    pub fn has_rest(&self) -> bool {
+        self.rest_base.is_some()
+    }
+
+    /// The caller's personal access tokens (REST, pinned version). Defensive
+    /// about the JSON:API shape: `data[].{id, attributes.{name, expires_at}}`.
+    pub async fn personal_access_tokens(&self) -> (Result<Vec<AccessToken>, SnykError>, Trace) {
+        let (r, t) = self.send(&wire::personal_access_tokens()).await;
+        (r.and_then(parse_tokens), t)
+    }
+
+    pub async fn list_group_roles(
+        &self,
+        group: &str,
+    ) -> (Result<Vec<GroupRole>, SnykError>, Trace) {
+        let (r, t) = self.send(&wire::list_group_roles(group)).await;
+        (r.and_then(parse_list), t)
+    }
+
+    pub async fn user_me(&self) -> (Result<Me, SnykError>, Trace) {
+        let (r, t) = self.send(&wire::user_me()).await;
+        (
+            r.map(|v| serde_json::from_value(v).unwrap_or(Me { id: None })),
+            t,
+        )
     }
 
     /// Send one planned op; the trace carries Snyk's request ids either way.
@@ -219,18 +297,30 @@ impl SnykClient {
 
     /// One HTTP call with the token; never retries (the outbox does).
     pub async fn send(&self, request: &Request) -> (Result<Value, SnykError>, Trace) {
-        let mut url = match reqwest::Url::parse(&format!("{}{}", self.base, request.path)) {
-            Ok(u) => u,
-            Err(_) => {
-                return (
-                    Err(SnykError::Permanent {
-                        status: 0,
-                        message: "snyk.api_url does not make a valid URL".into(),
-                        error_ref: None,
-                    }),
-                    Trace::default(),
-                );
-            }
+        let kind = request.kind();
+        if let Some(b) = self.alerts.blocked(&kind) {
+            return (
+                Err(SnykError::Blocked {
+                    kind,
+                    reason: b.reason,
+                }),
+                Trace::default(),
+            );
+        }
+        let base = match request.api {
+            wire::Api::V1 => Some(self.base.as_str()),
+            wire::Api::Rest => self.rest_base.as_deref(),
+        };
+        let url = base.and_then(|b| reqwest::Url::parse(&format!("{b}{}", request.path)).ok());
+        let Some(mut url) = url else {
+            return (
+                Err(SnykError::Permanent {
+                    status: 0,
+                    message: "snyk.api_url does not make a valid URL".into(),
+                    error_ref: None,
+                }),
+                Trace::default(),
+            );
         };
         if !request.query.is_empty() {
             url.query_pairs_mut()
@@ -246,7 +336,7 @@ impl SnykClient {
         let started = std::time::Instant::now();
         let sent = req.send().await;
         crate::metrics::record_snyk_call(
-            &wire::endpoint_template(&request.path),
+            &request.template(),
             sent.as_ref().ok().map(|r| r.status().as_u16()),
             started.elapsed(),
         );
@@ -272,13 +362,66 @@ impl SnykClient {
         let status = resp.status().as_u16();
         let trace = trace_of(resp.headers(), status);
         let retry_after = retry_after(resp.headers());
+        let alert = alerts::lifecycle_alert(status, resp.headers());
+        if let Some(reason) = &alert {
+            self.raise(&kind, reason);
+        }
         let text = resp.text().await.unwrap_or_default();
+        if status == 410
+            && let Some(reason) = alert
+        {
+            return (Err(SnykError::Blocked { kind, reason }), trace);
+        }
         let json: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         let is_provision =
             request.method == reqwest::Method::POST && request.path.ends_with("/provision");
         let result = classify(is_provision, status, &json, &text, retry_after, &trace);
         (result.map(|()| json), trace)
     }
+}
+
+impl SnykClient {
+    /// Block a call kind Snyk is retiring: a WARN line and the metric, once.
+    fn raise(&self, kind: &str, reason: &str) {
+        use crate::clock::Clock as _;
+        let now = crate::clock::SystemClock.now().timestamp_millis();
+        if self.alerts.block(kind, reason, now) {
+            crate::metrics::record_blocked_kind(kind, true);
+            tracing::warn!(
+                call = %kind,
+                snyk_said = %reason,
+                "Snyk is retiring this call: the bridge stops sending it and keeps the work queued; see docs/operations.md, \"Snyk answers 410\""
+            );
+        }
+    }
+}
+
+/// The token list of `GET /rest/self/personal_access_tokens`.
+fn parse_tokens(v: Value) -> Result<Vec<AccessToken>, SnykError> {
+    let Some(items) = v.get("data").and_then(Value::as_array) else {
+        return Err(SnykError::Transient {
+            status: None,
+            message: "unexpected response shape: no data array".into(),
+        });
+    };
+    let text = |item: &Value, key: &str| {
+        item.get("attributes")
+            .and_then(|a| a.get(key))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    Ok(items
+        .iter()
+        .map(|item| AccessToken {
+            id: item
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned(),
+            name: text(item, "name"),
+            expires_at: text(item, "expires_at"),
+        })
+        .collect())
 }
 
 fn parse_list<T: for<'de> Deserialize<'de>>(v: Value) -> Result<Vec<T>, SnykError> {
@@ -397,6 +540,24 @@ mod tests {
     fn c(method: &str, path: &str, status: u16, body: Value) -> Result<(), SnykError> {
         let is_provision = method == "POST" && path.ends_with("/provision");
         classify(is_provision, status, &body, "", None, &Trace::default())
+    }
+
+    #[test]
+    fn token_lists_are_read_defensively() {
+        let v = json!({"data": [
+            {"id": "t1", "type": "personal_access_token", "attributes": {"name": "bridge", "expires_at": "2027-01-01T00:00:00Z"}},
+            {"id": "t2", "attributes": {"expires_at": null}},
+            {"id": "t3"}
+        ]});
+        let t = parse_tokens(v).expect("parsed");
+        assert_eq!(t.len(), 3);
+        assert_eq!(t[0].expires_at.as_deref(), Some("2027-01-01T00:00:00Z"));
+        assert_eq!(t[0].name.as_deref(), Some("bridge"));
+        assert_eq!(
+            (t[1].expires_at.clone(), t[2].expires_at.clone()),
+            (None, None)
+        );
+        assert!(parse_tokens(json!([])).is_err());
     }
 
     #[test]

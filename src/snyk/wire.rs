@@ -3,18 +3,45 @@
 //! the planner speaks in [`SnykOp`]s, the rest of the engine in requests it
 //! does not look inside.
 //!
-//! Pure: builds values, sends nothing.
+//! Pure: builds values, sends nothing. Also here: which REST `version` the
+//! bridge pins, the REST base derived from the v1 base, and the call kinds
+//! (`METHOD template`) that Snyk's lifecycle alerts block.
 
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::domain::{SnykOp, SnykRole};
 
+/// The REST API version the bridge pins (`?version=`); the personal access
+/// token list is GA since this version.
+pub const REST_VERSION: &str = "2024-03-19";
+
+/// Which of Snyk's APIs a call goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    /// `snyk.api_url`, e.g. `https://api.snyk.io/v1`.
+    V1,
+    /// The REST base beside it ([`rest_base`]).
+    Rest,
+}
+
+/// The REST base beside a v1 base: a trailing `/v1` becomes `/rest`
+/// (`https://api.eu.snyk.io/v1` -> `https://api.eu.snyk.io/rest`). `None`
+/// when the v1 base does not end in `/v1` (a legacy `https://snyk.io/api`):
+/// the REST calls are then not made.
+pub fn rest_base(api_url: &str) -> Option<String> {
+    let base = api_url.trim_end_matches('/');
+    base.strip_suffix("/v1")
+        .filter(|host| host.contains("://") && !host.ends_with('/'))
+        .map(|host| format!("{host}/rest"))
+}
+
 /// One call, before it is sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     pub method: Method,
-    /// Relative to the v1 base, e.g. `/org/{orgId}/provision`.
+    pub api: Api,
+    /// Relative to the API's base, e.g. `/org/{orgId}/provision`.
     pub path: String,
     /// Query parameters, encoded when sent (`application/x-www-form-urlencoded`).
     pub query: Vec<(&'static str, String)>,
@@ -25,6 +52,7 @@ impl Request {
     fn new(method: Method, path: String) -> Self {
         Self {
             method,
+            api: Api::V1,
             path,
             query: Vec::new(),
             body: None,
@@ -48,6 +76,21 @@ impl Request {
         url.query_pairs_mut()
             .extend_pairs(self.query.iter().map(|(k, v)| (*k, v.as_str())));
         format!("{}?{}", self.path, url.query().unwrap_or_default())
+    }
+
+    /// The bounded name of this call: `METHOD template`, e.g.
+    /// `POST /org/{orgId}/provision` or `GET /rest/self/personal_access_tokens`.
+    /// What a lifecycle alert blocks and the metrics label.
+    pub fn kind(&self) -> String {
+        format!("{} {}", self.method, self.template())
+    }
+
+    /// The path as a template, REST paths under `/rest`.
+    pub fn template(&self) -> String {
+        match self.api {
+            Api::V1 => endpoint_template(&self.path),
+            Api::Rest => format!("/rest{}", endpoint_template(&self.path)),
+        }
     }
 
     /// `METHOD /path?query {body}`: what `plan` prints, dry run records and
@@ -115,6 +158,24 @@ pub fn list_group_members(group: &str) -> Request {
 
 pub fn list_group_orgs(group: &str) -> Request {
     Request::new(Method::GET, format!("/group/{group}/orgs"))
+}
+
+/// The org roles of the group: `[{name, description, publicId, customRole?}]`.
+pub fn list_group_roles(group: &str) -> Request {
+    Request::new(Method::GET, format!("/group/{group}/roles"))
+}
+
+/// The token's own user (v1 "Get my details"): whether the token is accepted.
+pub fn user_me() -> Request {
+    Request::new(Method::GET, "/user/me".to_owned())
+}
+
+/// REST: the caller's personal access tokens, with `expires_at`.
+pub fn personal_access_tokens() -> Request {
+    let mut r = Request::new(Method::GET, "/self/personal_access_tokens".to_owned());
+    r.api = Api::Rest;
+    r.query.push(("version", REST_VERSION.to_owned()));
+    r
 }
 
 /// Add an existing group member to an org. The endpoint takes built-in role
@@ -317,6 +378,10 @@ mod tests {
                 format!("/group/{g}/org/{o}/members"),
                 "/group/{groupId}/org/{orgId}/members",
             ),
+            (
+                format!("/org/{o}/members/update/u-1"),
+                "/org/{orgId}/members/update/{userId}",
+            ),
             ("-".to_owned(), "/-"),
         ] {
             assert_eq!(endpoint_template(&path), want, "{path}");
@@ -358,5 +423,39 @@ mod tests {
             let t = endpoint_template(&c.path);
             assert!(ENDPOINTS.contains(&t.as_str()), "{t} not in ENDPOINTS");
         }
+    }
+
+    #[test]
+    fn the_rest_base_sits_beside_the_v1_base() {
+        for (v1, rest) in [
+            ("https://api.snyk.io/v1", Some("https://api.snyk.io/rest")),
+            (
+                "https://api.eu.snyk.io/v1/",
+                Some("https://api.eu.snyk.io/rest"),
+            ),
+            ("http://127.0.0.1:9/v1", Some("http://127.0.0.1:9/rest")),
+            ("https://snyk.io/api", None),
+            ("https://api.snyk.io/v10", None),
+            ("/v1", None),
+        ] {
+            assert_eq!(rest_base(v1).as_deref(), rest, "{v1}");
+        }
+    }
+
+    #[test]
+    fn call_kinds_are_bounded_and_rest_calls_pin_a_version() {
+        let p = personal_access_tokens();
+        assert_eq!(p.kind(), "GET /rest/self/personal_access_tokens");
+        assert_eq!(
+            p.path_and_query(),
+            format!("/self/personal_access_tokens?version={REST_VERSION}")
+        );
+        let op = SnykOp::Provision {
+            org: org(),
+            email: email("a@x.com"),
+            role: SnykRole::Admin,
+        };
+        assert_eq!(request(&op).kind(), "POST /org/{orgId}/provision");
+        assert_eq!(list_group_roles("g").kind(), "GET /group/{groupId}/roles");
     }
 }

@@ -61,6 +61,11 @@ pub struct EngineSettings {
     /// `[safety]`: the deletion circuit breaker, the empty-push guard and
     /// protected accounts (`sync::rails`).
     pub safety: SafetySettings,
+    /// How often the leader reads the token's expiry (first: at start).
+    pub token_check_interval: Duration,
+    /// How long a target whose call kind is blocked (410 / Sunset /
+    /// Deprecation) waits before it is looked at again.
+    pub blocked_recheck: Duration,
 }
 
 impl EngineSettings {
@@ -82,6 +87,8 @@ impl EngineSettings {
             leader_retry: Duration::from_secs(2),
             unauthorized_pause: Duration::from_secs(300),
             safety: c.safety.clone(),
+            token_check_interval: Duration::from_secs(86_400),
+            blocked_recheck: Duration::from_secs(60),
         }
     }
 }

@@ -113,6 +113,10 @@ impl Engine {
             if self.settings.dry_run {
                 return self.dry_run(t, &ops).await;
             }
+            if let Some(b) = self.blocked_in(&ops) {
+                tracing::debug!(user = %t.user_id, org = %org, call = %b.kind, "not sent: Snyk is retiring this call; the target stays queued");
+                return self.end(t, self.blocked_finish()).await;
+            }
             if let (true, Some(a)) = (op.is_removal(), &applied)
                 && let Some(other) = self.other_holder(&t.user_id, &org, a.email()).await?
             {
@@ -417,6 +421,14 @@ impl Engine {
         let (outcome, finish) = match &e {
             // Nothing went out: try again when the next sender runs.
             SnykError::NotSent => return Ok(Finish::Defer { at: now }),
+            // Snyk is retiring this call kind (410, Sunset, Deprecation): no
+            // blind retry, the work stays queued (pending, attempt given
+            // back) and is looked at again later; the client sends nothing
+            // of that kind until a restart (see `snyk::alerts`).
+            SnykError::Blocked { .. } if trace.status.is_none() => {
+                return Ok(self.blocked_finish());
+            }
+            SnykError::Blocked { .. } => ("blocked", self.blocked_finish()),
             SnykError::RateLimited { .. } => {
                 // The pacer holds every call (and probes); the target waits as long.
                 let pause = self.pacer.paused_for().unwrap_or_default();

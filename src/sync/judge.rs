@@ -229,6 +229,7 @@ mod tests {
                     role: Some((*r).into()),
                 })
                 .collect(),
+            group_role: None,
         }
     }
 

@@ -10,11 +10,14 @@
 //!   [`pacer::Pacer`], outcome and applied state recorded); `reconcile`:
 //!   live Snyk state read and judged by [`judge`] (pure); `names`: users and
 //!   orgs in the operator's words for the views (never for logs).
+//!   live Snyk state read and judged by [`judge`] (pure); `api_health`: the
+//!   token's expiry (at start and daily) and the blocked call kinds, stored.
 //!
 //! Invariant: access is only ever removed where `snyk_access` says the bridge
 //! granted it; memberships that existed before are recorded as `external`
 //! and never touched.
 
+mod api_health;
 pub mod engine;
 mod execute;
 pub mod judge;

@@ -440,6 +440,7 @@ mod tests {
         let m = |id: &str, orgs: &[(&str, &str)]| GroupMember {
             id: id.into(),
             email: None,
+            group_role: None,
             orgs: orgs
                 .iter()
                 .map(|(n, r)| crate::snyk::GroupMemberOrg {

@@ -301,8 +301,14 @@ impl Engine {
         let mut next_renew = started + self.renew_every();
         let mut next_lock_check = started + self.settings.leader_retry;
         let mut reconciling: Option<tokio::task::JoinHandle<()>> = None;
+        // The token's expiry: at once, then daily; blocked call kinds: stored
+        // (and a predecessor's cleared) now, then whenever they change.
+        let mut next_token_check = started;
+        let mut token_checking: Option<tokio::task::JoinHandle<()>> = None;
+        let mut alerts_seen = None;
         loop {
             self.beat(true);
+            self.persist_alerts(&mut alerts_seen).await;
             if stop.is_cancelled() {
                 break;
             }
@@ -314,6 +320,11 @@ impl Engine {
                 let me = self.clone();
                 reconciling = Some(tokio::spawn(async move { me.reconcile_logged().await }));
                 next_reconcile = now + self.settings.reconcile_interval;
+            }
+            if now >= next_token_check && token_checking.as_ref().is_none_or(|h| h.is_finished()) {
+                let me = self.clone();
+                token_checking = Some(tokio::spawn(async move { me.check_token_logged().await }));
+                next_token_check = now + self.settings.token_check_interval;
             }
             if now >= next_purge {
                 self.purge_logged().await;
@@ -353,7 +364,7 @@ impl Engine {
                 () = tokio::time::sleep_until(wake) => {}
             }
         }
-        if let Some(h) = reconciling {
+        for h in [reconciling, token_checking].into_iter().flatten() {
             h.abort();
         }
         self.stop_pool(pool, stop.is_cancelled()).await;

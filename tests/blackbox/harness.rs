@@ -129,7 +129,7 @@ impl Default for BridgeConfig {
 }
 
 impl BridgeConfig {
-    fn toml(&self, port: u16, db: &str, api_url: &str) -> String {
+    pub fn toml(&self, port: u16, db: &str, api_url: &str) -> String {
         let mut t = format!(
             "listen = \"127.0.0.1:{port}\"\ndatabase_url = \"{db}\"\nlog_format = \"pretty\"\n\n\
              [scim]\ntokens = [\"{SCIM_TOKEN}\"]\n\n\

@@ -16,6 +16,7 @@ mod harness;
 #[path = "../common/pg.rs"]
 mod pg;
 
+mod api_health;
 mod first_login;
 mod lifecycle;
 mod privacy;

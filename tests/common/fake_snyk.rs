@@ -28,6 +28,14 @@
 //! `GET /group/{id}/orgs` (Snyk's v1 "List all organizations in a group") answers
 //! `{name, id, orgs: [{id, name, slug}]}` for the orgs of the group.
 //!
+//! API health: `GET /v1/user/me` answers the token's user ([`FakeSnyk::set_me`]);
+//! `GET /v1/group/{id}/roles` the predefined org roles plus [`FakeSnyk::add_role`]'s;
+//! REST `GET /rest/self/personal_access_tokens?version=` one token per
+//! [`FakeSnyk::set_token_expiries`] entry (default: one, 60 days away). Lifecycle
+//! switches, matched on method and path suffix: [`FakeSnyk::answer_gone`] (410),
+//! [`FakeSnyk::answer_with`] (any status) and
+//! [`FakeSnyk::add_sunset_headers`] (`Sunset` and `Deprecation` on the answer).
+//!
 //! Per request, in this order: the call is recorded (arrival order), the token is
 //! checked (401), injected failures are served ([`FakeSnyk::fail_next`]), the rate
 //! limit is applied (429, no `Retry-After`), the latency is slept, then the endpoint
@@ -252,6 +260,22 @@ struct State {
     latency: Duration,
     total_requests: usize,
     too_many_requests: usize,
+    /// The token's own user id (`GET /user/me`).
+    me: String,
+    /// (group, publicId, name): custom roles.
+    roles: Vec<(String, String, String)>,
+    /// `expires_at` of each listed personal access token (`None`: null).
+    token_expiries: Vec<Option<String>>,
+    /// (method, path suffix, status) answered with that status (410: Gone).
+    forced: Vec<(String, String, u16)>,
+    /// (method, path suffix) given Sunset and Deprecation headers.
+    sunset: Vec<(String, String)>,
+}
+
+/// Whether a (method, path suffix) switch matches a call.
+fn switched(list: &[(String, String)], method: &str, path: &str) -> bool {
+    list.iter()
+        .any(|(m, p)| m == method && path.ends_with(p.as_str()))
 }
 
 impl State {
@@ -272,6 +296,14 @@ impl State {
             latency: Duration::ZERO,
             total_requests: 0,
             too_many_requests: 0,
+            me: "fake-token-user".to_owned(),
+            roles: Vec::new(),
+            token_expiries: vec![Some(
+                (chrono::Utc::now() + chrono::Duration::days(60))
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            )],
+            forced: Vec::new(),
+            sunset: Vec::new(),
         }
     }
 
@@ -717,6 +749,41 @@ impl FakeSnyk {
         st.fail_status = status;
     }
 
+    /// The id `GET /user/me` answers for the token's user.
+    pub fn set_me(&self, user_id: &str) {
+        self.state().me = user_id.to_owned();
+    }
+
+    /// A custom org role of the group, listed by `GET /group/{id}/roles`.
+    pub fn add_role(&self, group_id: &str, public_id: &str, name: &str) {
+        self.state()
+            .roles
+            .push((group_id.into(), public_id.into(), name.into()));
+    }
+
+    /// The `expires_at` (RFC 3339, or `None` for null) of each listed token.
+    pub fn set_token_expiries(&self, expiries: &[Option<&str>]) {
+        self.state().token_expiries = expiries.iter().map(|e| e.map(str::to_owned)).collect();
+    }
+
+    /// Calls of `method` whose path (v1 without `/v1`, REST with `/rest`) ends
+    /// with `suffix` are answered 410 Gone.
+    pub fn answer_gone(&self, method: &str, suffix: &str) {
+        self.answer_with(method, suffix, 410);
+    }
+
+    /// Such calls are answered `status` with a v1 error body, every time.
+    pub fn answer_with(&self, method: &str, suffix: &str, status: u16) {
+        self.state()
+            .forced
+            .push((method.into(), suffix.into(), status));
+    }
+
+    /// Answers to such calls carry `Sunset` and `Deprecation` headers.
+    pub fn add_sunset_headers(&self, method: &str, suffix: &str) {
+        self.state().sunset.push((method.into(), suffix.into()));
+    }
+
     /// Every answer that reaches an endpoint is delayed by `d`.
     pub fn set_latency(&self, d: Duration) {
         self.state().latency = d;
@@ -887,9 +954,19 @@ async fn handle(req: HttpRequest, bytes: Bytes, data: web::Data<Arc<Inner>>) -> 
         status: 499,
     };
 
+    let switch_path = path.clone().unwrap_or_else(|| raw_path.clone());
     let reply = 'reply: {
         if !authorised(&req, &inner.token) {
             break 'reply unauthorised();
+        }
+        let forced = inner
+            .lock()
+            .forced
+            .iter()
+            .find(|(m, p, _)| *m == method && switch_path.ends_with(p.as_str()))
+            .map(|f| f.2);
+        if let Some(status) = forced {
+            break 'reply error(status, "Forced answer (410: Gone, end of life)");
         }
         let gate = {
             let mut st = inner.lock();
@@ -910,6 +987,9 @@ async fn handle(req: HttpRequest, bytes: Bytes, data: web::Data<Arc<Inner>>) -> 
             }
         }
         let Some(path) = path else {
+            if method == "GET" && raw_path == "/rest/self/personal_access_tokens" {
+                break 'reply personal_access_tokens(&inner.lock(), &query);
+            }
             break 'reply not_found();
         };
         let mut st = inner.lock();
@@ -917,7 +997,36 @@ async fn handle(req: HttpRequest, bytes: Bytes, data: web::Data<Arc<Inner>>) -> 
     };
     guard.status = reply.status;
     drop(guard);
-    to_response(reply)
+    let sunset = switched(&inner.lock().sunset, &method, &switch_path);
+    let mut resp = to_response(reply);
+    if sunset {
+        use actix_web::http::header::{HeaderName, HeaderValue};
+        for (k, v) in [
+            ("sunset", "Sat, 01 May 2027 00:00:00 GMT"),
+            ("deprecation", "Mon, 01 Feb 2027 00:00:00 GMT"),
+        ] {
+            resp.headers_mut()
+                .insert(HeaderName::from_static(k), HeaderValue::from_static(v));
+        }
+    }
+    resp
+}
+
+/// REST: the caller's tokens, JSON:API; `version` is required.
+fn personal_access_tokens(st: &State, query: &str) -> Reply {
+    if !query.split('&').any(|p| p.starts_with("version=")) {
+        return error(400, "version is required");
+    }
+    let data: Vec<Value> = st
+        .token_expiries
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            json!({"id": format!("0000000{i}-0000-4000-8000-000000000000"), "type": "personal_access_token",
+                   "attributes": {"name": format!("token {i}"), "created_at": now(), "expires_at": e}})
+        })
+        .collect();
+    Reply::ok(json!({"jsonapi": {"version": "1.0"}, "data": data, "links": {}}))
 }
 
 fn gate(st: &mut State) -> Gate {
@@ -1032,6 +1141,28 @@ fn route(st: &mut State, method: &str, path: &str, query: &str, body: &Body) -> 
                 return error(404, "Group not found");
             }
             list_group_orgs(st, group_id)
+        }
+        ["user", "me"] if method == "GET" => {
+            let me = st.user(&st.me).cloned();
+            Reply::ok(
+                json!({"id": st.me, "username": me.as_ref().map(|u| u.username.clone()),
+                             "email": me.map(|u| u.email)}),
+            )
+        }
+        ["group", group_id, "roles"] if method == "GET" => {
+            if !st.groups.contains(*group_id) {
+                return error(404, "Group not found");
+            }
+            let mut roles = vec![
+                json!({"name": "Org Admin", "description": "", "publicId": "00000000-0000-4000-8000-00000000ad01", "customRole": false}),
+                json!({"name": "Org Collaborator", "description": "", "publicId": "00000000-0000-4000-8000-00000000c001", "customRole": false}),
+            ];
+            for (_, id, name) in st.roles.iter().filter(|(g, _, _)| g == group_id) {
+                roles.push(
+                    json!({"name": name, "description": "", "publicId": id, "customRole": true}),
+                );
+            }
+            Reply::ok(Value::Array(roles))
         }
         ["group", group_id, "members"] if method == "GET" => {
             if !st.groups.contains(*group_id) {

@@ -12,6 +12,7 @@ mod fake_snyk;
 #[path = "../common/pg.rs"]
 mod pg;
 
+mod api_health;
 mod arch_rules;
 mod fake_snyk_selftest;
 mod group_patch_scope;

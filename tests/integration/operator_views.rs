@@ -102,7 +102,7 @@ role = "ADMIN"
 // Metric families present from the start
 
 /// Every family the bridge exports (docs/operations.md, README "Observe").
-const FAMILIES: [&str; 17] = [
+const FAMILIES: [&str; 18] = [
     "scim_requests_total",
     "scim_request_duration_seconds",
     "outbox_targets",
@@ -120,6 +120,7 @@ const FAMILIES: [&str; 17] = [
     "safety_refused_changes",
     "safety_breaker_trips_total",
     "safety_refused_total",
+    "snyk_call_kind_blocked",
 ];
 
 #[tokio::test]
@@ -157,6 +158,7 @@ async fn metrics_families_are_present_before_any_event() {
         "outbox_targets{state=\"held\"} 0",
         "safety_breaker_open 0",
         "safety_breaker_trips_total 0",
+        "snyk_call_kind_blocked{endpoint=\"POST /org/{orgId}/provision\"} 0",
         "audit_purged_rows_total{table=\"snyk_calls\"} 0",
         "snyk_calls_total{endpoint=\"/org/{orgId}/provision\",status=\"200\"} 0",
         "snyk_call_duration_seconds_count{endpoint=\"/org/{orgId}/members/{userId}\"} 0",
