@@ -351,6 +351,21 @@ async fn sync(engine: crate::sync::Engine, store: Store) -> anyhow::Result<()> {
                 ""
             }
         );
+        let held = safety::holds(&store)
+            .await?
+            .iter()
+            .filter(|h| {
+                matches!(
+                    h.state,
+                    crate::store::HoldState::Held | crate::store::HoldState::Marked
+                )
+            })
+            .count();
+        if held > 0 {
+            println!(
+                "held by the safety rails: {held} removal(s)/downgrade(s), not sent (see `status`; `approve` or `reject`)"
+            );
+        }
         Ok(())
     }
 }

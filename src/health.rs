@@ -204,6 +204,7 @@ async fn read(store: &Store, snap: &mut StatusSnapshot) -> Result<Reads, StoreEr
         .chain(snap.drift.iter().map(|(u, _, _, _)| u.clone()))
         .chain(snap.unlocated.iter().map(|a| a.user_id.clone()))
         .chain(snap.failed_calls.iter().filter_map(|c| c.user_id.clone()))
+        .chain(snap.holds.iter().map(|h| h.user_id.clone()))
         .collect();
     snap.names =
         crate::sync::names::Names::load_in(&mut tx, ids.iter().map(String::as_str)).await?;

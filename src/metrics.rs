@@ -281,16 +281,17 @@ pub async fn refresh_outbox(store: &Store, now_ms: i64) -> Result<(), StoreError
     let mut tx = store.read().await?;
     let counts = tx.target_counts().await?;
     let oldest = tx.oldest_pending().await?;
-    let holds = tx.holds().await?;
+    let holds = tx.hold_counts().await?;
     tx.commit().await?;
-    let held = holds
-        .iter()
-        .filter(|h| matches!(h.state, HoldState::Held | HoldState::Marked))
-        .count();
-    let refused = holds
-        .iter()
-        .filter(|h| h.state == HoldState::Refused)
-        .count();
+    let of = |states: &[HoldState]| -> i64 {
+        holds
+            .iter()
+            .filter(|(s, _)| states.contains(s))
+            .map(|(_, n)| n)
+            .sum()
+    };
+    let held = of(&[HoldState::Held, HoldState::Marked]);
+    let refused = of(&[HoldState::Refused]);
     metrics::gauge!(SAFETY_HELD).set(held as f64);
     metrics::gauge!(SAFETY_BREAKER_OPEN).set(if held > 0 { 1.0 } else { 0.0 });
     metrics::gauge!(SAFETY_REFUSED_NOW).set(refused as f64);

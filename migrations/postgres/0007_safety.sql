@@ -20,13 +20,14 @@ CREATE TABLE safety_holds (
 );
 CREATE INDEX safety_holds_state ON safety_holds (state);
 
--- Every removal or downgrade the worker planned (sent or not), for the
--- breaker's sliding window. Purged with the audit rows.
+-- Every (user, org) whose removal or downgrade the worker planned in the
+-- breaker's sliding window (sent or not; the first planning counts). Rows
+-- older than the window are dropped when a new removal is logged.
 CREATE TABLE safety_removals (
     user_id     TEXT    NOT NULL,
     org_id      TEXT    NOT NULL,
     planned_at  BIGINT  NOT NULL,
     sent        BIGINT  NOT NULL,
-    PRIMARY KEY (user_id, org_id, planned_at)
+    PRIMARY KEY (user_id, org_id)
 );
 CREATE INDEX safety_removals_at ON safety_removals (planned_at);

@@ -57,8 +57,9 @@ pub struct PlannedCall {
     pub body: Option<Value>,
     /// The call on one line: `METHOD /path?query {body}`.
     pub call: String,
-    /// Set when the safety rails hold (or refused, or wait on) this change:
-    /// a sync would not send it.
+    /// What the safety rails say about this change, when they stored
+    /// anything: `held`/`marked`/`rejected`/`refused` (a sync would not send
+    /// it), `waiting` (not before the removal delay), `approved` (sent).
     pub safety: Option<PlanHold>,
 }
 
@@ -70,7 +71,12 @@ pub struct PlanHold {
     pub reason: String,
 }
 
+/// What the safety rails stored for a planned removal or role change (a
+/// provision is never held).
 fn hold_of<'a>(holds: &'a [HoldRow], user: &str, op: &SnykOp) -> Option<&'a HoldRow> {
+    if matches!(op, SnykOp::Provision { .. }) {
+        return None;
+    }
     holds
         .iter()
         .find(|h| h.user_id == user && h.org_id == op.org().as_str())

@@ -80,7 +80,7 @@ pub async fn decide(a: DecideArgs, approve: bool) -> ExitCode {
                 "{n} held change(s) released: the running sender makes them through the outbox"
             ),
             (n, false) => println!(
-                "{n} held change(s) dropped: Snyk keeps this access (shown as drift) until the IdP changes the user again"
+                "{n} held change(s) dropped: Snyk keeps this access (listed as rejected in status) until the IdP changes the user again"
             ),
         }
         anyhow::Ok(())

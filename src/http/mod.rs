@@ -116,6 +116,7 @@ impl Application {
         let hook = SyncHook {
             mappings: Arc::new(config.mappings.clone()),
             safety: Arc::new(config.safety.clone()),
+            dry_run: config.snyk.dry_run,
             notify: engine.notifier(),
             settle: options.settle,
         };

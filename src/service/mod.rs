@@ -216,6 +216,9 @@ pub struct SyncHook {
     pub mappings: Arc<Vec<Mapping>>,
     /// `[safety]`: the empty-push guard marks what a group write takes away.
     pub safety: Arc<crate::config::SafetySettings>,
+    /// `snyk.dry_run`: nothing is sent, so nothing is held either (the
+    /// empty-push guard marks nothing).
+    pub dry_run: bool,
     pub notify: Arc<Notify>,
     /// Queued work is due this long after the change (see `sync::SETTLE`).
     pub settle: std::time::Duration,
@@ -304,7 +307,7 @@ impl ScimService {
                 shrink,
             } => {
                 let names: Vec<Option<&str>> = names.iter().map(|n| n.as_deref()).collect();
-                if let Some(shrink) = shrink {
+                if let (Some(shrink), false) = (shrink, self.sync.dry_run) {
                     sync::guard_empty_push(
                         tx,
                         &self.sync.mappings,

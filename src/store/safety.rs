@@ -105,6 +105,74 @@ impl StoreTx {
         Ok(())
     }
 
+    /// Write a hold row only if the stored one is still what was read:
+    /// `expected` None (there was none: insert) or its (state, updated_at).
+    /// `false`: someone else changed it meanwhile (an operator, a SCIM
+    /// request); nothing was written.
+    pub async fn swap_hold(
+        &mut self,
+        h: &HoldRow,
+        expected: Option<(HoldState, i64)>,
+    ) -> Result<bool, StoreError> {
+        let q = match expected {
+            None => sqlx::query(
+                "INSERT INTO safety_holds (user_id, org_id, state, reason, email, change, request_id, since, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 ON CONFLICT (user_id, org_id) DO NOTHING",
+            ),
+            Some(_) => sqlx::query(
+                "UPDATE safety_holds SET state = $3, reason = $4, email = $5, change = $6,
+                        request_id = $7, since = $8, updated_at = $9
+                  WHERE user_id = $1 AND org_id = $2 AND state = $10 AND updated_at = $11",
+            ),
+        };
+        let q = q
+            .bind(&h.user_id)
+            .bind(&h.org_id)
+            .bind(h.state.as_str())
+            .bind(&h.reason)
+            .bind(h.email.clone())
+            .bind(h.change.clone())
+            .bind(h.request_id.clone())
+            .bind(h.since)
+            .bind(h.updated_at);
+        let q = match expected {
+            None => q,
+            Some((state, updated_at)) => q.bind(state.as_str()).bind(updated_at),
+        };
+        Ok(q.execute(&mut *self.tx).await?.rows_affected() == 1)
+    }
+
+    /// Delete the row of (user, org) if it is still what was read.
+    pub async fn delete_hold_if_unchanged(
+        &mut self,
+        user_id: &str,
+        org_id: &str,
+        state: HoldState,
+        updated_at: i64,
+    ) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "DELETE FROM safety_holds WHERE user_id = $1 AND org_id = $2 AND state = $3 AND updated_at = $4",
+        )
+        .bind(user_id)
+        .bind(org_id)
+        .bind(state.as_str())
+        .bind(updated_at)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Hold rows by state, for the metrics.
+    pub async fn hold_counts(&mut self) -> Result<Vec<(HoldState, i64)>, StoreError> {
+        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM safety_holds GROUP BY state")
+            .fetch_all(&mut *self.tx)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get::<String, _>("state")?.parse()?, r.try_get("n")?)))
+            .collect()
+    }
+
     /// Mark (user, org): an empty push was seen, so the removal it causes
     /// is held when planned. A row already held or approved by an operator
     /// keeps its state.
@@ -182,8 +250,10 @@ impl StoreTx {
     }
 
     /// An operator's decision: every held (or marked) row matching `filter`
-    /// moves to `to`; their targets are released (approve: pending, due now)
-    /// or settled (reject: idle, nothing sent). Returns the rows decided.
+    /// moves to `to`, and its target is planned again at once whatever its
+    /// state (its generation moves, so a pass that holds it right now ends
+    /// pending, not held): an approved removal is sent, a rejected one ends
+    /// idle without a call. Returns the rows decided.
     pub async fn decide_holds(
         &mut self,
         filter: &HoldFilter,
@@ -202,11 +272,6 @@ impl StoreTx {
         .fetch_all(&mut *self.tx)
         .await?;
         let rows: Vec<HoldRow> = rows.iter().map(hold_from_row).collect::<Result<_, _>>()?;
-        let target_status = if to == HoldState::Approved {
-            "pending"
-        } else {
-            "idle"
-        };
         for h in &rows {
             sqlx::query("UPDATE safety_holds SET state = $1, updated_at = $2 WHERE user_id = $3 AND org_id = $4")
                 .bind(to.as_str())
@@ -222,11 +287,11 @@ impl StoreTx {
                 .execute(&mut *self.tx)
                 .await?;
             sqlx::query(
-                "UPDATE sync_targets SET status = $1, next_attempt_at = $2, updated_at = $2,
+                "UPDATE sync_targets SET status = 'pending', generation = generation + 1,
+                        next_attempt_at = $1, updated_at = $1, attempts = 0, first_failure_at = NULL,
                         last_error = NULL, last_error_ref = NULL
-                  WHERE user_id = $3 AND org_id = $4 AND status IN ('held', 'pending')",
+                  WHERE user_id = $2 AND org_id = $3",
             )
-            .bind(target_status)
             .bind(now)
             .bind(&h.user_id)
             .bind(&h.org_id)
@@ -250,7 +315,7 @@ impl StoreTx {
             .await?;
         sqlx::query(
             "INSERT INTO safety_removals (user_id, org_id, planned_at, sent) VALUES ($1, $2, $3, 0)
-             ON CONFLICT (user_id, org_id, planned_at) DO NOTHING",
+             ON CONFLICT (user_id, org_id) DO NOTHING",
         )
         .bind(user_id)
         .bind(org_id)
@@ -287,21 +352,32 @@ impl StoreTx {
         since: i64,
         org_id: Option<&str>,
     ) -> Result<RemovalCounts, StoreError> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS planned, COALESCE(SUM(CASE WHEN sent = 1 THEN 1 ELSE 0 END), 0) AS sent FROM safety_removals
-              WHERE planned_at >= $1 AND ($2 IS NULL OR org_id = $2)",
-        )
-        .bind(since)
-        .bind(org_id)
-        .fetch_one(&mut *self.tx)
-        .await?;
-        let granted = sqlx::query(
-            "SELECT COUNT(*) AS n FROM snyk_access
-              WHERE state IN ('pending', 'member') AND ($1 IS NULL OR org_id = $1)",
-        )
-        .bind(org_id)
-        .fetch_one(&mut *self.tx)
-        .await?;
+        const REMOVALS: &str = "SELECT COUNT(*) AS planned, COALESCE(SUM(CASE WHEN sent = 1 THEN 1 ELSE 0 END), 0) AS sent
+                                FROM safety_removals WHERE planned_at >= $1";
+        const GRANTED: &str =
+            "SELECT COUNT(*) AS n FROM snyk_access WHERE state IN ('pending', 'member')";
+        // Plain queries (not `$2 IS NULL OR ...`), so the org's count uses
+        // the org index.
+        let (row, granted) = match org_id {
+            None => (
+                sqlx::query(REMOVALS)
+                    .bind(since)
+                    .fetch_one(&mut *self.tx)
+                    .await?,
+                sqlx::query(GRANTED).fetch_one(&mut *self.tx).await?,
+            ),
+            Some(org) => (
+                sqlx::query(&format!("{REMOVALS} AND org_id = $2"))
+                    .bind(since)
+                    .bind(org)
+                    .fetch_one(&mut *self.tx)
+                    .await?,
+                sqlx::query(&format!("{GRANTED} AND org_id = $1"))
+                    .bind(org)
+                    .fetch_one(&mut *self.tx)
+                    .await?,
+            ),
+        };
         Ok(RemovalCounts {
             planned: row.try_get("planned")?,
             sent: row.try_get("sent")?,

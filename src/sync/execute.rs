@@ -74,6 +74,7 @@ impl Engine {
         // more steps cover the existing-user path and a hand-over.
         let (mut counted, mut forgotten) = (false, false);
         for _ in 0..6 {
+            let loaded_at = self.now();
             let (facts, access) = self.load(&t.user_id, org.as_str()).await?;
             let applied = match access.as_ref().map(applied_of).transpose() {
                 Ok(a) => a,
@@ -97,7 +98,7 @@ impl Engine {
             let ops = planner::plan(&org, want, email.as_ref(), applied.as_ref());
             let reduction = safety::reduction(want, email.as_ref(), applied.as_ref());
             if reduction.is_none() && !forgotten {
-                self.forget_hold(t).await?;
+                self.forget_hold(t, loaded_at).await?;
                 forgotten = true;
             }
             let Some(op) = ops.first() else {
@@ -157,6 +158,9 @@ impl Engine {
                         None => tx.delete_access(&t.user_id, &t.org_id).await?,
                     }
                     tx.commit().await?;
+                    // The next step plans from the new state: if it takes
+                    // no access away, the rails' row for it is moot.
+                    forgotten = false;
                 }
                 StepEnd::Finish(f) => return self.end(t, f).await,
             }

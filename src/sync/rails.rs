@@ -27,8 +27,19 @@ pub(super) enum Guard {
     End(Finish),
 }
 
-/// How long an admin the last-admin check let go is not counted as one.
-const ADMIN_LEAVING_MS: i64 = 60_000;
+/// The longest an admin the last-admin check let go is not counted as one
+/// (normally until Snyk's list stops showing them as the org's admin).
+const ADMIN_LEAVING_MS: i64 = 3_600_000;
+
+/// What the last-admin check found.
+enum AdminCheck {
+    /// The org cannot be seen (no group list, or not in it): not checked.
+    Unseen,
+    /// Another admin stays: this one may go (and is remembered as leaving).
+    Leaving,
+    /// Refused, with the reason.
+    Refuse(String),
+}
 
 fn count(c: RemovalCounts) -> Count {
     Count {
@@ -39,19 +50,32 @@ fn count(c: RemovalCounts) -> Count {
 
 impl Engine {
     /// The plan for this target takes no access away: whatever the rails
-    /// stored for it (waiting, held, rejected ...) is moot.
-    pub(super) async fn forget_hold(&self, t: &TargetRow) -> Result<(), StoreError> {
+    /// stored for it (waiting, held, let through, rejected ...) is moot.
+    /// Only a row no newer than the facts the plan was made from is
+    /// forgotten (`loaded_at`): a row written since (an empty push marked
+    /// it) belongs to a change this plan has not seen, whose target is queued
+    /// again anyway.
+    pub(super) async fn forget_hold(
+        &self,
+        t: &TargetRow,
+        loaded_at: i64,
+    ) -> Result<(), StoreError> {
         let mut tx = self.store.read().await?;
         let row = tx.hold(&t.user_id, &t.org_id).await?;
         tx.commit().await?;
         let Some(h) = row else {
             return Ok(());
         };
+        if h.updated_at > loaded_at {
+            return Ok(());
+        }
         let mut tx = self.store.write().await?;
-        tx.delete_hold(&t.user_id, &t.org_id).await?;
+        let gone = tx
+            .delete_hold_if_unchanged(&t.user_id, &t.org_id, h.state, h.updated_at)
+            .await?;
         tx.unlog_removal(&t.user_id, &t.org_id).await?;
         tx.commit().await?;
-        if h.state == HoldState::Held {
+        if gone && h.state == HoldState::Held {
             tracing::info!(user = %t.user_id, org = %t.org_id, "a held removal is no longer planned (the IdP changed back): released from the hold");
         }
         Ok(())
@@ -75,6 +99,7 @@ impl Engine {
             let reason = "a protected account (safety.protected_emails): the bridge never removes or lowers its access";
             return self.refuse(t, op, red, email, reason.to_owned()).await;
         }
+        let mut leaving_admin = None;
         if let Applied::Member {
             snyk_user_id,
             role: crate::domain::SnykRole::Admin,
@@ -82,39 +107,13 @@ impl Engine {
         } = applied
             && self.settings.group_id.is_some()
         {
-            // One admin check at a time, remembering whom it let go: two
-            // admins leaving together must not both pass.
-            let mut memory = self.breaker.lock().await;
-            let now = self.now();
-            memory
-                .admins_leaving
-                .retain(|(_, _, at)| now.saturating_sub(*at) < ADMIN_LEAVING_MS);
-            match self.group_view().await {
-                Ok(Some(view)) => {
-                    if let Some(name) = view.org_names.get(org.as_str()) {
-                        let leaving: Vec<&str> = memory
-                            .admins_leaving
-                            .iter()
-                            .filter(|(o, u, _)| o == org.as_str() && u != snyk_user_id)
-                            .map(|(_, u, _)| u.as_str())
-                            .collect();
-                        if safety::last_admin(&view.members, name, snyk_user_id, &leaving) {
-                            drop(memory);
-                            let reason = format!(
-                                "the last admin of org {name}: the bridge never removes or lowers an org's last admin"
-                            );
-                            return self.refuse(t, op, red, email, reason).await;
-                        }
-                        memory.admins_leaving.push((
-                            org.as_str().to_owned(),
-                            snyk_user_id.clone(),
-                            now,
-                        ));
-                    }
+            match self.last_admin_check(org, snyk_user_id).await {
+                Ok(AdminCheck::Refuse(reason)) => {
+                    return self.refuse(t, op, red, email, reason).await;
                 }
-                Ok(None) => {}
+                Ok(AdminCheck::Leaving) => leaving_admin = Some(snyk_user_id),
+                Ok(AdminCheck::Unseen) => {}
                 Err((e, trace)) => {
-                    drop(memory);
                     return self.failure(t, None, e, &trace).await.map(Guard::End);
                 }
             }
@@ -123,10 +122,72 @@ impl Engine {
             return Ok(Guard::Pass);
         }
         let guard = self.breaker_gate(t, org, red, email).await?;
-        if matches!(guard, Guard::Pass) {
-            *counted = true;
+        match &guard {
+            Guard::Pass => *counted = true,
+            // Not going now: this admin is not leaving after all.
+            Guard::End(_) => {
+                if let Some(uid) = leaving_admin {
+                    self.breaker
+                        .lock()
+                        .await
+                        .admins_leaving
+                        .retain(|(o, u, _)| !(o == org.as_str() && u == uid));
+                }
+            }
         }
         Ok(guard)
+    }
+
+    /// Is this member the last admin of the org? Snyk's group list is read
+    /// first (outside the lock); then, under the lock, admins let go a
+    /// moment ago (still listed while their removal waits or Snyk's list
+    /// catches up) do not count, and this one is remembered as leaving.
+    async fn last_admin_check(
+        &self,
+        org: &SnykOrgId,
+        snyk_user_id: &str,
+    ) -> Result<AdminCheck, (crate::snyk::SnykError, Trace)> {
+        let Some(view) = self.group_view().await? else {
+            return Ok(AdminCheck::Unseen);
+        };
+        let Some(name) = view.org_names.get(org.as_str()) else {
+            tracing::warn!(org = %org, "the last-admin check cannot see this org in the group's org list: the removal of an admin goes ahead unchecked");
+            return Ok(AdminCheck::Unseen);
+        };
+        if view.org_names.values().filter(|n| *n == name).count() > 1 {
+            return Ok(AdminCheck::Refuse(format!(
+                "an admin of org {name}, whose name another org of the group shares: the bridge cannot tell the org's admins apart, so it never removes or lowers one"
+            )));
+        }
+        let mut memory = self.breaker.lock().await;
+        let now = self.now();
+        // An admin stays "leaving" while Snyk still lists them as an admin of
+        // the org (their removal waits, or the list lags), at most an hour.
+        memory.admins_leaving.retain(|(o, u, at)| {
+            now.saturating_sub(*at) < ADMIN_LEAVING_MS
+                && (o != org.as_str() || safety::is_admin(&view.members, name, u))
+        });
+        let leaving: Vec<&str> = memory
+            .admins_leaving
+            .iter()
+            .filter(|(o, u, _)| o == org.as_str() && u != snyk_user_id)
+            .map(|(_, u, _)| u.as_str())
+            .collect();
+        if safety::last_admin(&view.members, name, snyk_user_id, &leaving) {
+            return Ok(AdminCheck::Refuse(format!(
+                "the last admin of org {name}: the bridge never removes or lowers an org's last admin"
+            )));
+        }
+        if !memory
+            .admins_leaving
+            .iter()
+            .any(|(o, u, _)| o == org.as_str() && u == snyk_user_id)
+        {
+            memory
+                .admins_leaving
+                .push((org.as_str().to_owned(), snyk_user_id.to_owned(), now));
+        }
+        Ok(AdminCheck::Leaving)
     }
 
     /// Refuse for good: recorded (hold row `refused`, a `refused` call
@@ -177,7 +238,10 @@ impl Engine {
         ))))
     }
 
-    /// The deletion circuit breaker and the removal delay.
+    /// The deletion circuit breaker and the removal delay. Every write is
+    /// compare-and-set against the row it decided on: an operator's
+    /// `approve` or a SCIM request's mark that lands meanwhile is never
+    /// overwritten (the target is planned again at once instead).
     async fn breaker_gate(
         &self,
         t: &TargetRow,
@@ -191,29 +255,37 @@ impl Engine {
         let window = i64::try_from(s.window_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
         let window_start = now.saturating_sub(window);
         let mut tx = self.store.write().await?;
-        let mut stored = tx
-            .hold(&t.user_id, &t.org_id)
-            .await?
-            // A refusal that no longer applies (the list changed) starts over.
-            .filter(|h| h.state != HoldState::Refused);
+        let read = tx.hold(&t.user_id, &t.org_id).await?;
+        let expected = read.as_ref().map(|h| (h.state, h.updated_at));
+        // A refusal that no longer applies (the list changed) starts over.
+        let mut stored = read.filter(|h| h.state != HoldState::Refused);
+        let row = |state: HoldState, reason: String, since: i64| HoldRow {
+            user_id: t.user_id.clone(),
+            org_id: t.org_id.clone(),
+            state,
+            reason,
+            email: Some(email.as_str().to_owned()),
+            change: Some(red.to_string()),
+            request_id: t.request_id.clone(),
+            since,
+            updated_at: now,
+        };
+        let mut expected_now = expected;
         if stored.is_none() && s.breaker {
             tx.log_removal(&t.user_id, &t.org_id, now, window_start)
                 .await?;
-            let waiting = HoldRow {
-                user_id: t.user_id.clone(),
-                org_id: t.org_id.clone(),
-                state: HoldState::Waiting,
-                reason: format!(
+            let waiting = row(
+                HoldState::Waiting,
+                format!(
                     "waiting safety.removal_delay_secs ({} s) so the breaker sees a wave whole",
                     s.removal_delay_secs
                 ),
-                email: Some(email.as_str().to_owned()),
-                change: Some(red.to_string()),
-                request_id: t.request_id.clone(),
-                since: now,
-                updated_at: now,
-            };
-            tx.put_hold(&waiting).await?;
+                now,
+            );
+            if !tx.swap_hold(&waiting, expected).await? {
+                return Ok(Guard::End(Finish::Defer { at: now }));
+            }
+            expected_now = Some((waiting.state, waiting.updated_at));
             stored = Some(waiting);
         }
         let facts = Facts {
@@ -227,34 +299,35 @@ impl Engine {
             org: count(tx.removal_counts(window_start, Some(org.as_str())).await?),
         };
         let gate = safety::decide(s, &facts, now);
-        let guard = match &gate {
-            Gate::Send => {
-                if stored.is_some() {
-                    tx.delete_hold(&t.user_id, &t.org_id).await?;
-                    tx.removal_sent(&t.user_id, &t.org_id).await?;
-                }
-                Guard::Pass
-            }
-            Gate::Wait { until } => Guard::End(Finish::Defer { at: *until }),
-            Gate::Hold(reason) => {
-                tx.put_hold(&HoldRow {
-                    user_id: t.user_id.clone(),
-                    org_id: t.org_id.clone(),
-                    state: HoldState::Held,
-                    reason: reason.clone(),
-                    email: Some(email.as_str().to_owned()),
-                    change: Some(red.to_string()),
-                    request_id: t.request_id.clone(),
-                    since: stored.as_ref().map_or(now, |h| h.since),
-                    updated_at: now,
-                })
-                .await?;
+        let since = stored.as_ref().map_or(now, |h| h.since);
+        let (guard, write) = match &gate {
+            // Let through: the row stays (`approved`) until the plan no
+            // longer takes access away, so a retried call (5xx, timeout) is
+            // neither counted nor delayed again, and an approval is not lost.
+            Gate::Send => (
+                Guard::Pass,
+                stored
+                    .as_ref()
+                    .filter(|h| h.state != HoldState::Approved)
+                    .map(|_| row(HoldState::Approved, "let through: being sent".into(), since)),
+            ),
+            Gate::Wait { until } => (Guard::End(Finish::Defer { at: *until }), None),
+            Gate::Hold(reason) => (
                 Guard::End(Finish::Held {
                     reason: reason.clone(),
-                })
-            }
-            Gate::Keep => Guard::End(Finish::Done),
+                }),
+                Some(row(HoldState::Held, reason.clone(), since)),
+            ),
+            Gate::Keep => (Guard::End(Finish::Done), None),
         };
+        if let Some(w) = &write
+            && !tx.swap_hold(w, expected_now).await?
+        {
+            return Ok(Guard::End(Finish::Defer { at: now }));
+        }
+        if matches!(gate, Gate::Send) && stored.is_some() {
+            tx.removal_sent(&t.user_id, &t.org_id).await?;
+        }
         tx.commit().await?;
         let newly_held = matches!(gate, Gate::Hold(_))
             && stored.as_ref().is_none_or(|h| h.state != HoldState::Held);

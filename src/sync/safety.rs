@@ -55,9 +55,12 @@ pub fn reduction(
 }
 
 /// Is `to` a lower role than `from`? ADMIN > COLLABORATOR >
-/// RESTRICTED_COLLABORATOR. A custom role's privileges are unknown to the
-/// bridge: a change between a custom role and anything but ADMIN counts as
-/// lowering (conservative), leaving ADMIN always does, reaching it never.
+/// RESTRICTED_COLLABORATOR; leaving ADMIN always lowers, reaching it never
+/// does. A custom role's privileges are unknown to the bridge, so a change
+/// between a custom role and a non-admin role (or another custom role) is
+/// not counted as lowering: the bridge cannot rank it (and it grants a
+/// custom role to an existing user by adding them as COLLABORATOR first,
+/// which must not read as a downgrade).
 pub fn lowers(from: &SnykRole, to: &SnykRole) -> bool {
     fn rank(r: &SnykRole) -> Option<u8> {
         match r {
@@ -75,8 +78,18 @@ pub fn lowers(from: &SnykRole, to: &SnykRole) -> bool {
     }
     match (rank(from), rank(to)) {
         (Some(a), Some(b)) => b < a,
-        _ => true,
+        _ => false,
     }
+}
+
+/// Is this Snyk user listed as an admin of the org (by name)?
+pub fn is_admin(members: &[GroupMember], org_name: &str, snyk_user_id: &str) -> bool {
+    members.iter().any(|m| {
+        m.id == snyk_user_id
+            && m.orgs
+                .iter()
+                .any(|o| o.name == org_name && o.role() == SnykRole::Admin)
+    })
 }
 
 /// Removals counted in one scope (overall, or one org) over the window.
@@ -296,12 +309,15 @@ mod tests {
                 Some(member(Collaborator)),
                 None,
             ),
+            // A custom role cannot be ranked (and an existing user gets one
+            // by being added as COLLABORATOR first): not a downgrade.
+            (Some(custom()), Some(&e), Some(member(Collaborator)), None),
             (
                 Some(custom()),
                 Some(&e),
-                Some(member(Collaborator)),
+                Some(member(Admin)),
                 Some(Reduction::Downgrade {
-                    from: Collaborator,
+                    from: Admin,
                     to: custom(),
                 }),
             ),
@@ -463,13 +479,15 @@ mod tests {
     }
 
     #[test]
-    fn lowering_is_conservative_for_custom_roles() {
+    fn custom_roles_are_not_ranked() {
         use SnykRole::*;
         assert!(lowers(&Admin, &custom()));
         assert!(!lowers(&custom(), &Admin));
-        assert!(lowers(&custom(), &Collaborator));
-        assert!(lowers(&custom(), &SnykRole::Custom("r2".into())));
+        assert!(!lowers(&custom(), &Collaborator));
+        assert!(!lowers(&Collaborator, &custom()));
+        assert!(!lowers(&custom(), &SnykRole::Custom("r2".into())));
         assert!(!lowers(&custom(), &custom()));
         assert!(!lowers(&RestrictedCollaborator, &Collaborator));
+        assert!(lowers(&Collaborator, &RestrictedCollaborator));
     }
 }

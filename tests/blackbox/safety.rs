@@ -14,11 +14,11 @@ use crate::harness::*;
 
 const ADMIN_TOKEN: &str = "admin-token-for-the-safety-scenarios";
 
-/// The DELETE calls Snyk received for `org`: path and query.
+/// The DELETE calls Snyk accepted for `org`: path and query.
 fn deletes(fake: &FakeSnyk, org: &str) -> Vec<String> {
     writes_to(fake, org)
         .into_iter()
-        .filter(|c| c.method == "DELETE")
+        .filter(|c| c.method == "DELETE" && c.status == 200)
         .map(|c| format!("{}?{}", c.path, c.query))
         .collect()
 }
@@ -153,11 +153,13 @@ async fn breaker_holds_a_wave(backend: Backend) {
     assert_eq!(doc["safety"]["held"], json!(6), "{doc}");
     assert_eq!(doc["outbox"]["held"], json!(6), "{doc}");
 
-    // approve one user: exactly that removal is sent.
+    // approve one user: exactly that removal is sent, even though Snyk
+    // fails the first call of it (the approval survives the retry).
+    fake.fail_next(1, 503);
     let (code, out) = b.command(&["approve", "--user", "DEV00@example.com"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("approved: dev00@example.com"), "{out}");
-    wait_for("the approved removal", Duration::from_secs(3), || {
+    wait_for("the approved removal", Duration::from_secs(10), || {
         (!deletes(&fake, ORG_A).is_empty()).then_some(())
     })
     .await;
@@ -278,30 +280,60 @@ async fn empty_push_is_held(backend: Backend) {
     })
     .await;
     assert_eq!(deletes(&fake, ORG_A), Vec::<String>::new());
+    // A DELETE of the mapped group takes it from everyone at once: held too.
+    let (status, out) = b.scim("DELETE", &format!("/Groups/{group}"), None).await;
+    assert_eq!(status, 204, "{out}");
+    wait_for(
+        "the group DELETE's removals held",
+        Duration::from_secs(5),
+        || {
+            let (_, out) = b.command(&["status"]);
+            out.contains("deletion circuit breaker OPEN, 12")
+                .then_some(())
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(deletes(&fake, ORG_A), Vec::<String>::new());
+    assert_eq!(fake.pending(ORG_A).len(), 12);
 }
 
 async fn protected_account_is_never_removed(backend: Backend) {
     let fake = fake_snyk().await;
     let db = Db::new(backend).await;
     let dir = tempfile::tempdir().expect("dir");
-    let b = Bridge::start(
-        dir.path(),
-        &config(
+    let cfg = BridgeConfig {
+        // "Leads" first: a lead who is also a developer is ADMIN.
+        mappings: vec![
+            mapping("Leads", ORG_A, "ADMIN"),
+            mapping("Developers", ORG_A, "COLLABORATOR"),
+        ],
+        ..config(
             "[safety]\nremoval_delay_secs = 0\nprotected_emails = [\"Break.Glass@example.com\"]\n",
-        ),
-        &db,
-        &fake,
-    )
-    .await;
+        )
+    };
+    let b = Bridge::start(dir.path(), &cfg, &db, &fake).await;
     let (group, ids) = provisioned_group(&b, &fake, "Developers", "crew", 2).await;
+    let leads = create_group(&b, "Leads").await;
     let guard = create_user(&b, okta_user("break.glass@example.com")).await;
     okta_add_member(&b, &group, "Developers", &guard).await;
+    okta_add_member(&b, &leads, "Leads", &guard).await;
     wait_for(
         "the protected account's grant",
-        Duration::from_secs(2),
-        || is_pending(&fake, ORG_A, "break.glass@example.com", "COLLABORATOR").then_some(()),
+        Duration::from_secs(3),
+        || is_pending(&fake, ORG_A, "break.glass@example.com", "ADMIN").then_some(()),
     )
     .await;
+    // A downgrade (ADMIN -> COLLABORATOR) of the protected account: refused.
+    okta_remove_member(&b, &leads, &guard).await;
+    let (out, _) = wait_for("the refused downgrade", Duration::from_secs(3), || {
+        let (_, out) = b.command(&["status"]);
+        out.contains("lower the role ADMIN -> COLLABORATOR")
+            .then_some(out)
+    })
+    .await;
+    assert!(out.contains("protected account"), "{out}");
+    assert!(is_pending(&fake, ORG_A, "break.glass@example.com", "ADMIN"));
     okta_deactivate(&b, &guard).await;
     // An ordinary leaver beside it is removed as usual.
     okta_deactivate(&b, &ids[0]).await;
@@ -320,12 +352,8 @@ async fn protected_account_is_never_removed(backend: Backend) {
     assert!(out.contains("protected account"), "{out}");
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(deleted_emails(&fake), vec!["crew00@example.com".to_owned()]);
-    assert!(is_pending(
-        &fake,
-        ORG_A,
-        "break.glass@example.com",
-        "COLLABORATOR"
-    ));
+    assert!(is_pending(&fake, ORG_A, "break.glass@example.com", "ADMIN"));
+    assert!(out.contains("remove from the org"), "{out}");
     let (_, metrics) = get(&b, "/metrics", None).await;
     assert!(metrics.contains("safety_refused_changes 1"), "{metrics}");
 }

@@ -1062,3 +1062,131 @@ fn postgres_urls_get_the_new_database() {
         "postgres://h:5432/c_1"
     );
 }
+
+// --- the safety rails' tables ---
+
+contract!(
+    safety_holds_contract,
+    sqlite_safety_holds_contract,
+    postgres_safety_holds_contract
+);
+
+fn hold(
+    state: snyk_scim_bridge::store::HoldState,
+    updated_at: i64,
+) -> snyk_scim_bridge::store::HoldRow {
+    snyk_scim_bridge::store::HoldRow {
+        user_id: "u1".into(),
+        org_id: "o1".into(),
+        state,
+        reason: "why".into(),
+        email: Some("ann@example.com".into()),
+        change: Some("remove from the org".into()),
+        request_id: None,
+        since: 1,
+        updated_at,
+    }
+}
+
+/// Compare-and-set on hold rows, the one-entry-per-pair removal log, and an
+/// operator's approval racing a pass that holds the target: the target ends
+/// pending (planned again), never held with an approved row.
+async fn safety_holds_contract(ctx: Ctx) {
+    use snyk_scim_bridge::store::{Finish, HoldFilter, HoldState};
+    let store = &ctx.store;
+    let mut tx = store.write().await.expect("tx");
+    // Insert only when absent; update only when unchanged.
+    assert!(
+        tx.swap_hold(&hold(HoldState::Waiting, 10), None)
+            .await
+            .expect("insert")
+    );
+    assert!(
+        !tx.swap_hold(&hold(HoldState::Held, 11), None)
+            .await
+            .expect("second insert")
+    );
+    assert!(
+        !tx.swap_hold(&hold(HoldState::Held, 11), Some((HoldState::Waiting, 9)))
+            .await
+            .expect("stale update")
+    );
+    assert!(
+        tx.swap_hold(&hold(HoldState::Held, 11), Some((HoldState::Waiting, 10)))
+            .await
+            .expect("update")
+    );
+    assert_eq!(
+        tx.hold("u1", "o1").await.expect("read").map(|h| h.state),
+        Some(HoldState::Held)
+    );
+    // One log entry per (user, org) in the window; the org filter counts it.
+    tx.log_removal("u1", "o1", 100, 0).await.expect("log");
+    tx.log_removal("u1", "o1", 200, 0).await.expect("log again");
+    let c = tx.removal_counts(0, Some("o1")).await.expect("counts");
+    assert_eq!((c.planned, c.sent), (1, 0));
+    assert_eq!(
+        tx.removal_counts(0, Some("o2"))
+            .await
+            .expect("counts")
+            .planned,
+        0
+    );
+    tx.removal_sent("u1", "o1").await.expect("sent");
+    assert_eq!(tx.removal_counts(0, None).await.expect("counts").sent, 1);
+    // Entries older than the horizon are dropped when a new one is logged.
+    tx.log_removal("u2", "o1", 5_000, 1_000).await.expect("log");
+    assert_eq!(tx.removal_counts(0, None).await.expect("counts").planned, 1);
+    // The target is claimed by a pass that will end it `held`.
+    tx.enqueue_target("u1", "o1", 0).await.expect("enqueue");
+    tx.commit().await.expect("commit");
+    let mut tx = store.write().await.expect("tx");
+    let claimed = tx
+        .claim_target("w1", 1, 60_000, false)
+        .await
+        .expect("claim")
+        .expect("due");
+    tx.commit().await.expect("commit");
+    // Meanwhile an operator approves it.
+    let mut tx = store.write().await.expect("tx");
+    let decided = tx
+        .decide_holds(
+            &HoldFilter {
+                email: Some("ann@example.com".into()),
+                org_id: None,
+            },
+            HoldState::Approved,
+            2,
+        )
+        .await
+        .expect("approve");
+    assert_eq!(decided.len(), 1);
+    tx.commit().await.expect("commit");
+    // The pass ends as it decided before the approval: held.
+    let mut tx = store.write().await.expect("tx");
+    let held = Finish::Held {
+        reason: "why".into(),
+    };
+    assert!(
+        tx.finish_target(&claimed, &held, 3, "w1")
+            .await
+            .expect("finish")
+    );
+    let t = tx
+        .get_target("u1", "o1")
+        .await
+        .expect("get")
+        .expect("target");
+    assert_eq!(
+        t.status.as_str(),
+        "pending",
+        "planned again, not stuck held"
+    );
+    assert_eq!(
+        tx.hold("u1", "o1").await.expect("read").map(|h| h.state),
+        Some(HoldState::Approved)
+    );
+    let counts = tx.hold_counts().await.expect("counts");
+    assert_eq!(counts, vec![(HoldState::Approved, 1)]);
+    tx.commit().await.expect("commit");
+}

@@ -213,9 +213,9 @@ pub fn render(s: &StatusSnapshot) -> String {
         .map(|h| {
             vec![
                 Cell::Text(h.state.to_string()),
+                Cell::Text(s.names.user_label(&h.user_id)),
                 Cell::Text(opt(h.email.as_deref())),
-                Cell::Code(h.user_id.clone()),
-                Cell::Code(h.org_id.clone()),
+                Cell::Text(s.names.org_label(&h.org_id)),
                 Cell::Text(opt(h.change.as_deref())),
                 Cell::Text(h.reason.clone()),
                 Cell::Text(when(h.since, s.now_ms)),
@@ -239,7 +239,7 @@ pub fn render(s: &StatusSnapshot) -> String {
             (table(
                 "safety",
                 "Safety rails: removals and downgrades held, waiting or refused (release with `snyk-scim-bridge approve`, drop with `reject`)",
-                &["state", "email", "SCIM user", "org", "change", "why", "since", "caused by SCIM request"],
+                &["state", "user", "email Snyk knows", "org", "change", "why", "since", "caused by SCIM request"],
                 &holds,
                 "Nothing held.",
             ))
