@@ -34,7 +34,13 @@ use crate::sync;
 
 /// What a change touched, for queueing Snyk work.
 enum Change {
-    User(String),
+    /// A user written: the stored document before (None: created) and after
+    /// (None: deleted).
+    User {
+        id: String,
+        before: Option<Map<String, Value>>,
+        after: Option<Map<String, Value>>,
+    },
     Group {
         names: Vec<Option<String>>,
         users: BTreeSet<String>,
@@ -300,7 +306,18 @@ impl ScimService {
         };
         let cause = self.actor.request_id.as_deref();
         match change {
-            Change::User(id) => sync::enqueue_user(tx, &self.sync.mappings, id, at, cause).await?,
+            Change::User { id, before, after } => {
+                sync::enqueue_user_change(
+                    tx,
+                    &self.sync.mappings,
+                    id,
+                    before.as_ref(),
+                    after.as_ref(),
+                    at,
+                    cause,
+                )
+                .await?
+            }
             Change::Group {
                 names,
                 users,
@@ -386,7 +403,11 @@ impl ScimService {
         self.audit(tx, kind, id.as_str(), "create", summary, &stored.doc)
             .await?;
         let change = match kind {
-            ResourceKind::User => Change::User(id.as_str().to_owned()),
+            ResourceKind::User => Change::User {
+                id: id.as_str().to_owned(),
+                before: None,
+                after: Some(stored.doc.clone()),
+            },
             ResourceKind::Group => Change::Group {
                 names: vec![display_name(&stored.doc)],
                 users,
@@ -574,7 +595,11 @@ impl ScimService {
             now_members = Some(sorted);
         }
         let change = match current.kind {
-            ResourceKind::User => Change::User(current.id.clone()),
+            ResourceKind::User => Change::User {
+                id: current.id.clone(),
+                before: Some(current.doc.clone()),
+                after: Some(doc.clone()),
+            },
             ResourceKind::Group => Change::Group {
                 names: vec![display_name(&current.doc), display_name(&doc)],
                 users: touched_users,
@@ -612,7 +637,11 @@ impl ScimService {
         let current = load(&mut tx, kind, id).await?;
         if_match.check(current.version)?;
         let change = match kind {
-            ResourceKind::User => Change::User(id.to_owned()),
+            ResourceKind::User => Change::User {
+                id: id.to_owned(),
+                before: Some(current.doc.clone()),
+                after: None,
+            },
             ResourceKind::Group => {
                 let users = user_members(&tx.members(id).await?);
                 Change::Group {

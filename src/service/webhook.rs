@@ -312,7 +312,12 @@ impl ScimService {
         current: &StoredResource,
     ) -> Result<(), ServiceError> {
         tx.delete_resource(ResourceKind::User, &current.id).await?;
-        self.enqueue(tx, &Change::User(current.id.clone())).await?;
+        let change = Change::User {
+            id: current.id.clone(),
+            before: Some(current.doc.clone()),
+            after: None,
+        };
+        self.enqueue(tx, &change).await?;
         self.audit(
             tx,
             ResourceKind::User,

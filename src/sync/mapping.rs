@@ -2,7 +2,7 @@
 //! `[[mappings]]` of the configuration, the user's groups and `active` flag
 //! (docs/interface.md, "What the bridge does in Snyk"). Pure and table-tested.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value};
 
@@ -88,6 +88,42 @@ pub fn wants_access(mappings: &[Mapping], user: &UserFacts, org: &SnykOrgId) -> 
             .any(|m| &m.org_id == org && user.groups.iter().any(|g| m.group.matches(g)))
 }
 
+/// The orgs where a change from `before` to `after` (None: no such user,
+/// e.g. before a create or after a delete) may change what the user should
+/// have: a different desired role, a different "wants access" (an active
+/// member of a mapped group, with or without a usable email: without one the
+/// target reports why), or, when the email changed, every org wanted before
+/// or after (Snyk knows the access by email). Pure; a user in no mapped group
+/// before or after gets nothing.
+pub fn changed_orgs(
+    mappings: &[Mapping],
+    before: Option<&UserFacts>,
+    after: Option<&UserFacts>,
+) -> BTreeSet<SnykOrgId> {
+    let (d_before, d_after) = (desired(mappings, before), desired(mappings, after));
+    let wants =
+        |f: Option<&UserFacts>, org: &SnykOrgId| f.is_some_and(|f| wants_access(mappings, f, org));
+    let email_changed =
+        before.and_then(|f| f.email.as_ref()) != after.and_then(|f| f.email.as_ref());
+    mapped_orgs(mappings)
+        .into_iter()
+        .filter(|org| {
+            let b = (d_before.get(org), wants(before, org));
+            let a = (d_after.get(org), wants(after, org));
+            b != a || (email_changed && (b.1 || a.1))
+        })
+        .collect()
+}
+
+/// The orgs the groups of these names are mapped to.
+pub fn orgs_of_groups(mappings: &[Mapping], names: &[Option<&str>]) -> BTreeSet<SnykOrgId> {
+    mappings
+        .iter()
+        .filter(|m| names.iter().flatten().any(|n| m.group.matches(n)))
+        .map(|m| m.org_id.clone())
+        .collect()
+}
+
 /// Every org some mapping names, in file order without repeats.
 pub fn mapped_orgs(mappings: &[Mapping]) -> Vec<SnykOrgId> {
     let mut out: Vec<SnykOrgId> = Vec::new();
@@ -141,6 +177,59 @@ mod tests {
         assert!(!wants_access(&maps, &u, &b));
         u.active = false;
         assert!(!wants_access(&maps, &u, &a));
+    }
+
+    #[test]
+    fn changed_orgs_table() {
+        let maps = vec![
+            m("Admins", ORG_A, SnykRole::Admin),
+            m("Devs", ORG_A, SnykRole::Collaborator),
+            m("Devs", ORG_B, SnykRole::Collaborator),
+        ];
+        let a = SnykOrgId::parse(ORG_A).expect("org");
+        let b = SnykOrgId::parse(ORG_B).expect("org");
+        let set = |v: &[&SnykOrgId]| v.iter().map(|o| (*o).clone()).collect::<BTreeSet<_>>();
+        let with_email = |f: &UserFacts, e: Option<&str>| UserFacts {
+            email: e.and_then(|e| Email::parse(e).ok()),
+            ..f.clone()
+        };
+        let none = user(true, &[]);
+        let admin = user(true, &["Admins"]);
+        let dev = user(true, &["devs"]);
+        let both = user(true, &["Admins", "Devs"]);
+        let both_off = user(false, &["Admins", "Devs"]);
+        let admin_new = with_email(&admin, Some("new@x.com"));
+        let admin_none = with_email(&admin, None);
+        let none_new = with_email(&none, Some("new@x.com"));
+        let dev_off = user(false, &["Devs"]);
+        let rows: Vec<(Option<&UserFacts>, Option<&UserFacts>, BTreeSet<SnykOrgId>)> = vec![
+            // a create or a delete of a user in no mapped group: nothing
+            (None, Some(&none), set(&[])),
+            (Some(&none), None, set(&[])),
+            // a name change (same groups, same email, same active): nothing
+            (Some(&admin), Some(&admin), set(&[])),
+            // deactivation: every org wanted before
+            (Some(&both), Some(&both_off), set(&[&a, &b])),
+            // delete: every org wanted before
+            (Some(&dev), None, set(&[&a, &b])),
+            // a new email: every org wanted
+            (Some(&admin), Some(&admin_new), set(&[&a])),
+            // the email goes away: the target reports why, in the org wanted
+            (Some(&admin), Some(&admin_none), set(&[&a])),
+            // a new email for a user in no mapped group: nothing
+            (Some(&none), Some(&none_new), set(&[])),
+            // reactivation
+            (Some(&dev_off), Some(&dev), set(&[&a, &b])),
+        ];
+        for (i, (before, after, want)) in rows.into_iter().enumerate() {
+            assert_eq!(changed_orgs(&maps, before, after), want, "row {i}");
+        }
+        assert_eq!(orgs_of_groups(&maps, &[Some("ADMINS")]), set(&[&a]));
+        assert_eq!(
+            orgs_of_groups(&maps, &[Some("x"), Some("Devs")]),
+            set(&[&a, &b])
+        );
+        assert_eq!(orgs_of_groups(&maps, &[None]), set(&[]));
     }
 
     #[test]

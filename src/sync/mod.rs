@@ -1,9 +1,10 @@
 //! The sync engine: keeps Snyk in step with what the SCIM store says.
 //!
 //! - [`mapping`], [`planner`], [`judge`], [`retry`]: pure (no I/O), table-tested.
-//! - [`enqueue_user`] / [`enqueue_group_members`]: called by the SCIM use
-//!   cases *inside their transaction*, so a stored change always has its
-//!   outbox rows (`sync_targets`), and a SCIM response never waits on Snyk.
+//! - [`enqueue_user_change`] / [`enqueue_group_members`]: called by the SCIM
+//!   use cases *inside their transaction*, so a stored change always has its
+//!   outbox rows (`sync_targets`) for exactly the orgs it may change, and a
+//!   SCIM response never waits on Snyk.
 //! - [`Engine`] (`engine`): the handle, its settings and whole-store views;
 //!   `worker`: the loop that claims due targets with leases and runs them;
 //!   `execute`: one target (desired vs applied access, calls through the
@@ -67,41 +68,72 @@ pub struct QueueAt {
     pub due: i64,
 }
 
-/// Queue every (user, org) that a change to this user may affect: every
-/// mapped org, and every org where the bridge holds access for the user.
-/// `cause`: the SCIM request id, kept on the target and in the audit trail.
-pub async fn enqueue_user(
+/// Queue one (user, org), with the audit link to the request that caused it.
+async fn queue(
     tx: &mut StoreTx,
-    mappings: &[Mapping],
     user_id: &str,
+    org: &str,
     at: QueueAt,
     cause: Option<&str>,
 ) -> Result<(), StoreError> {
-    let mut orgs: BTreeSet<String> = mapping::mapped_orgs(mappings)
-        .into_iter()
-        .map(|o| o.as_str().to_owned())
-        .collect();
-    orgs.extend(tx.access_orgs(user_id).await?);
-    // The IdP changed this user: a removal an operator rejected is planned anew.
-    tx.clear_rejected(user_id).await?;
-    for org in orgs {
-        tx.enqueue_target_caused(user_id, &org, at.now, at.due, cause)
-            .await?;
-        if let Some(request_id) = cause {
-            tx.record_queued(&QueuedRecord {
-                at: at.now,
-                request_id: request_id.to_owned(),
-                user_id: user_id.to_owned(),
-                org_id: org.clone(),
-            })
-            .await?;
-        }
+    tx.enqueue_target_caused(user_id, org, at.now, at.due, cause)
+        .await?;
+    if let Some(request_id) = cause {
+        tx.record_queued(&QueuedRecord {
+            at: at.now,
+            request_id: request_id.to_owned(),
+            user_id: user_id.to_owned(),
+            org_id: org.to_owned(),
+        })
+        .await?;
     }
     Ok(())
 }
 
-/// Queue the users of a group whose change may affect access: only when the
-/// group's name (before or after the change) is mapped.
+/// Queue what a change to one user may change in Snyk: the orgs where the
+/// user's desired access before (`before`, the stored document; None for a
+/// create) and after (`after`; None for a delete) differ
+/// (`mapping::changed_orgs`, pure), and every org where the bridge holds
+/// access for them. A user in no mapped group queues nothing. Called inside
+/// the change's transaction; `cause` (the SCIM request id) is kept on the
+/// target and in the audit trail.
+pub async fn enqueue_user_change(
+    tx: &mut StoreTx,
+    mappings: &[Mapping],
+    user_id: &str,
+    before: Option<&serde_json::Map<String, serde_json::Value>>,
+    after: Option<&serde_json::Map<String, serde_json::Value>>,
+    at: QueueAt,
+    cause: Option<&str>,
+) -> Result<(), StoreError> {
+    let groups: Vec<String> = tx
+        .groups_of(user_id)
+        .await?
+        .into_iter()
+        .filter_map(|(_, name)| name)
+        .collect();
+    let before = before.map(|d| mapping::facts(d, groups.clone()));
+    let after = after.map(|d| mapping::facts(d, groups));
+    let mut orgs: BTreeSet<String> =
+        mapping::changed_orgs(mappings, before.as_ref(), after.as_ref())
+            .into_iter()
+            .map(|o| o.as_str().to_owned())
+            .collect();
+    orgs.extend(tx.access_orgs(user_id).await?);
+    // The IdP changed what decides this user's access: a removal an operator
+    // rejected is planned anew (an identical re-push changes nothing).
+    if before != after {
+        tx.clear_rejected(user_id).await?;
+    }
+    for org in orgs {
+        queue(tx, user_id, &org, at, cause).await?;
+    }
+    Ok(())
+}
+
+/// Queue the members a group write added or removed (`user_ids`), for the
+/// orgs the group is mapped to under its name before or after the write
+/// (`names`): nothing when neither name is mapped.
 pub async fn enqueue_group_members(
     tx: &mut StoreTx,
     mappings: &[Mapping],
@@ -110,15 +142,15 @@ pub async fn enqueue_group_members(
     at: QueueAt,
     cause: Option<&str>,
 ) -> Result<(), StoreError> {
-    let mapped = names
-        .iter()
-        .flatten()
-        .any(|n| mapping::is_mapped_group(mappings, n));
-    if !mapped {
+    let orgs = mapping::orgs_of_groups(mappings, names);
+    if orgs.is_empty() {
         return Ok(());
     }
     for u in user_ids {
-        enqueue_user(tx, mappings, u, at, cause).await?;
+        tx.clear_rejected(u).await?;
+        for org in &orgs {
+            queue(tx, u, org.as_str(), at, cause).await?;
+        }
     }
     Ok(())
 }
