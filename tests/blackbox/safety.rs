@@ -184,8 +184,8 @@ async fn breaker_holds_a_wave(backend: Backend) {
     let (_, metrics) = get(&b, "/metrics", None).await;
     assert!(metrics.contains("safety_breaker_open 0"), "{metrics}");
 
-    // The IdP changes one of them again: its removal is planned anew (one
-    // removal: under the thresholds, sent after the delay).
+    // A change that decides nothing (a new display name) leaves the
+    // rejection alone.
     let (status, out) = b
         .scim(
             "PATCH",
@@ -196,6 +196,12 @@ async fn breaker_holds_a_wave(backend: Backend) {
         )
         .await;
     assert!(status == 200 || status == 204, "{status} {out}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(deleted_emails(&fake).len(), 1, "still rejected");
+    // The IdP changes what decides the user's access (deactivates them):
+    // the removal is planned anew (one removal: under the thresholds, sent
+    // after the delay).
+    okta_deactivate(&b, &ids[1]).await;
     wait_for("the re-planned removal", Duration::from_secs(5), || {
         (deleted_emails(&fake).len() == 2).then_some(())
     })
