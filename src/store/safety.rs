@@ -201,17 +201,6 @@ impl StoreTx {
         Ok(())
     }
 
-    /// Forget (user, org) (the plan no longer takes access away, or the
-    /// removal was sent); a waiting removal's count goes with it.
-    pub async fn delete_hold(&mut self, user_id: &str, org_id: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM safety_holds WHERE user_id = $1 AND org_id = $2")
-            .bind(user_id)
-            .bind(org_id)
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
-    }
-
     /// The IdP changed this user again: a rejected removal of theirs is
     /// planned anew.
     pub async fn clear_rejected(&mut self, user_id: &str) -> Result<(), StoreError> {

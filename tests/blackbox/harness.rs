@@ -419,6 +419,24 @@ pub async fn create_user(b: &Bridge, body: Value) -> String {
     out["id"].as_str().expect("id").to_owned()
 }
 
+/// `POST /Groups` with these members (SCIM user ids); returns the id.
+pub async fn create_group_with(b: &Bridge, name: &str, members: &[String]) -> String {
+    let members: Vec<Value> = members.iter().map(|id| json!({"value": id})).collect();
+    let (status, out) = b
+        .scim(
+            "POST",
+            "/Groups",
+            Some(json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                "displayName": name,
+                "members": members
+            })),
+        )
+        .await;
+    assert_eq!(status, 201, "create group {name}: {out}");
+    out["id"].as_str().expect("id").to_owned()
+}
+
 /// Okta Push Groups: `POST /Groups` with no members; returns the id.
 pub async fn create_group(b: &Bridge, name: &str) -> String {
     let (status, out) = b

@@ -27,19 +27,7 @@ async fn backlog(b: &Bridge, prefix: &str) -> Vec<String> {
     for i in 0..BACKLOG {
         ids.push(create_user(b, okta_user(&format!("{prefix}{i:03}@example.com"))).await);
     }
-    let members: Vec<Value> = ids.iter().map(|id| json!({"value": id})).collect();
-    let (status, out) = b
-        .scim(
-            "POST",
-            "/Groups",
-            Some(json!({
-                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
-                "displayName": "Snyk Admins",
-                "members": members
-            })),
-        )
-        .await;
-    assert_eq!(status, 201, "{out}");
+    create_group_with(b, "Snyk Admins", &ids).await;
     ids
 }
 

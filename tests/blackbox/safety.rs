@@ -54,26 +54,14 @@ async fn provisioned_group(
     for i in 0..n {
         ids.push(create_user(b, okta_user(&format!("{prefix}{i:02}@example.com"))).await);
     }
-    let members: Vec<_> = ids.iter().map(|id| json!({"value": id})).collect();
-    let (status, out) = b
-        .scim(
-            "POST",
-            "/Groups",
-            Some(json!({
-                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
-                "displayName": name,
-                "members": members
-            })),
-        )
-        .await;
-    assert_eq!(status, 201, "{out}");
+    let group = create_group_with(b, name, &ids).await;
     wait_for(
         "every member is provisioned",
         Duration::from_secs(10),
         || (fake.pending(ORG_A).len() >= n).then_some(()),
     )
     .await;
-    (out["id"].as_str().expect("id").to_owned(), ids)
+    (group, ids)
 }
 
 fn config(safety: &str) -> BridgeConfig {

@@ -19,7 +19,6 @@ mod group_patch_scope;
 mod healthcheck;
 mod observability;
 mod operator_views;
-mod queue_scope;
 mod store_contract;
 mod sync_processes;
 mod sync_scenarios;
