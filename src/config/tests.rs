@@ -307,3 +307,37 @@ fn toml_errors_name_the_line_never_the_value() {
         assert!(shown.contains("line 3"), "the line is named: {shown}");
     }
 }
+
+#[test]
+fn safety_rails_are_on_by_default_and_their_keys_are_checked() {
+    let c = parse_str(&minimal(), &Env::new()).expect("valid");
+    assert_eq!(c.safety, SafetySettings::default());
+    assert!(c.safety.breaker);
+    assert_eq!(c.safety.removal_delay_secs, 10);
+    let text = format!(
+        "{}\n[safety]\nmax_removals = 3\nprotected_emails = [\"Boss@Example.com\"]\n",
+        minimal()
+    );
+    let c = parse_str(&text, &Env::new()).expect("valid");
+    assert_eq!(c.safety.max_removals, 3);
+    assert!(
+        c.safety
+            .is_protected(&crate::domain::Email::parse("boss@example.com").expect("email"))
+    );
+    let text = format!(
+        "{}\n[safety]\nmax_removal_percent = 150\nwindow_secs = 0\nprotected_emails = [\"nobody\"]\nremoval_delay_secs = 7200\n",
+        minimal()
+    );
+    let keys: Vec<String> = issues_of(&text, &Env::new())
+        .into_iter()
+        .map(|i| i.key)
+        .collect();
+    for key in [
+        "safety.max_removal_percent",
+        "safety.window_secs",
+        "safety.protected_emails[0]",
+        "safety.removal_delay_secs",
+    ] {
+        assert!(keys.iter().any(|k| k == key), "{key} not named in {keys:?}");
+    }
+}
