@@ -88,6 +88,10 @@ struct Args {
     /// Concurrent clients that seed users up to --large (through POST /Users).
     #[arg(long, default_value_t = 64)]
     seed_clients: usize,
+    /// Extra orgs mapped to a group no user is in ("Elsewhere"), beside the
+    /// two mappings: what a write costs with many mapped orgs (issue 11).
+    #[arg(long, default_value_t = 0)]
+    extra_orgs: usize,
 }
 
 /// Latencies of one phase, and what went wrong.
@@ -234,8 +238,8 @@ struct Target {
     pg: Option<(String, String, String)>,
 }
 
-fn config_text(database_url: &str, token: &str) -> String {
-    format!(
+fn config_text(database_url: &str, token: &str, extra_orgs: usize) -> String {
+    let mut text = format!(
         r#"
 listen = "127.0.0.1:0"
 database_url = "{database_url}"
@@ -253,7 +257,13 @@ org_id = "6b7a7c5e-1111-4c4c-9d9d-000000000001"
 role = "COLLABORATOR"
 "#,
         MAPPED_GROUPS[0], MAPPED_GROUPS[1]
-    )
+    );
+    for i in 0..extra_orgs {
+        text.push_str(&format!(
+            "[[mappings]]\ngroup = \"Elsewhere\"\norg_id = \"6b7a7c5e-2222-4c4c-9d9d-{i:012}\"\nrole = \"COLLABORATOR\"\n"
+        ));
+    }
+    text
 }
 
 async fn start(args: &Args) -> anyhow::Result<Target> {
@@ -301,7 +311,7 @@ async fn start(args: &Args) -> anyhow::Result<Target> {
     };
     let config = parse(
         Path::new("scim_load.toml"),
-        &config_text(&database_url, &token),
+        &config_text(&database_url, &token, args.extra_orgs),
         &Env::new(),
     )?;
     let app = Application::build_with(
@@ -610,6 +620,14 @@ async fn main() -> anyhow::Result<()> {
     )
     .await;
     stored += args.users;
+    if let Some(store) = t.store.as_ref() {
+        let s = snyk_scim_bridge::sync::engine::status(store).await?;
+        println!(
+            "  (outbox targets after it: {} in all, {} pending)",
+            s.targets.values().sum::<i64>(),
+            s.targets.get("pending").copied().unwrap_or(0)
+        );
+    }
     wait_for_outbox(t.store.as_ref(), !args.no_worker).await;
 
     // 3. PATCH /Groups add member, closed loop.

@@ -36,7 +36,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::config::{Mapping, SafetySettings};
-use crate::store::{QueuedRecord, StoreError, StoreTx};
+use crate::store::{QueuedRecord, StoreError, StoreTx, TargetStatus};
 
 pub use engine::{Engine, EngineSettings};
 
@@ -120,6 +120,16 @@ pub async fn enqueue_user_change(
             .map(|o| o.as_str().to_owned())
             .collect();
     orgs.extend(tx.access_orgs(user_id).await?);
+    // Any change to the user re-arms what failed for good (a refusal by
+    // Snyk, a dead letter): the documented way to retry one is to touch the
+    // user in the IdP.
+    orgs.extend(
+        tx.targets_of_user(user_id)
+            .await?
+            .into_iter()
+            .filter(|t| matches!(t.status, TargetStatus::Failed | TargetStatus::Dead))
+            .map(|t| t.org_id),
+    );
     // The IdP changed what decides this user's access: a removal an operator
     // rejected is planned anew (an identical re-push changes nothing).
     if before != after {
