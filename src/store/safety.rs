@@ -347,26 +347,24 @@ impl StoreTx {
             "SELECT COUNT(*) AS n FROM snyk_access WHERE state IN ('pending', 'member')";
         // Plain queries (not `$2 IS NULL OR ...`), so the org's count uses
         // the org index.
-        let (row, granted) = match org_id {
-            None => (
-                sqlx::query(REMOVALS)
-                    .bind(since)
-                    .fetch_one(&mut *self.tx)
-                    .await?,
-                sqlx::query(GRANTED).fetch_one(&mut *self.tx).await?,
-            ),
-            Some(org) => (
-                sqlx::query(&format!("{REMOVALS} AND org_id = $2"))
-                    .bind(since)
-                    .bind(org)
-                    .fetch_one(&mut *self.tx)
-                    .await?,
-                sqlx::query(&format!("{GRANTED} AND org_id = $1"))
-                    .bind(org)
-                    .fetch_one(&mut *self.tx)
-                    .await?,
+        let (removals, granted_sql) = match org_id {
+            None => (REMOVALS.to_owned(), GRANTED.to_owned()),
+            Some(_) => (
+                format!("{REMOVALS} AND org_id = $2"),
+                format!("{GRANTED} AND org_id = $1"),
             ),
         };
+        // The org, when counted, is the last parameter of both.
+        let (mut removals_q, mut granted_q) = (
+            sqlx::query(&removals).bind(since),
+            sqlx::query(&granted_sql),
+        );
+        if let Some(org) = org_id {
+            removals_q = removals_q.bind(org);
+            granted_q = granted_q.bind(org);
+        }
+        let row = removals_q.fetch_one(&mut *self.tx).await?;
+        let granted = granted_q.fetch_one(&mut *self.tx).await?;
         Ok(RemovalCounts {
             planned: row.try_get("planned")?,
             sent: row.try_get("sent")?,

@@ -40,6 +40,27 @@ async fn send(http: &reqwest::Client, method: reqwest::Method, url: &str, body: 
     r.json().await.unwrap_or(Value::Null)
 }
 
+/// The real application from this configuration (worker off, no settle
+/// delay: the tests drain it by hand), serving on port 0: its engine, its
+/// store and the SCIM base URL.
+async fn start(text: &str) -> (Engine, Store, String) {
+    let config = parse(Path::new("t.toml"), text, &Env::new()).expect("config");
+    let app = Application::build_with(
+        config,
+        AppOptions {
+            start_worker: false,
+            settle: std::time::Duration::ZERO,
+            ..AppOptions::default()
+        },
+    )
+    .await
+    .expect("app");
+    let (engine, store) = (app.engine().clone(), app.store().clone());
+    let base = format!("http://127.0.0.1:{}/scim/v2", app.port());
+    tokio::spawn(app.run_until_stopped());
+    (engine, store, base)
+}
+
 #[tokio::test]
 async fn a_member_added_to_a_mapped_group_queues_only_that_member() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -58,20 +79,7 @@ role = "ADMIN"
 "#,
         dir.path().join("bridge.db").display()
     );
-    let config = parse(Path::new("t.toml"), &text, &Env::new()).expect("config");
-    let app = Application::build_with(
-        config,
-        AppOptions {
-            start_worker: false,
-            settle: std::time::Duration::ZERO,
-            ..AppOptions::default()
-        },
-    )
-    .await
-    .expect("app");
-    let (engine, store) = (app.engine().clone(), app.store().clone());
-    let base = format!("http://127.0.0.1:{}/scim/v2", app.port());
-    tokio::spawn(app.run_until_stopped());
+    let (engine, store, base) = start(&text).await;
     let http = reqwest::Client::new();
 
     let mut ids = Vec::new();
@@ -155,20 +163,7 @@ async fn a_write_queues_only_the_orgs_it_may_change() {
             org(i)
         ));
     }
-    let config = parse(Path::new("t.toml"), &text, &Env::new()).expect("config");
-    let app = Application::build_with(
-        config,
-        AppOptions {
-            start_worker: false,
-            settle: std::time::Duration::ZERO,
-            ..AppOptions::default()
-        },
-    )
-    .await
-    .expect("app");
-    let (engine, store) = (app.engine().clone(), app.store().clone());
-    let base = format!("http://127.0.0.1:{}/scim/v2", app.port());
-    tokio::spawn(app.run_until_stopped());
+    let (engine, store, base) = start(&text).await;
     let http = reqwest::Client::new();
     let patch = |ops: Value| json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops});
 
