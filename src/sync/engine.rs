@@ -260,6 +260,7 @@ impl Engine {
             Arc::new(Pacer::new(
                 config.snyk.requests_per_minute,
                 config.snyk.max_concurrent_requests,
+                Duration::from_secs(config.snyk.rate_window_secs),
             )),
             clock,
             EngineSettings::from_config(config),

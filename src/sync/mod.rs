@@ -19,6 +19,7 @@
 //! and never touched.
 
 mod api_health;
+pub mod budget;
 pub mod engine;
 mod execute;
 pub mod judge;
