@@ -5,11 +5,13 @@
 //! spend; the token's real budget may be lower (shared with another tool, or
 //! a limit Snyk added without notice). At the first 429 of an episode the
 //! calls Snyk *answered* in the `snyk.rate_window_secs` before it are what the
-//! window really holds; the bridge then runs at [`MARGIN`] of that, so it
-//! settles just under the real limit with no further 429 in steady state.
-//! That count is evidence only when the bridge was sending at its rate up to
-//! the 429; when it was not (a 429 caused by someone else's calls while the
-//! bridge sent a few), one episode at most halves the rate. Every episode
+//! window really holds; the bridge then runs at [`MARGIN`] of that (and at
+//! least three calls a window below it, for windows that hold few calls), so
+//! it settles just under the real limit with no further 429 in steady state.
+//! That count is evidence only when the bridge was sending as fast as its
+//! rate let it (the limiter held a call back in the last quarter window);
+//! when it was not (a 429 caused by someone else's calls while the bridge
+//! sent a few), one episode at most halves the rate. Every episode
 //! lowers the rate by at least `1 - MARGIN`, so repeated 429s converge.
 //!
 //! Upward, slowly: after [`FIRST_RAISE_AFTER`] windows at a learnt rate with
@@ -88,8 +90,8 @@ pub struct Budget {
     limit: Option<u32>,
     /// When each call of the last window was answered.
     answered: VecDeque<Instant>,
-    /// When each call of the last window was let out.
-    sent: VecDeque<Instant>,
+    /// When the rate last held a call back.
+    throttled: Option<Instant>,
     /// Windows before the next try upward.
     raise_after: u32,
     next_raise: Option<Instant>,
@@ -105,7 +107,7 @@ impl Budget {
             reason: Reason::Configured,
             limit: None,
             answered: VecDeque::new(),
-            sent: VecDeque::new(),
+            throttled: None,
             raise_after: FIRST_RAISE_AFTER,
             next_raise: None,
         }
@@ -139,13 +141,12 @@ impl Budget {
     }
 
     fn trim(&mut self, now: Instant) {
-        for q in [&mut self.answered, &mut self.sent] {
-            while q
-                .front()
-                .is_some_and(|&t| now.saturating_duration_since(t) >= self.window)
-            {
-                q.pop_front();
-            }
+        while self
+            .answered
+            .front()
+            .is_some_and(|&t| now.saturating_duration_since(t) >= self.window)
+        {
+            self.answered.pop_front();
         }
     }
 
@@ -153,26 +154,16 @@ impl Budget {
         u32::try_from(self.answered.len()).unwrap_or(u32::MAX)
     }
 
-    /// The pacer let a call out.
-    pub fn sent(&mut self, now: Instant) {
-        self.sent.push_back(now);
-        self.trim(now);
+    /// The rate held a call back: the bridge has more to send than its rate.
+    pub fn throttled(&mut self, now: Instant) {
+        self.throttled = Some(now);
     }
 
-    /// Was the bridge sending at (nearly) its rate over the part of the
-    /// window it used (a quarter of the window at least)? Then what Snyk
-    /// answered is the limit, not a sample.
+    /// Was the bridge sending as fast as its rate let it, just before `now`?
+    /// Then what Snyk answered in the window is the limit, not a sample.
     fn was_busy(&self, now: Instant) -> bool {
-        let Some(&first) = self.sent.front() else {
-            return false;
-        };
-        let span = now
-            .saturating_duration_since(first)
-            .max(self.window / 4)
-            .as_secs_f64();
-        let expected = f64::from(self.rate) * span / 60.0;
-        let sent = self.sent.len() as f64;
-        sent >= expected * BUSY
+        self.throttled
+            .is_some_and(|t| now.saturating_duration_since(t) <= self.window / 4)
     }
 
     /// Snyk answered a call (anything but 429). Returns true when the rate
@@ -186,7 +177,9 @@ impl Budget {
         if now < due {
             return false;
         }
-        if f64::from(self.per_minute(self.in_window())) < f64::from(self.rate) * BUSY {
+        if !self.was_busy(now)
+            || f64::from(self.per_minute(self.in_window())) < f64::from(self.rate) * BUSY
+        {
             // Not using the rate it has: no evidence either way; look again
             // in a window.
             self.next_raise = Some(now + self.window);
@@ -217,7 +210,12 @@ impl Budget {
         let n = self.in_window();
         let limit = self.per_minute(n);
         let rate = f64::from(self.rate);
-        let mut learnt = f64::from(limit) * MARGIN;
+        // MARGIN of the window, and at least three calls of it to spare: the
+        // limiter's burst (2 when a window holds few calls) and the fence
+        // post (a window of length T at a steady rate r holds up to r*T + 1
+        // calls) matter when a window holds few calls.
+        let per_window = (f64::from(n) * MARGIN).min(f64::from(n) - 3.0).max(1.0);
+        let mut learnt = per_window * 60.0 / self.window.as_secs_f64();
         if !self.was_busy(now) {
             learnt = learnt.max(rate / 2.0);
         }

@@ -328,6 +328,12 @@ impl Engine {
         self.clock.now().timestamp_millis()
     }
 
+    /// `snyk.requests_per_minute` and `snyk.rate_window_secs` (seconds).
+    pub fn configured_pace(&self) -> (u32, u64) {
+        let p = self.pacer.pace();
+        (p.configured, p.window.as_secs())
+    }
+
     pub(super) fn lease_ms(&self) -> i64 {
         millis(self.settings.lease)
     }
@@ -347,6 +353,7 @@ impl Engine {
             Err(SnykError::Transient { status: None, .. }) => Outcome::NoAnswer,
             _ => Outcome::Answered,
         });
+        self.note_pace().await;
         (result, trace)
     }
 

@@ -26,6 +26,7 @@ pub mod judge;
 pub mod mapping;
 pub mod names;
 pub mod pacer;
+mod pacing;
 pub mod planner;
 pub mod rails;
 pub mod reconcile;

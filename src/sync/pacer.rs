@@ -142,9 +142,18 @@ struct Limiter {
 }
 
 impl Limiter {
-    fn new(per_minute: u32) -> Self {
+    /// At `per_minute`, with a burst of at most [`BURST`] and at most 2 % of
+    /// what the rate puts in one `window` (so the burst never pushes a
+    /// window at 0.95 of a limit over it), but 2 where the window holds a
+    /// few: with a burst of 1 every late wake-up of the timer is lost rate.
+    fn new(per_minute: u32, window: Duration) -> Self {
         let rpm = NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
-        let burst = NonZeroU32::new(BURST.min(rpm.get())).unwrap_or(NonZeroU32::MIN);
+        let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+        let per_window = u64::from(rpm.get()).saturating_mul(window_ms) / 60_000;
+        let burst = u32::try_from(per_window / 50)
+            .unwrap_or(BURST)
+            .clamp(1, BURST);
+        let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
         let clock = TokioClock(Instant::now());
         Self {
             gcra: RateLimiter::direct_with_clock(
@@ -155,11 +164,15 @@ impl Limiter {
         }
     }
 
-    async fn until_ready(&self) {
+    /// Wait for the rate; true when it held the call back.
+    async fn until_ready(&self) -> bool {
+        let mut held = false;
         while let Err(not_until) = self.gcra.check() {
             use governor::clock::Clock as _;
+            held = true;
             tokio::time::sleep(not_until.wait_time_from(self.clock.now())).await;
         }
+        held
     }
 }
 
@@ -174,7 +187,10 @@ impl Pacer {
     pub fn new(requests_per_minute: u32, max_concurrent: u32, window: Duration) -> Self {
         let budget = Budget::new(requests_per_minute, window);
         Self {
-            limiter: RwLock::new(Arc::new(Limiter::new(budget.pace().rate))),
+            limiter: RwLock::new(Arc::new(Limiter::new(
+                budget.pace().rate,
+                budget.pace().window,
+            ))),
             window: budget.pace().window,
             in_flight: Semaphore::new(usize::try_from(max_concurrent.max(1)).unwrap_or(1)),
             state: Mutex::new(State {
@@ -204,7 +220,8 @@ impl Pacer {
         *self
             .limiter
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(Limiter::new(rate));
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Arc::new(Limiter::new(rate, self.window));
         tracing::info!(
             requests_per_minute = rate,
             reason = st.budget.pace().reason.as_str(),
@@ -280,10 +297,12 @@ impl Pacer {
                     // Wait for the rate limiter *before* going: a 429 episode
                     // that begins meanwhile holds this call too (never a
                     // burst after a 429).
-                    self.limiter().until_ready().await;
+                    let held = self.limiter().until_ready().await;
                     let mut st = self.lock();
+                    if held {
+                        st.budget.throttled(Instant::now().into_std());
+                    }
                     if st.epoch == epoch {
-                        st.budget.sent(Instant::now().into_std());
                         break (epoch, false);
                     }
                 }
@@ -310,7 +329,6 @@ impl Pacer {
         };
         if probe {
             self.limiter().until_ready().await;
-            self.lock().budget.sent(Instant::now().into_std());
         }
         Some(permit)
     }

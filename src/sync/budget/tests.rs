@@ -17,7 +17,7 @@ fn run_until_refused(
     let mut counts = std::collections::BTreeMap::<u128, u32>::new();
     let mut t = start;
     while t < start + for_ {
-        b.sent(t);
+        b.throttled(t);
         let w = (t - start).as_nanos() / window.as_nanos();
         let c = counts.entry(w).or_default();
         if *c >= limit_in_window {
@@ -59,8 +59,10 @@ fn a_429_learns_what_the_window_held() {
         let per_min = f64::from(limit) * 60.0 / window.as_secs_f64();
         let pace = b.pace();
         let share = f64::from(pace.rate) / per_min;
+        // 0.95 of the window, and three calls of it to spare at least.
+        let want = (f64::from(limit) * MARGIN).min(f64::from(limit) - 3.0) / f64::from(limit);
         assert!(
-            (0.93..=0.95).contains(&share),
+            (want - 0.01..=want).contains(&share),
             "{window:?} {limit}/{configured}: learnt {} = {share:.3} of {per_min}",
             pace.rate
         );
@@ -91,7 +93,6 @@ fn a_429_while_the_bridge_sent_little_at_most_halves_the_rate() {
     let t0 = Instant::now();
     for i in 0..10 {
         let t = t0 + Duration::from_secs(i * 5);
-        b.sent(t);
         b.answered(t);
     }
     assert!(b.refused(t0 + Duration::from_secs(50)));
@@ -127,7 +128,7 @@ fn learnt_then_quiet(windows: u32) -> (Budget, Instant, Vec<(u32, u32)>) {
     for w in 0..windows {
         let end = at + MIN * (w + 1);
         while t < end {
-            b.sent(t);
+            b.throttled(t);
             b.answered(t);
             t += MIN.div_f64(f64::from(b.pace().rate));
         }
@@ -154,7 +155,7 @@ fn after_a_quiet_spell_it_tries_upward_slowly_to_the_configured_rate() {
 
 #[test]
 fn a_failed_try_upward_doubles_the_wait_and_a_higher_limit_resets_it() {
-    let (mut b, t, _) = learnt_then_quiet(11);
+    let (mut b, t, _) = learnt_then_quiet(FIRST_RAISE_AFTER + 1);
     let Reason::Raising { answered: 600 } = b.pace().reason else {
         panic!("not raising: {:?}", b.pace());
     };
@@ -185,7 +186,6 @@ fn no_step_upward_while_the_bridge_does_not_use_its_rate() {
     // One call a minute for an hour: no evidence the limit rose.
     for m in 1..=60 {
         let t = at + MIN * m;
-        b.sent(t);
         assert!(!b.answered(t));
     }
     assert_eq!(b.pace().rate, 570);
@@ -211,14 +211,14 @@ mod props {
 
     #[derive(Debug, Clone)]
     enum Ev {
-        Sent(u64),
+        Throttled(u64),
         Answered(u64),
         Refused(u64),
     }
 
     fn ev() -> impl Strategy<Value = Ev> {
         prop_oneof![
-            (0u64..5_000).prop_map(Ev::Sent),
+            (0u64..5_000).prop_map(Ev::Throttled),
             (0u64..5_000).prop_map(Ev::Answered),
             (0u64..60_000).prop_map(Ev::Refused),
         ]
@@ -236,7 +236,7 @@ mod props {
             for e in evs {
                 let before = b.pace().rate;
                 match e {
-                    Ev::Sent(d) => { t += Duration::from_millis(d); b.sent(t); }
+                    Ev::Throttled(d) => { t += Duration::from_millis(d); b.throttled(t); }
                     Ev::Answered(d) => { t += Duration::from_millis(d); b.answered(t); }
                     Ev::Refused(d) => {
                         t += Duration::from_millis(d);
