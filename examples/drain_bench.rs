@@ -4,20 +4,25 @@
 //! ```text
 //! cargo run --release --example drain_bench -- [--users 5000] [--limit 300]
 //!     [--window-secs 10] [--under 0.97] [--over 1.5] [--storm-users 1000]
-//!     [--concurrency 10] [--latency-ms 50] [--skip-under] [--skip-storm]
+//!     [--concurrency 10] [--latency-ms 50] [--kind fixed|rolling|quiet]
+//!     [--skip-under] [--skip-storm]
 //! ```
 //!
 //! Each run builds the real application (SQLite file in a temp dir, port 0,
 //! worker off), writes the users and one mapped group through SCIM, sets the
 //! in-process fake Snyk to answer 429 after `limit` calls in each fixed
-//! window of `window-secs` (for the rest of the window, no `Retry-After`),
-//! and drains the outbox with `Engine::drain` (looping while deferred work
+//! window of `window-secs` (for the rest of the window, no `Retry-After`;
+//! `--kind rolling`: at most `limit` in any `window-secs`; `--kind quiet`:
+//! Snyk's REST rule, 429 until requests stop for a whole window), writes
+//! `snyk.rate_window_secs = window-secs`, and drains the outbox with `Engine::drain` (looping while deferred work
 //! remains, as the worker does).
 //!
 //! - run 1 "under the limit": `requests_per_minute` = `under` x the limit,
 //!   expressed per minute; reports calls per full window / limit and 429s.
 //! - run 2 "429 storm": `requests_per_minute` = `over` x the limit; reports
-//!   429s, windows in which nothing was sent (the pause), and throughput.
+//!   429s, the 429 episodes (runs of refusals with no success between them;
+//!   the learnt budget should leave one), windows in which nothing was sent
+//!   (the pause), and throughput over the whole run.
 //!
 //! The default window (300 per 10 s) is Snyk's 2000/min scaled down in time
 //! to keep the run short; `--limit 2000 --window-secs 60` is the real shape.
@@ -30,7 +35,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use fake_snyk::FakeSnyk;
+use fake_snyk::{FakeSnyk, RateKind};
 use serde_json::{Value, json};
 use snyk_scim_bridge::clock::SystemClock;
 use snyk_scim_bridge::config;
@@ -50,6 +55,7 @@ struct Args {
     over: f64,
     concurrency: u32,
     latency_ms: u64,
+    kind: RateKind,
     skip_under: bool,
     skip_storm: bool,
 }
@@ -64,6 +70,7 @@ fn parse_args() -> anyhow::Result<Args> {
         over: 1.5,
         concurrency: 10,
         latency_ms: 50,
+        kind: RateKind::Fixed,
         skip_under: false,
         skip_storm: false,
     };
@@ -79,12 +86,21 @@ fn parse_args() -> anyhow::Result<Args> {
             "--over" => a.over = value()?.parse()?,
             "--concurrency" => a.concurrency = value()?.parse()?,
             "--latency-ms" => a.latency_ms = value()?.parse()?,
+            "--kind" => {
+                a.kind = match value()?.as_str() {
+                    "fixed" => RateKind::Fixed,
+                    "rolling" => RateKind::Rolling,
+                    "quiet" => RateKind::QuietPeriod,
+                    other => bail!("--kind {other:?}: fixed, rolling or quiet"),
+                }
+            }
             "--skip-under" => a.skip_under = true,
             "--skip-storm" => a.skip_storm = true,
             "-h" | "--help" => {
                 println!(
                     "drain_bench [--users N] [--storm-users N] [--limit N] [--window-secs S] \
-                     [--under F] [--over F] [--concurrency N] [--latency-ms MS] [--skip-under] [--skip-storm]"
+                     [--under F] [--over F] [--concurrency N] [--latency-ms MS] [--kind fixed|rolling|quiet] \
+                     [--skip-under] [--skip-storm]"
                 );
                 std::process::exit(0);
             }
@@ -108,7 +124,9 @@ struct Outcome {
     sent_ok: usize,
     too_many: usize,
     per_window: Vec<u32>,
+    episodes: usize,
     drains: usize,
+    pace: snyk_scim_bridge::sync::budget::Pace,
 }
 
 async fn scim(
@@ -148,6 +166,7 @@ token = "{SNYK_TOKEN}"
 dry_run = false
 requests_per_minute = {rpm}
 max_concurrent_requests = {conc}
+rate_window_secs = {window}
 [[mappings]]
 group = "Snyk Admins"
 org_id = "{ORG}"
@@ -156,6 +175,7 @@ role = "ADMIN"
         db = dir.path().display(),
         api = fake.base_url,
         conc = a.concurrency,
+        window = a.window_secs,
     );
     let cfg = config::parse(
         std::path::Path::new("bench.toml"),
@@ -238,7 +258,7 @@ role = "ADMIN"
     );
 
     // Drain against the limit; loop while deferred (rate-limited) work remains.
-    fake.set_rate_limit(a.limit, Duration::from_secs(a.window_secs));
+    fake.set_rate_limit_of(a.kind, a.limit, Duration::from_secs(a.window_secs));
     let start = Instant::now();
     let mut drains = 0;
     let mut last_report = Instant::now();
@@ -265,20 +285,44 @@ role = "ADMIN"
     }
     let elapsed = start.elapsed();
     let stats = fake.stats();
-    let posts_ok = fake
-        .calls()
+    let calls = fake.calls();
+    let posts_ok = calls
         .iter()
         .filter(|c| c.method == "POST" && (200..300).contains(&c.status))
         .count();
     if posts_ok != users {
         bail!("{posts_ok} provisions succeeded for {users} users");
     }
+    // Accepted calls per window from the first call (every kind), and the
+    // 429 episodes: runs of refusals with no accepted call between them.
+    let first = calls.iter().map(|c| c.at).min().unwrap_or(start);
+    let window = Duration::from_secs(a.window_secs);
+    let mut per_window = Vec::new();
+    let mut episodes = 0;
+    let mut open = false;
+    for c in &calls {
+        if c.status == 429 {
+            if !open {
+                episodes += 1;
+            }
+            open = true;
+            continue;
+        }
+        open = false;
+        let w = usize::try_from((c.at - first).as_nanos() / window.as_nanos()).unwrap_or(0);
+        if per_window.len() <= w {
+            per_window.resize(w + 1, 0);
+        }
+        per_window[w] += 1;
+    }
     Ok(Outcome {
         elapsed,
         sent_ok: stats.total_requests - stats.too_many_requests,
         too_many: stats.too_many_requests,
-        per_window: stats.per_window,
+        per_window,
+        episodes,
         drains,
+        pace: engine.pace(),
     })
 }
 
@@ -321,7 +365,10 @@ async fn main() -> anyhow::Result<()> {
             o.sent_ok as f64 / (o.elapsed.as_secs_f64() / window),
             o.sent_ok as f64 / (o.elapsed.as_secs_f64() / window) / limit
         );
-        println!("  429 answers           {}", o.too_many);
+        println!(
+            "  429 answers           {} in {} episode(s)",
+            o.too_many, o.episodes
+        );
         println!("  drain passes          {}", o.drains);
     }
 
@@ -338,7 +385,16 @@ async fn main() -> anyhow::Result<()> {
         );
         println!("  total time            {:.1} s", o.elapsed.as_secs_f64());
         println!("  at exactly the limit  {ideal:.1} s would have been the floor");
-        println!("  429 answers           {}", o.too_many);
+        println!(
+            "  429 answers           {} in {} episode(s)",
+            o.too_many, o.episodes
+        );
+        println!(
+            "  learnt rate           {}/min ({}; {:.3} x the limit)",
+            o.pace.rate,
+            o.pace.reason.as_str(),
+            f64::from(o.pace.rate) / (limit * 60.0 / window)
+        );
         println!(
             "  windows with no call  {empty} of {} ({:.0} s spent paused)",
             o.per_window.len(),

@@ -245,6 +245,10 @@ fn register_families() {
     for kind in BLOCKABLE_KINDS {
         metrics::gauge!(CALL_KIND_BLOCKED, "endpoint" => kind).set(0.0);
     }
+    // Both are set from the store before every scrape's text ([`render`]),
+    // so the rate's registration value is never what a scrape shows.
+    metrics::gauge!(PACING_RATE).set(0.0);
+    metrics::gauge!(PACING_LEARNT).set(0.0);
 }
 
 /// The write call kinds reported as not blocked from the start.

@@ -328,6 +328,11 @@ impl Engine {
         self.clock.now().timestamp_millis()
     }
 
+    /// The pace the pacer runs at now, and why.
+    pub fn pace(&self) -> super::budget::Pace {
+        self.pacer.pace()
+    }
+
     /// `snyk.requests_per_minute` and `snyk.rate_window_secs` (seconds).
     pub fn configured_pace(&self) -> (u32, u64) {
         let p = self.pacer.pace();
