@@ -30,6 +30,8 @@
 
 #[path = "../tests/common/fake_snyk.rs"]
 mod fake_snyk;
+#[path = "../tests/common/pg.rs"]
+mod pg;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -41,7 +43,10 @@ use snyk_scim_bridge::clock::SystemClock;
 use snyk_scim_bridge::config;
 use snyk_scim_bridge::http::{AppOptions, Application};
 
-const ORG: &str = "6b7a7c5e-1111-4c4c-9d9d-0000000000b1";
+/// The `i`-th mapped org.
+fn org(i: usize) -> String {
+    format!("6b7a7c5e-1111-4c4c-9d9d-{:012x}", 0xb1 + i)
+}
 const SNYK_TOKEN: &str = "snyk-personal-token-for-the-bench";
 const SCIM_TOKEN: &str = "scim-token-for-the-drain-benchmark-01";
 
@@ -56,6 +61,10 @@ struct Args {
     concurrency: u32,
     latency_ms: u64,
     kind: RateKind,
+    /// Orgs the group maps: each user is one provision in each.
+    orgs: usize,
+    /// PostgreSQL (a fresh database on `TEST_POSTGRES_URL`) instead of SQLite.
+    postgres: bool,
     skip_under: bool,
     skip_storm: bool,
 }
@@ -71,6 +80,8 @@ fn parse_args() -> anyhow::Result<Args> {
         concurrency: 10,
         latency_ms: 50,
         kind: RateKind::Fixed,
+        orgs: 1,
+        postgres: false,
         skip_under: false,
         skip_storm: false,
     };
@@ -94,6 +105,8 @@ fn parse_args() -> anyhow::Result<Args> {
                     other => bail!("--kind {other:?}: fixed, rolling or quiet"),
                 }
             }
+            "--orgs" => a.orgs = value()?.parse()?,
+            "--postgres" => a.postgres = true,
             "--skip-under" => a.skip_under = true,
             "--skip-storm" => a.skip_storm = true,
             "-h" | "--help" => {
@@ -153,11 +166,34 @@ async fn scim(
 async fn run(a: &Args, label: &str, users: usize, rpm: u32) -> anyhow::Result<Outcome> {
     let dir = tempfile::tempdir()?;
     let fake = FakeSnyk::start(SNYK_TOKEN).await;
-    fake.add_org(ORG);
+    for i in 0..a.orgs {
+        fake.add_org(&org(i));
+    }
+    let pg = if a.postgres {
+        Some(
+            pg::PgDb::create("drain_bench")
+                .await
+                .context("--postgres needs TEST_POSTGRES_URL")?,
+        )
+    } else {
+        None
+    };
+    let database_url = match &pg {
+        Some(p) => p.url.clone(),
+        None => format!("sqlite://{}/bridge.db", dir.path().display()),
+    };
+    let mappings: String = (0..a.orgs)
+        .map(|i| {
+            format!(
+                "[[mappings]]\ngroup = \"Snyk Admins\"\norg_id = \"{}\"\nrole = \"ADMIN\"\n",
+                org(i)
+            )
+        })
+        .collect();
     fake.set_latency(Duration::from_millis(a.latency_ms));
     let text = format!(
         r#"listen = "127.0.0.1:0"
-database_url = "sqlite://{db}/bridge.db"
+database_url = "{database_url}"
 [scim]
 tokens = ["{SCIM_TOKEN}"]
 [snyk]
@@ -167,12 +203,8 @@ dry_run = false
 requests_per_minute = {rpm}
 max_concurrent_requests = {conc}
 rate_window_secs = {window}
-[[mappings]]
-group = "Snyk Admins"
-org_id = "{ORG}"
-role = "ADMIN"
+{mappings}
 "#,
-        db = dir.path().display(),
         api = fake.base_url,
         conc = a.concurrency,
         window = a.window_secs,
@@ -278,7 +310,11 @@ role = "ADMIN"
                 }
             })
             .await?;
-        if fake.pending(ORG).len() >= users {
+        if (0..a.orgs)
+            .map(|i| fake.pending(&org(i)).len())
+            .sum::<usize>()
+            >= users * a.orgs
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -290,8 +326,11 @@ role = "ADMIN"
         .iter()
         .filter(|c| c.method == "POST" && (200..300).contains(&c.status))
         .count();
-    if posts_ok != users {
-        bail!("{posts_ok} provisions succeeded for {users} users");
+    if posts_ok != users * a.orgs {
+        bail!(
+            "{posts_ok} provisions succeeded for {users} users in {} orgs",
+            a.orgs
+        );
     }
     // Accepted calls per window from the first call (every kind), and the
     // 429 episodes: runs of refusals with no accepted call between them.
@@ -343,6 +382,7 @@ async fn main() -> anyhow::Result<()> {
     if !a.skip_under {
         let rpm = rpm_for(a.limit, a.window_secs, a.under);
         let o = run(&a, "under", a.users, rpm).await?;
+        let _ = o.episodes;
         // Full windows only: the last one is partial.
         let full = &o.per_window[..o.per_window.len().saturating_sub(1)];
         let ratios: Vec<f64> = full.iter().map(|&n| f64::from(n) / limit).collect();
@@ -376,15 +416,23 @@ async fn main() -> anyhow::Result<()> {
         let rpm = rpm_for(a.limit, a.window_secs, a.over);
         let o = run(&a, "storm", a.storm_users, rpm).await?;
         let empty = o.per_window.iter().filter(|&&n| n == 0).count();
-        let ideal = a.storm_users as f64 / limit * window;
-        let per_window_achieved = a.storm_users as f64 / (o.elapsed.as_secs_f64() / window);
+        let provisions = a.storm_users * a.orgs;
+        let ideal = provisions as f64 / limit * window;
+        let per_window_achieved = provisions as f64 / (o.elapsed.as_secs_f64() / window);
         println!();
         println!(
-            "run 2, 429 storm: {} provisions, requests_per_minute = {rpm} ({:.2} x the limit)",
-            a.storm_users, a.over
+            "run 2, 429 storm ({:?} window, {}): {provisions} provisions ({} users x {} orgs), requests_per_minute = {rpm} ({:.2} x the limit)",
+            a.kind,
+            if a.postgres { "PostgreSQL" } else { "SQLite" },
+            a.storm_users,
+            a.orgs,
+            a.over
         );
         println!("  total time            {:.1} s", o.elapsed.as_secs_f64());
-        println!("  at exactly the limit  {ideal:.1} s would have been the floor");
+        println!(
+            "  at exactly the limit  {ideal:.1} s would have been the floor ({:.3} x the floor)",
+            o.elapsed.as_secs_f64() / ideal
+        );
         println!(
             "  429 answers           {} in {} episode(s)",
             o.too_many, o.episodes

@@ -81,7 +81,7 @@ impl Pacing {
             .unwrap_or_default();
         match self.reason.as_str() {
             "learnt" => format!(
-                "{}/min, learnt{at}: {answered}; runs at 0.95 of that (snyk.requests_per_minute is {})",
+                "{}/min, learnt{at}: {answered}; runs at 0.97 of that (snyk.requests_per_minute is {})",
                 self.requests_per_minute, self.configured_per_minute
             ),
             "raising" => format!(
@@ -137,7 +137,7 @@ mod tests {
         let l = Pacing::of(
             Pace {
                 configured: 3000,
-                rate: 1900,
+                rate: 1940,
                 reason: Reason::Learnt { answered: 2000 },
                 window: Duration::from_secs(60),
             },
@@ -146,7 +146,7 @@ mod tests {
         assert!(l.learnt());
         let t = l.text();
         assert!(
-            t.starts_with("1900/min, learnt since 2027-01-02T00:00:00.000Z"),
+            t.starts_with("1940/min, learnt since 2027-01-02T00:00:00.000Z"),
             "{t}"
         );
         assert!(

@@ -28,7 +28,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// Share of the learnt limit the bridge runs at.
-pub const MARGIN: f64 = 0.95;
+pub const MARGIN: f64 = 0.97;
 /// Windows at a learnt rate, with the bridge using it, before it tries upward.
 pub const FIRST_RAISE_AFTER: u32 = 30;
 /// The longest wait between two tries upward, in windows (8 hours of

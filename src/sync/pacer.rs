@@ -144,7 +144,7 @@ struct Limiter {
 impl Limiter {
     /// At `per_minute`, with a burst of at most [`BURST`] and at most 2 % of
     /// what the rate puts in one `window` (so the burst never pushes a
-    /// window at 0.95 of a limit over it), but 2 where the window holds a
+    /// window at 0.97 of a limit over it), but 2 where the window holds a
     /// few: with a burst of 1 every late wake-up of the timer is lost rate.
     fn new(per_minute: u32, window: Duration) -> Self {
         let rpm = NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN);

@@ -15,9 +15,9 @@ use serde_json::{Value, json};
 use crate::fake_snyk::RateKind;
 use crate::harness::*;
 
-const USERS: usize = 600;
-const PER_WINDOW: u32 = 100;
-const WINDOW: Duration = Duration::from_secs(2);
+const USERS: usize = 800;
+const PER_WINDOW: u32 = 200;
+const WINDOW: Duration = Duration::from_secs(4);
 
 async fn scenario(backend: Backend, kind: RateKind) {
     let fake = fake_snyk().await;
@@ -125,9 +125,9 @@ async fn scenario(backend: Backend, kind: RateKind) {
         "{kind:?}: {episodes} episodes of 429, {late_429} in the second half"
     );
     // Settled under the limit: the second half ran at >= 0.8 of it. (The
-    // pacer's own target, 0.95, is shown by drain_bench; here three bridges
+    // pacer's own target, 0.97, is shown by drain_bench; here three bridges
     // and their fakes share two cores, and the worker's per-call work, not
-    // the pacer, is what holds it under 0.95.)
+    // the pacer, is what holds it under 0.97.)
     let late_ok = calls
         .iter()
         .filter(|c| c.status != 429 && c.at >= half)

@@ -59,7 +59,7 @@ fn a_429_learns_what_the_window_held() {
         let per_min = f64::from(limit) * 60.0 / window.as_secs_f64();
         let pace = b.pace();
         let share = f64::from(pace.rate) / per_min;
-        // 0.95 of the window, and three calls of it to spare at least.
+        // 0.97 of the window, and three calls of it to spare at least.
         let want = (f64::from(limit) * MARGIN).min(f64::from(limit) - 3.0) / f64::from(limit);
         assert!(
             (want - 0.01..=want).contains(&share),
@@ -116,13 +116,13 @@ fn every_episode_lowers_the_rate_and_it_never_reaches_zero() {
     assert_eq!(last, 1);
 }
 
-/// Learns 570/min (limit 600), then spends `windows` minutes at that rate,
+/// Learns 582/min (limit 600), then spends `windows` minutes at that rate,
 /// with Snyk answering everything (the limit rose, or nothing refuses).
 fn learnt_then_quiet(windows: u32) -> (Budget, Instant, Vec<(u32, u32)>) {
     let mut b = Budget::new(1800, MIN);
     let t0 = Instant::now();
     let at = run_until_refused(&mut b, t0, MIN, 600, MIN).expect("429");
-    assert_eq!(b.pace().rate, 570);
+    assert_eq!(b.pace().rate, 582);
     let mut rates = Vec::new();
     let mut t = at;
     for w in 0..windows {
@@ -142,7 +142,7 @@ fn after_a_quiet_spell_it_tries_upward_slowly_to_the_configured_rate() {
     let (b, _, rates) = learnt_then_quiet(60);
     // Nothing moves for the first FIRST_RAISE_AFTER windows.
     for &(w, r) in &rates[..usize::try_from(FIRST_RAISE_AFTER).expect("small") - 1] {
-        assert_eq!(r, 570, "window {w}");
+        assert_eq!(r, 582, "window {w}");
     }
     // Then at most 5 % a window.
     for pair in rates.windows(2) {
@@ -160,10 +160,11 @@ fn a_failed_try_upward_doubles_the_wait_and_a_higher_limit_resets_it() {
         panic!("not raising: {:?}", b.pace());
     };
     // Refused on the way up, the window holding about what it held before
-    // (~598 at 5 % above 570): the limit has not moved.
+    // (~611 at 5 % above 582): the limit has not moved.
+    let raised = b.pace().rate;
     b.refused(t);
     assert_eq!(b.raise_after, FIRST_RAISE_AFTER * 2);
-    assert!(b.pace().rate <= 570, "{:?}", b.pace());
+    assert!(b.pace().rate < raised && b.pace().rate <= 600, "{:?}", b.pace());
     // A later try whose window held 700 (the limit rose to 700): learnt, and
     // the next try upward comes after the first wait again.
     b.reason = Reason::Raising { answered: 600 };
@@ -188,19 +189,19 @@ fn no_step_upward_while_the_bridge_does_not_use_its_rate() {
         let t = at + MIN * m;
         assert!(!b.answered(t));
     }
-    assert_eq!(b.pace().rate, 570);
+    assert_eq!(b.pace().rate, 582);
 }
 
 #[test]
 fn a_restart_resumes_the_learnt_rate() {
     let mut b = Budget::new(1800, MIN);
     let now = Instant::now();
-    b.resume(570, 600, now);
-    assert_eq!(b.pace().rate, 570);
+    b.resume(582, 600, now);
+    assert_eq!(b.pace().rate, 582);
     assert_eq!(b.pace().reason, Reason::Learnt { answered: 600 });
     // A stored rate at or above the configured one is ignored.
     let mut c = Budget::new(500, MIN);
-    c.resume(570, 600, now);
+    c.resume(582, 600, now);
     assert_eq!(c.pace().rate, 500);
     assert_eq!(c.pace().reason, Reason::Configured);
 }

@@ -228,7 +228,7 @@ async fn quiet_period_rule() {
 
 #[tokio::test(start_paused = true)]
 async fn when_the_limit_rises_the_rate_follows_slowly() {
-    // Learns 1900/min under a 2000 limit; the limit then rises to 3000.
+    // Learns 1940/min under a 2000 limit; the limit then rises to 3000.
     let calls = 2000 * 70;
     let r = run(
         Server::new(Kind::Fixed(Duration::from_secs(17)), 2000),
