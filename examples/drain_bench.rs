@@ -5,7 +5,7 @@
 //! cargo run --release --example drain_bench -- [--users 5000] [--limit 300]
 //!     [--window-secs 10] [--under 0.97] [--over 1.5] [--storm-users 1000]
 //!     [--concurrency 10] [--latency-ms 50] [--kind fixed|rolling|quiet]
-//!     [--skip-under] [--skip-storm]
+//!     [--orgs 1] [--postgres] [--skip-under] [--skip-storm]
 //! ```
 //!
 //! Each run builds the real application (SQLite file in a temp dir, port 0,
@@ -113,7 +113,7 @@ fn parse_args() -> anyhow::Result<Args> {
                 println!(
                     "drain_bench [--users N] [--storm-users N] [--limit N] [--window-secs S] \
                      [--under F] [--over F] [--concurrency N] [--latency-ms MS] [--kind fixed|rolling|quiet] \
-                     [--skip-under] [--skip-storm]"
+                     [--orgs N] [--postgres] [--skip-under] [--skip-storm]"
                 );
                 std::process::exit(0);
             }

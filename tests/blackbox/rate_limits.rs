@@ -16,6 +16,7 @@ use crate::fake_snyk::RateKind;
 use crate::harness::*;
 
 const USERS: usize = 800;
+const ADMIN_TOKEN: &str = "admin-token-for-black-box-rate-limits";
 const PER_WINDOW: u32 = 200;
 const WINDOW: Duration = Duration::from_secs(4);
 
@@ -29,6 +30,7 @@ async fn scenario(backend: Backend, kind: RateKind) {
         max_concurrent: 10,
         // The window the fake counts in (Snyk's is a minute).
         rate_window_secs: WINDOW.as_secs(),
+        extra: format!("\n[admin]\ntoken = \"{ADMIN_TOKEN}\"\n"),
         ..BridgeConfig::default()
     };
     let b = Bridge::start(dir.path(), &cfg, &db, &fake).await;
@@ -154,6 +156,20 @@ async fn scenario(backend: Backend, kind: RateKind) {
     assert!(
         text.contains(&format!("Snyk pacing: {rate}/min, learnt")),
         "{text}"
+    );
+    let page = b
+        .http
+        .get(format!("http://127.0.0.1:{}/status", b.port))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .expect("status page")
+        .text()
+        .await
+        .expect("status page body");
+    assert!(
+        page.contains("Snyk pacing") && page.contains(&format!("{rate}/min, learnt")),
+        "{kind:?}: /status does not show the learnt pacing"
     );
     let metrics = b
         .http

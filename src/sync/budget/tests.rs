@@ -164,7 +164,11 @@ fn a_failed_try_upward_doubles_the_wait_and_a_higher_limit_resets_it() {
     let raised = b.pace().rate;
     b.refused(t);
     assert_eq!(b.raise_after, FIRST_RAISE_AFTER * 2);
-    assert!(b.pace().rate < raised && b.pace().rate <= 600, "{:?}", b.pace());
+    assert!(
+        b.pace().rate < raised && b.pace().rate <= 600,
+        "{:?}",
+        b.pace()
+    );
     // A later try whose window held 700 (the limit rose to 700): learnt, and
     // the next try upward comes after the first wait again.
     b.reason = Reason::Raising { answered: 600 };
