@@ -81,7 +81,7 @@ impl Pacing {
             .unwrap_or_default();
         match self.reason.as_str() {
             "learnt" => format!(
-                "{}/min, learnt{at}: {answered}; runs at 0.97 of that (snyk.requests_per_minute is {})",
+                "{}/min, learnt{at}: {answered} (snyk.requests_per_minute is {})",
                 self.requests_per_minute, self.configured_per_minute
             ),
             "raising" => format!(

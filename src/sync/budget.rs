@@ -9,9 +9,21 @@
 //! least three calls a window below it, for windows that hold few calls), so
 //! it settles just under the real limit with no further 429 in steady state.
 //! That count is evidence only when the bridge was sending as fast as its
-//! rate let it (the limiter held a call back in the last quarter window);
-//! when it was not (a 429 caused by someone else's calls while the bridge
-//! sent a few), one episode at most halves the rate. Every episode
+//! rate let it (the limiter held a call back in the last quarter window) and
+//! the window held a tenth of what the configured rate puts in it (10 calls
+//! at least); otherwise (a 429 right after a restart, into a window another
+//! process filled, or caused by someone else's calls while the bridge sent
+//! a few) one episode at most halves the rate.
+//!
+//! Counting over the window before the 429 is exact for a rolling window
+//! and for the quiet-period rule; for a fixed window the bridge began
+//! sending in the middle of, it also counts calls of the window before, so
+//! the first estimate can be high and a second episode follows. That one is
+//! counted from the window boundary the first episode's probes bracketed
+//! (fixed windows repeat), never short of the window and closer to it with
+//! each episode: the models of `sync::pacer::window_kinds` settle after one
+//! or two episodes for most offsets, four at worst (a bridge that began
+//! sending in the last sixth of a window). Every episode
 //! lowers the rate by at least `1 - MARGIN`, so repeated 429s converge.
 //!
 //! Upward, slowly: after [`FIRST_RAISE_AFTER`] windows at a learnt rate with
@@ -92,6 +104,11 @@ pub struct Budget {
     answered: VecDeque<Instant>,
     /// When the rate last held a call back.
     throttled: Option<Instant>,
+    /// The last 429 of the last finished episode: a fixed window's boundary
+    /// lies between it and the probe that was answered next.
+    reopened: Option<Instant>,
+    /// The last 429 seen (first of an episode or a refused probe).
+    last_refusal: Option<Instant>,
     /// Windows before the next try upward.
     raise_after: u32,
     next_raise: Option<Instant>,
@@ -108,6 +125,8 @@ impl Budget {
             limit: None,
             answered: VecDeque::new(),
             throttled: None,
+            reopened: None,
+            last_refusal: None,
             raise_after: FIRST_RAISE_AFTER,
             next_raise: None,
         }
@@ -159,11 +178,59 @@ impl Budget {
         self.throttled = Some(now);
     }
 
+    /// A probe was answered: the 429 episode is over.
+    pub fn reopened(&mut self, now: Instant) {
+        self.reopened = Some(self.last_refusal.unwrap_or(now));
+    }
+
+    /// A probe was refused (the episode goes on).
+    pub fn probe_refused(&mut self, now: Instant) {
+        self.last_refusal = Some(now);
+    }
+
     /// Was the bridge sending as fast as its rate let it, just before `now`?
     /// Then what Snyk answered in the window is the limit, not a sample.
     fn was_busy(&self, now: Instant) -> bool {
         self.throttled
             .is_some_and(|t| now.saturating_duration_since(t) <= self.window / 4)
+    }
+
+    /// What the window before a 429 at `now` held. Over the last window,
+    /// unless the rate was already learnt and is refused again (a fixed
+    /// window whose first estimate also counted part of the window before):
+    /// then counted from the window boundary the last episode's probes
+    /// bracketed (after its last 429, before the probe answered next; fixed
+    /// windows repeat every window), from the early end of that bracket so
+    /// the count never falls short of the window; used when it is at least
+    /// half the other (else the window is not fixed and the phase means
+    /// nothing). The bracket narrows with each episode, as its probes come
+    /// closer to the boundary.
+    fn window_count(&self, now: Instant) -> u32 {
+        let sliding = self.in_window();
+        let (Reason::Learnt { .. }, Some(p)) = (self.reason, self.reopened) else {
+            return sliding;
+        };
+        let since_p = now.saturating_duration_since(p);
+        let whole = since_p.as_nanos() / self.window.as_nanos().max(1);
+        let Some(boundary) = u32::try_from(whole)
+            .ok()
+            .and_then(|k| self.window.checked_mul(k))
+            .and_then(|d| p.checked_add(d))
+        else {
+            return sliding;
+        };
+        let phase = self
+            .answered
+            .iter()
+            .rev()
+            .take_while(|&&t| t >= boundary)
+            .count();
+        let phase = u32::try_from(phase).unwrap_or(u32::MAX);
+        if phase >= sliding / 2 {
+            phase.min(sliding)
+        } else {
+            sliding
+        }
     }
 
     /// Snyk answered a call (anything but 429). Returns true when the rate
@@ -207,16 +274,18 @@ impl Budget {
     /// the rate changed (it always goes down unless already at 1).
     pub fn refused(&mut self, now: Instant) -> bool {
         self.trim(now);
-        let n = self.in_window();
+        let n = self.window_count(now);
         let limit = self.per_minute(n);
         let rate = f64::from(self.rate);
         // MARGIN of the window, and at least three calls of it to spare: the
-        // limiter's burst (2 when a window holds few calls) and the fence
-        // post (a window of length T at a steady rate r holds up to r*T + 1
-        // calls) matter when a window holds few calls.
+        // limiter's burst (1 when a window holds few calls), the fence post
+        // (a window of length T at a steady rate r holds up to r*T + 1
+        // calls) and a call's jitter matter when a window holds few calls.
         let per_window = (f64::from(n) * MARGIN).min(f64::from(n) - 3.0).max(1.0);
         let mut learnt = per_window * 60.0 / self.window.as_secs_f64();
-        if !self.was_busy(now) {
+        let configured_per_window = f64::from(self.configured) * self.window.as_secs_f64() / 60.0;
+        let enough = f64::from(n) >= (configured_per_window / 10.0).max(10.0);
+        if !(self.was_busy(now) && enough) {
             learnt = learnt.max(rate / 2.0);
         }
         let learnt = learnt.min(rate * MARGIN).floor();
@@ -230,6 +299,7 @@ impl Budget {
             _ => FIRST_RAISE_AFTER,
         };
         self.limit = Some(limit);
+        self.last_refusal = Some(now);
         self.reason = Reason::Learnt { answered: n };
         self.next_raise = Some(now + self.window * self.raise_after);
         let changed = learnt != self.rate;

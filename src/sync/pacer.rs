@@ -82,6 +82,9 @@ pub struct Pacer {
     state: Mutex<State>,
     changed: Notify,
     closed: CancellationToken,
+    /// Held while the pace is stored, so stores happen in the order of the
+    /// changes (see `sync::pacing`).
+    store_order: tokio::sync::Mutex<()>,
 }
 
 /// How a paced call ended, as far as pacing cares.
@@ -143,9 +146,8 @@ struct Limiter {
 
 impl Limiter {
     /// At `per_minute`, with a burst of at most [`BURST`] and at most 2 % of
-    /// what the rate puts in one `window` (so the burst never pushes a
-    /// window at 0.97 of a limit over it), but 2 where the window holds a
-    /// few: with a burst of 1 every late wake-up of the timer is lost rate.
+    /// what the rate puts in one `window` (at least 1), so the burst never
+    /// pushes a window run at 0.97 of a limit over it.
     fn new(per_minute: u32, window: Duration) -> Self {
         let rpm = NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
         let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
@@ -203,7 +205,13 @@ impl Pacer {
             }),
             changed: Notify::new(),
             closed: CancellationToken::new(),
+            store_order: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// Taken by whoever stores the pace (one at a time, newest last).
+    pub async fn store_order(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.store_order.lock().await
     }
 
     fn limiter(&self) -> Arc<Limiter> {
@@ -232,6 +240,11 @@ impl Pacer {
     /// The rate in force and why.
     pub fn pace(&self) -> Pace {
         self.lock().budget.pace()
+    }
+
+    /// The pace changed since the last [`Pacer::take_change`].
+    pub fn has_change(&self) -> bool {
+        self.lock().pace_changed
     }
 
     /// The pace, when it changed since the last look (to store and show).
@@ -297,12 +310,17 @@ impl Pacer {
                     // Wait for the rate limiter *before* going: a 429 episode
                     // that begins meanwhile holds this call too (never a
                     // burst after a 429).
-                    let held = self.limiter().until_ready().await;
+                    let limiter = self.limiter();
+                    let held = limiter.until_ready().await;
                     let mut st = self.lock();
                     if held {
                         st.budget.throttled(Instant::now().into_std());
                     }
-                    if st.epoch == epoch {
+                    // Go unless meanwhile a 429 episode began, a pause was
+                    // set, or the rate changed (then wait on the new one:
+                    // two limiters must never both let calls out).
+                    let paused = st.paused_until.is_some_and(|t| t > Instant::now());
+                    if st.epoch == epoch && !paused && Arc::ptr_eq(&limiter, &self.limiter()) {
                         break (epoch, false);
                     }
                 }
@@ -338,10 +356,12 @@ impl Pacer {
         let current = epoch == st.epoch;
         match outcome {
             Outcome::Answered => {
-                if st.budget.answered(Instant::now().into_std()) {
+                let now = Instant::now().into_std();
+                if st.budget.answered(now) {
                     self.retune(&mut st);
                 }
                 if current && st.strikes > 0 {
+                    st.budget.reopened(now);
                     st.strikes = 0;
                     st.probe_in_flight = false;
                     // A pause set meanwhile by something else (a rejected
@@ -354,7 +374,10 @@ impl Pacer {
             }
             Outcome::RateLimited(wait) => {
                 if current {
-                    if st.strikes == 0 && st.budget.refused(Instant::now().into_std()) {
+                    let now = Instant::now().into_std();
+                    if st.strikes > 0 {
+                        st.budget.probe_refused(now);
+                    } else if st.budget.refused(now) {
                         // A new episode (not a refused probe): learn.
                         self.retune(&mut st);
                     }

@@ -4,16 +4,25 @@
 //! after a restart, so a bridge configured above its real limit does not
 //! spend one more 429 episode finding it again.
 //!
-//! It never changes the pace itself, and a store error here never stops a
-//! call (the view is only late).
+//! It never changes the pace beyond taking a stored one up again at start,
+//! and a store error here never stops a call (the view is only late).
 
 use crate::pacing::{self, Pacing};
 
 use super::engine::Engine;
 
+/// How long a stored learnt rate is taken up again after a restart.
+const RESUME_WITHIN_MS: i64 = 24 * 3600 * 1000;
+
 impl Engine {
     /// Store the pace if the pacer changed it since the last look.
     pub(super) async fn note_pace(&self) {
+        if !self.pacer.has_change() {
+            return;
+        }
+        // One writer at a time, each storing the pace as it is when it
+        // writes: a slower writer never puts an older pace back.
+        let _order = self.pacer.store_order().await;
         let Some(pace) = self.pacer.take_change() else {
             return;
         };
@@ -34,11 +43,15 @@ impl Engine {
                 None
             }
         };
+        // A learnt rate is taken up for a day; older, the budget may have
+        // changed and a new 429 teaches it again.
+        let fresh = |p: &Pacing| p.since.is_some_and(|s| self.now() - s < RESUME_WITHIN_MS);
         match stored {
             Some(p)
                 if p.configured_per_minute == pace.configured
                     && p.window_secs == pace.window.as_secs()
-                    && p.learnt() =>
+                    && p.learnt()
+                    && fresh(&p) =>
             {
                 self.pacer
                     .resume(p.requests_per_minute, p.answered_in_window.unwrap_or(0));

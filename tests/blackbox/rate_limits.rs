@@ -4,9 +4,10 @@
 //! requests stop for a whole interval), without hammering, when it is
 //! configured above the budget it really has (a token shared with another
 //! tool). The bridge learns the budget at the first 429 (what Snyk
-//! answered in the window before it) and settles just under it: one 429
-//! episode, then none, at >= 0.85 of the real limit; `status` and
-//! `/metrics` say so.
+//! answered in the window before it) and settles just under it: at most two
+//! 429 episodes (a fixed window the bridge began in the middle of can take
+//! a second, see `sync::budget`), none in the second half of the run, at
+//! >= 0.8 of the real limit there; `status`, `/status` and `/metrics` say so.
 
 use std::time::{Duration, Instant};
 

@@ -255,3 +255,70 @@ mod props {
         }
     }
 }
+
+#[test]
+fn a_429_into_a_window_someone_else_filled_at_most_halves_the_rate() {
+    // A restart: the limiter holds calls back at once, but Snyk refuses the
+    // first of them (the window is full of the old process's calls).
+    let mut b = Budget::new(1800, MIN);
+    let t0 = Instant::now();
+    b.throttled(t0);
+    assert!(b.refused(t0 + Duration::from_millis(30)));
+    assert_eq!(b.pace().rate, 900, "nothing answered: no evidence, halve");
+    // Two calls answered in a minute, busy: still too few to be a limit.
+    let mut b = Budget::new(1800, MIN);
+    for i in 0..2 {
+        let t = t0 + Duration::from_secs(i * 20);
+        b.throttled(t);
+        b.answered(t);
+    }
+    b.throttled(t0 + Duration::from_secs(50));
+    b.refused(t0 + Duration::from_secs(50));
+    assert_eq!(b.pace().rate, 900);
+}
+
+#[test]
+fn a_second_429_at_a_learnt_rate_counts_from_the_boundary_the_probes_found() {
+    // Learnt 2425/min from a sliding count that also held part of the fixed
+    // window before (2500 = 500 + 2000).
+    let mut b = Budget::new(3000, MIN);
+    let t0 = Instant::now();
+    for i in 0..2500u32 {
+        let t = t0 + Duration::from_millis(u64::from(i) * 20);
+        b.throttled(t);
+        b.answered(t);
+    }
+    let first = t0 + Duration::from_secs(50);
+    b.refused(first);
+    assert_eq!(b.pace().rate, 2425);
+    // Probes refused at +1 s and +3 s, answered at +7 s: the boundary lies
+    // in (first + 3 s, first + 7 s].
+    b.probe_refused(first + Duration::from_secs(1));
+    b.probe_refused(first + Duration::from_secs(3));
+    let probe = first + Duration::from_secs(7);
+    b.answered(probe);
+    b.reopened(probe);
+    // At 2425/min (~40.4/s) on through the boundary 60 s later (not
+    // refused, that window was short of its 2000); the next one fills 49.5
+    // s in and refuses.
+    let gap = Duration::from_micros(24_742);
+    let mut t = probe;
+    let refused_at = first + Duration::from_secs(3) + MIN + Duration::from_millis(49_500);
+    while t < refused_at {
+        t += gap;
+        b.throttled(t);
+        b.answered(t);
+    }
+    b.refused(refused_at);
+    // Counted from first + 3 s + 60 s: the 2000 of that window (and the
+    // ~160 answered in the 4 s bracket before it, never fewer).
+    let Reason::Learnt { answered } = b.pace().reason else {
+        panic!("{:?}", b.pace());
+    };
+    assert!((2000..=2170).contains(&answered), "{answered}");
+    assert!(
+        b.pace().rate < 2425 && b.pace().rate >= 1940,
+        "{:?}",
+        b.pace()
+    );
+}

@@ -159,24 +159,32 @@ async fn storm(kind: Kind, factor: f64) {
     let share = f64::from(r.pace.rate) / f64::from(LIMIT);
     assert!((0.9..1.0).contains(&share), "{label}: learnt {:?}", r.pace);
 
-    // One episode: nothing refused once the rate was learnt.
+    // One episode (up to four for a fixed window the bridge began late in:
+    // see `sync::budget`); nothing refused once the rate was learnt.
     let eps = episodes(&r.log);
-    assert_eq!(eps.len(), 1, "{label}: {} episodes", eps.len());
+    let most = if matches!(kind, Kind::Fixed(_)) { 4 } else { 1 };
+    assert!(
+        (1..=most).contains(&eps.len()),
+        "{label}: {} episodes",
+        eps.len()
+    );
 
     // Recovery: after the calls in flight when it began, one probe at a
     // time, each gap longer than the one before, never a burst.
-    let ep = &eps[0];
-    let probes: Vec<Instant> = ep
-        .iter()
-        .copied()
-        .filter(|&t| t - ep[0] > LATENCY * 2)
-        .collect();
-    for w in probes.windows(3) {
-        assert!(w[2] - w[1] > w[1] - w[0], "{label}: probe gaps {w:?}");
+    for ep in &eps {
+        let probes: Vec<Instant> = ep
+            .iter()
+            .copied()
+            .filter(|&t| t - ep[0] > LATENCY * 2)
+            .collect();
+        for w in probes.windows(3) {
+            assert!(w[2] - w[1] > w[1] - w[0], "{label}: probe gaps {w:?}");
+        }
+        for w in probes.windows(2) {
+            assert!(w[1] - w[0] >= first_backoff(WINDOW), "{label}: burst {w:?}");
+        }
     }
-    for w in probes.windows(2) {
-        assert!(w[1] - w[0] >= first_backoff(WINDOW), "{label}: burst {w:?}");
-    }
+    let ep = eps.last().expect("an episode");
 
     // Throughput over the whole run, and once settled (from two windows
     // after the episode on).
@@ -201,14 +209,16 @@ async fn storm(kind: Kind, factor: f64) {
     eprintln!(
         "{label}: learnt {}/min, {achieved:.3} of the limit over the run, {steady:.3} settled, {} refused",
         r.pace.rate,
-        ep.len()
+        eps.iter().map(Vec::len).sum::<usize>()
     );
 }
 
 #[tokio::test(start_paused = true)]
 async fn fixed_window_not_aligned_with_the_first_call() {
-    for factor in [1.5, 2.0] {
-        storm(Kind::Fixed(Duration::from_secs(17)), factor).await;
+    for offset in [0, 17, 30, 45, 50, 58] {
+        for factor in [1.5, 2.0] {
+            storm(Kind::Fixed(Duration::from_secs(offset)), factor).await;
+        }
     }
 }
 
