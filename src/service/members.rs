@@ -17,6 +17,7 @@ use serde_json::{Map, Value};
 
 use super::read::members_json;
 use super::{ServiceError, display_name, resolve_members, user_members};
+use crate::config::SafetySettings;
 use crate::scim::patch::{self, Operation};
 use crate::scim::resource;
 use crate::scim::schema::ResourceKind;
@@ -53,13 +54,14 @@ pub(super) struct MemberWrite {
 /// Make the group's stored members `members` (of the new document). With
 /// `Existing::Named`, `members` holds only the named members as they are to
 /// be, and the others stay; the caller has checked that the group is not
-/// renamed.
+/// renamed. `safety`: the empty-push guard's settings (how far to count).
 pub(super) async fn write_members(
     tx: &mut StoreTx,
     group: &StoredResource,
     members: &[Value],
     existing: Existing,
     renamed: bool,
+    safety: &SafetySettings,
 ) -> Result<MemberWrite, ServiceError> {
     let (existing, whole) = match existing {
         Existing::Unread => (tx.members(&group.id).await?, true),
@@ -94,14 +96,21 @@ pub(super) async fn write_members(
         .filter(|e| e.kind == ResourceKind::User)
         .map(|e| e.id.clone())
         .collect();
-    // The guard needs the group's size before the write: counted, when not
-    // all members were read (and only when someone leaves).
+    // The guard needs the group's size before the write: when not all
+    // members were read (and someone leaves), counted up to the size from
+    // which the guard's rule no longer fires, so a large group costs no more
+    // than a small one.
     let before_users = if whole {
         user_members(&existing).len()
     } else if lost.is_empty() {
         0
     } else {
-        usize::try_from(tx.count_members(&group.id, ResourceKind::User).await?).unwrap_or(0)
+        let bound = sync::safety::group_shrink_bound(safety, lost.len() as u64);
+        let limit = i64::try_from(bound).unwrap_or(i64::MAX);
+        let n = tx
+            .count_members_up_to(&group.id, ResourceKind::User, limit)
+            .await?;
+        usize::try_from(n).unwrap_or(0)
     };
     for (m, joined) in upserts {
         tx.add_member(&group.id, m).await?;

@@ -588,7 +588,8 @@ impl ScimService {
         let mut w = members::MemberWrite::default();
         if let Some(members) = members {
             let renamed = display_name(&current.doc) != display_name(&doc);
-            w = members::write_members(tx, current, members, existing, renamed).await?;
+            w = members::write_members(tx, current, members, existing, renamed, &self.sync.safety)
+                .await?;
         }
         let change = match current.kind {
             ResourceKind::User => Change::User {

@@ -442,17 +442,22 @@ impl StoreTx {
         Ok(out)
     }
 
-    /// How many members of this kind a group has (an index count, no rows read).
-    pub async fn count_members(
+    /// How many members of this kind a group has, counted up to `limit`
+    /// (a group with more answers `limit`): the cost is that of `limit`
+    /// rows, whatever the group's size.
+    pub async fn count_members_up_to(
         &mut self,
         group_id: &str,
         kind: ResourceKind,
+        limit: i64,
     ) -> Result<i64, StoreError> {
         let row = sqlx::query(
-            "SELECT COUNT(*) AS n FROM scim_group_members WHERE group_id = $1 AND member_kind = $2",
+            "SELECT COUNT(*) AS n FROM (SELECT 1 AS one FROM scim_group_members
+               WHERE group_id = $1 AND member_kind = $2 LIMIT $3) AS counted",
         )
         .bind(group_id)
         .bind(kind_str(kind))
+        .bind(limit)
         .fetch_one(&mut *self.tx)
         .await?;
         Ok(row.try_get("n")?)
