@@ -4,20 +4,25 @@
 //! ```text
 //! cargo run --release --example drain_bench -- [--users 5000] [--limit 300]
 //!     [--window-secs 10] [--under 0.97] [--over 1.5] [--storm-users 1000]
-//!     [--concurrency 10] [--latency-ms 50] [--skip-under] [--skip-storm]
+//!     [--concurrency 10] [--latency-ms 50] [--kind fixed|rolling|quiet]
+//!     [--orgs 1] [--postgres] [--skip-under] [--skip-storm]
 //! ```
 //!
 //! Each run builds the real application (SQLite file in a temp dir, port 0,
 //! worker off), writes the users and one mapped group through SCIM, sets the
 //! in-process fake Snyk to answer 429 after `limit` calls in each fixed
-//! window of `window-secs` (for the rest of the window, no `Retry-After`),
-//! and drains the outbox with `Engine::drain` (looping while deferred work
+//! window of `window-secs` (for the rest of the window, no `Retry-After`;
+//! `--kind rolling`: at most `limit` in any `window-secs`; `--kind quiet`:
+//! Snyk's REST rule, 429 until requests stop for a whole window), writes
+//! `snyk.rate_window_secs = window-secs`, and drains the outbox with `Engine::drain` (looping while deferred work
 //! remains, as the worker does).
 //!
 //! - run 1 "under the limit": `requests_per_minute` = `under` x the limit,
 //!   expressed per minute; reports calls per full window / limit and 429s.
 //! - run 2 "429 storm": `requests_per_minute` = `over` x the limit; reports
-//!   429s, windows in which nothing was sent (the pause), and throughput.
+//!   429s, the 429 episodes (runs of refusals with no success between them;
+//!   the learnt budget should leave one), windows in which nothing was sent
+//!   (the pause), and throughput over the whole run.
 //!
 //! The default window (300 per 10 s) is Snyk's 2000/min scaled down in time
 //! to keep the run short; `--limit 2000 --window-secs 60` is the real shape.
@@ -25,18 +30,23 @@
 
 #[path = "../tests/common/fake_snyk.rs"]
 mod fake_snyk;
+#[path = "../tests/common/pg.rs"]
+mod pg;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use fake_snyk::FakeSnyk;
+use fake_snyk::{FakeSnyk, RateKind};
 use serde_json::{Value, json};
 use snyk_scim_bridge::clock::SystemClock;
 use snyk_scim_bridge::config;
 use snyk_scim_bridge::http::{AppOptions, Application};
 
-const ORG: &str = "6b7a7c5e-1111-4c4c-9d9d-0000000000b1";
+/// The `i`-th mapped org.
+fn org(i: usize) -> String {
+    format!("6b7a7c5e-1111-4c4c-9d9d-{:012x}", 0xb1 + i)
+}
 const SNYK_TOKEN: &str = "snyk-personal-token-for-the-bench";
 const SCIM_TOKEN: &str = "scim-token-for-the-drain-benchmark-01";
 
@@ -50,6 +60,11 @@ struct Args {
     over: f64,
     concurrency: u32,
     latency_ms: u64,
+    kind: RateKind,
+    /// Orgs the group maps: each user is one provision in each.
+    orgs: usize,
+    /// PostgreSQL (a fresh database on `TEST_POSTGRES_URL`) instead of SQLite.
+    postgres: bool,
     skip_under: bool,
     skip_storm: bool,
 }
@@ -64,6 +79,9 @@ fn parse_args() -> anyhow::Result<Args> {
         over: 1.5,
         concurrency: 10,
         latency_ms: 50,
+        kind: RateKind::Fixed,
+        orgs: 1,
+        postgres: false,
         skip_under: false,
         skip_storm: false,
     };
@@ -79,12 +97,23 @@ fn parse_args() -> anyhow::Result<Args> {
             "--over" => a.over = value()?.parse()?,
             "--concurrency" => a.concurrency = value()?.parse()?,
             "--latency-ms" => a.latency_ms = value()?.parse()?,
+            "--kind" => {
+                a.kind = match value()?.as_str() {
+                    "fixed" => RateKind::Fixed,
+                    "rolling" => RateKind::Rolling,
+                    "quiet" => RateKind::QuietPeriod,
+                    other => bail!("--kind {other:?}: fixed, rolling or quiet"),
+                }
+            }
+            "--orgs" => a.orgs = value()?.parse()?,
+            "--postgres" => a.postgres = true,
             "--skip-under" => a.skip_under = true,
             "--skip-storm" => a.skip_storm = true,
             "-h" | "--help" => {
                 println!(
                     "drain_bench [--users N] [--storm-users N] [--limit N] [--window-secs S] \
-                     [--under F] [--over F] [--concurrency N] [--latency-ms MS] [--skip-under] [--skip-storm]"
+                     [--under F] [--over F] [--concurrency N] [--latency-ms MS] [--kind fixed|rolling|quiet] \
+                     [--orgs N] [--postgres] [--skip-under] [--skip-storm]"
                 );
                 std::process::exit(0);
             }
@@ -108,7 +137,9 @@ struct Outcome {
     sent_ok: usize,
     too_many: usize,
     per_window: Vec<u32>,
+    episodes: usize,
     drains: usize,
+    pace: snyk_scim_bridge::sync::budget::Pace,
 }
 
 async fn scim(
@@ -135,11 +166,34 @@ async fn scim(
 async fn run(a: &Args, label: &str, users: usize, rpm: u32) -> anyhow::Result<Outcome> {
     let dir = tempfile::tempdir()?;
     let fake = FakeSnyk::start(SNYK_TOKEN).await;
-    fake.add_org(ORG);
+    for i in 0..a.orgs {
+        fake.add_org(&org(i));
+    }
+    let pg = if a.postgres {
+        Some(
+            pg::PgDb::create("drain_bench")
+                .await
+                .context("--postgres needs TEST_POSTGRES_URL")?,
+        )
+    } else {
+        None
+    };
+    let database_url = match &pg {
+        Some(p) => p.url.clone(),
+        None => format!("sqlite://{}/bridge.db", dir.path().display()),
+    };
+    let mappings: String = (0..a.orgs)
+        .map(|i| {
+            format!(
+                "[[mappings]]\ngroup = \"Snyk Admins\"\norg_id = \"{}\"\nrole = \"ADMIN\"\n",
+                org(i)
+            )
+        })
+        .collect();
     fake.set_latency(Duration::from_millis(a.latency_ms));
     let text = format!(
         r#"listen = "127.0.0.1:0"
-database_url = "sqlite://{db}/bridge.db"
+database_url = "{database_url}"
 [scim]
 tokens = ["{SCIM_TOKEN}"]
 [snyk]
@@ -148,14 +202,12 @@ token = "{SNYK_TOKEN}"
 dry_run = false
 requests_per_minute = {rpm}
 max_concurrent_requests = {conc}
-[[mappings]]
-group = "Snyk Admins"
-org_id = "{ORG}"
-role = "ADMIN"
+rate_window_secs = {window}
+{mappings}
 "#,
-        db = dir.path().display(),
         api = fake.base_url,
         conc = a.concurrency,
+        window = a.window_secs,
     );
     let cfg = config::parse(
         std::path::Path::new("bench.toml"),
@@ -238,7 +290,7 @@ role = "ADMIN"
     );
 
     // Drain against the limit; loop while deferred (rate-limited) work remains.
-    fake.set_rate_limit(a.limit, Duration::from_secs(a.window_secs));
+    fake.set_rate_limit_of(a.kind, a.limit, Duration::from_secs(a.window_secs));
     let start = Instant::now();
     let mut drains = 0;
     let mut last_report = Instant::now();
@@ -258,27 +310,58 @@ role = "ADMIN"
                 }
             })
             .await?;
-        if fake.pending(ORG).len() >= users {
+        if (0..a.orgs)
+            .map(|i| fake.pending(&org(i)).len())
+            .sum::<usize>()
+            >= users * a.orgs
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let elapsed = start.elapsed();
     let stats = fake.stats();
-    let posts_ok = fake
-        .calls()
+    let calls = fake.calls();
+    let posts_ok = calls
         .iter()
         .filter(|c| c.method == "POST" && (200..300).contains(&c.status))
         .count();
-    if posts_ok != users {
-        bail!("{posts_ok} provisions succeeded for {users} users");
+    if posts_ok != users * a.orgs {
+        bail!(
+            "{posts_ok} provisions succeeded for {users} users in {} orgs",
+            a.orgs
+        );
+    }
+    // Accepted calls per window from the first call (every kind), and the
+    // 429 episodes: runs of refusals with no accepted call between them.
+    let first = calls.iter().map(|c| c.at).min().unwrap_or(start);
+    let window = Duration::from_secs(a.window_secs);
+    let mut per_window = Vec::new();
+    let mut episodes = 0;
+    let mut open = false;
+    for c in &calls {
+        if c.status == 429 {
+            if !open {
+                episodes += 1;
+            }
+            open = true;
+            continue;
+        }
+        open = false;
+        let w = usize::try_from((c.at - first).as_nanos() / window.as_nanos()).unwrap_or(0);
+        if per_window.len() <= w {
+            per_window.resize(w + 1, 0);
+        }
+        per_window[w] += 1;
     }
     Ok(Outcome {
         elapsed,
         sent_ok: stats.total_requests - stats.too_many_requests,
         too_many: stats.too_many_requests,
-        per_window: stats.per_window,
+        per_window,
+        episodes,
         drains,
+        pace: engine.pace(),
     })
 }
 
@@ -299,6 +382,7 @@ async fn main() -> anyhow::Result<()> {
     if !a.skip_under {
         let rpm = rpm_for(a.limit, a.window_secs, a.under);
         let o = run(&a, "under", a.users, rpm).await?;
+        let _ = o.episodes;
         // Full windows only: the last one is partial.
         let full = &o.per_window[..o.per_window.len().saturating_sub(1)];
         let ratios: Vec<f64> = full.iter().map(|&n| f64::from(n) / limit).collect();
@@ -321,7 +405,10 @@ async fn main() -> anyhow::Result<()> {
             o.sent_ok as f64 / (o.elapsed.as_secs_f64() / window),
             o.sent_ok as f64 / (o.elapsed.as_secs_f64() / window) / limit
         );
-        println!("  429 answers           {}", o.too_many);
+        println!(
+            "  429 answers           {} in {} episode(s)",
+            o.too_many, o.episodes
+        );
         println!("  drain passes          {}", o.drains);
     }
 
@@ -329,16 +416,33 @@ async fn main() -> anyhow::Result<()> {
         let rpm = rpm_for(a.limit, a.window_secs, a.over);
         let o = run(&a, "storm", a.storm_users, rpm).await?;
         let empty = o.per_window.iter().filter(|&&n| n == 0).count();
-        let ideal = a.storm_users as f64 / limit * window;
-        let per_window_achieved = a.storm_users as f64 / (o.elapsed.as_secs_f64() / window);
+        let provisions = a.storm_users * a.orgs;
+        let ideal = provisions as f64 / limit * window;
+        let per_window_achieved = provisions as f64 / (o.elapsed.as_secs_f64() / window);
         println!();
         println!(
-            "run 2, 429 storm: {} provisions, requests_per_minute = {rpm} ({:.2} x the limit)",
-            a.storm_users, a.over
+            "run 2, 429 storm ({:?} window, {}): {provisions} provisions ({} users x {} orgs), requests_per_minute = {rpm} ({:.2} x the limit)",
+            a.kind,
+            if a.postgres { "PostgreSQL" } else { "SQLite" },
+            a.storm_users,
+            a.orgs,
+            a.over
         );
         println!("  total time            {:.1} s", o.elapsed.as_secs_f64());
-        println!("  at exactly the limit  {ideal:.1} s would have been the floor");
-        println!("  429 answers           {}", o.too_many);
+        println!(
+            "  at exactly the limit  {ideal:.1} s would have been the floor ({:.3} x the floor)",
+            o.elapsed.as_secs_f64() / ideal
+        );
+        println!(
+            "  429 answers           {} in {} episode(s)",
+            o.too_many, o.episodes
+        );
+        println!(
+            "  learnt rate           {}/min ({}; {:.3} x the limit)",
+            o.pace.rate,
+            o.pace.reason.as_str(),
+            f64::from(o.pace.rate) / (limit * 60.0 / window)
+        );
         println!(
             "  windows with no call  {empty} of {} ({:.0} s spent paused)",
             o.per_window.len(),

@@ -142,7 +142,15 @@ pub async fn main() -> ExitCode {
             user: None,
             json,
         }) => match open(&config, false).await {
-            Ok((engine, store)) => outcome(status(store, json, engine.settings().dry_run).await),
+            Ok((engine, store)) => outcome(
+                status(
+                    store,
+                    json,
+                    engine.settings().dry_run,
+                    engine.configured_pace(),
+                )
+                .await,
+            ),
             Err(code) => code,
         },
         Command::Status(StatusArgs {
@@ -387,12 +395,21 @@ async fn lead(store: &Store) -> anyhow::Result<crate::store::LeaderLock> {
     )
 }
 
-async fn status(store: Store, json: bool, dry_run: bool) -> anyhow::Result<()> {
+async fn status(
+    store: Store,
+    json: bool,
+    dry_run: bool,
+    (rpm, window): (u32, u64),
+) -> anyhow::Result<()> {
     let (report, names) = status_view::read(&store).await?;
+    let pacing = crate::pacing::shown(&store, rpm, window)
+        .await
+        .context("Failed to read the Snyk pacing")?;
     if json {
-        print_json(&status_view::json(&report, &names)?)
+        print_json(&status_view::json(&report, &names, pacing)?)
     } else {
         print!("{}", status_view::text(&report, &names));
+        println!("Snyk pacing: {}", pacing.text());
         online::print_api_health(&store, dry_run)
             .await
             .context("Failed to read the API health")

@@ -86,6 +86,8 @@ pub struct HealthInputs<'a> {
     pub dry_run: bool,
     pub reconcile_interval: Duration,
     pub now_ms: i64,
+    /// `snyk.requests_per_minute` and `snyk.rate_window_secs`.
+    pub pacing: (u32, u64),
 }
 
 /// Read the store and judge each component.
@@ -133,6 +135,8 @@ pub async fn snapshot(store: &Store, inputs: &HealthInputs<'_>) -> StatusSnapsho
                 .extend(snyk_components(&calls, inputs.dry_run, inputs.now_ms));
             snap.components
                 .extend(api_components(store, inputs.dry_run, inputs.now_ms).await);
+            snap.components
+                .push(pacing_component(store, inputs.pacing).await);
             snap.components.push(reconcile_component(
                 last_at,
                 last_result.as_deref(),
@@ -242,6 +246,21 @@ fn safety_component(holds: &[crate::store::HoldRow]) -> Component {
                 "deletion circuit breaker closed; {waiting} removal(s) waiting out safety.removal_delay_secs; {refused} refused (protected account or last admin)"
             ),
         )
+    }
+}
+
+/// The rate the sender lets out and why (learnt from 429s, or configured).
+async fn pacing_component(store: &Store, (configured, window): (u32, u64)) -> Component {
+    const NAME: &str = "Snyk pacing";
+    match crate::pacing::shown(store, configured, window).await {
+        // Below the configured rate: the token's real budget is smaller than
+        // snyk.requests_per_minute says (shared, or a limit Snyk added).
+        Ok(p) if p.learnt() => component(NAME, Level::Warn, p.text()),
+        Ok(p) => component(NAME, Level::Ok, p.text()),
+        Err(e) => {
+            tracing::warn!(error = %e, "the status page could not read the pacing");
+            component(NAME, Level::Warn, "could not be read; see the logs")
+        }
     }
 }
 

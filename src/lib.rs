@@ -31,6 +31,7 @@ pub mod domain;
 pub mod health;
 pub mod http;
 pub mod metrics;
+pub mod pacing;
 pub mod scim;
 pub mod secret;
 pub mod service;

@@ -27,6 +27,8 @@
 //! | `safety_refused_total` | counter | |
 //! | `snyk_token_expiry_seconds` | gauge (refreshed per scrape; absent until known) | |
 //! | `snyk_call_kind_blocked` | gauge, 1 while Snyk's 410 / Sunset / Deprecation stops a call kind | endpoint (`METHOD template`) |
+//! | `snyk_pacing_requests_per_minute` | gauge (refreshed per scrape): the rate the sender lets out now, learnt from 429s | |
+//! | `snyk_pacing_learnt` | gauge (refreshed per scrape): 1 while a 429 holds the rate below `snyk.requests_per_minute` | |
 //!
 //! Every family is on `/metrics` from the start, before its first event
 //! ([`register_families`]), so alerts can be written against a fresh
@@ -67,6 +69,8 @@ pub const SAFETY_TRIPS: &str = "safety_breaker_trips_total";
 pub const SAFETY_REFUSED: &str = "safety_refused_total";
 pub const TOKEN_EXPIRY: &str = "snyk_token_expiry_seconds";
 pub const CALL_KIND_BLOCKED: &str = "snyk_call_kind_blocked";
+pub const PACING_RATE: &str = "snyk_pacing_requests_per_minute";
+pub const PACING_LEARNT: &str = "snyk_pacing_learnt";
 
 /// The outbox states, always reported (0 when empty).
 pub const OUTBOX_STATES: [&str; 5] = ["idle", "pending", "failed", "dead", "held"];
@@ -75,7 +79,7 @@ pub const OUTBOX_STATES: [&str; 5] = ["idle", "pending", "failed", "dead", "held
 pub const PURGED_TABLES: [&str; 3] = ["audit_events", "audit_queued", "snyk_calls"];
 
 /// Every metric family the bridge exports, each present from the start.
-pub const FAMILIES: [&str; 18] = [
+pub const FAMILIES: [&str; 20] = [
     SCIM_REQUESTS,
     SCIM_DURATION,
     OUTBOX_TARGETS,
@@ -94,6 +98,8 @@ pub const FAMILIES: [&str; 18] = [
     SAFETY_TRIPS,
     SAFETY_REFUSED,
     CALL_KIND_BLOCKED,
+    PACING_RATE,
+    PACING_LEARNT,
 ];
 
 /// The SCIM (route, method, success status) series reported at zero from
@@ -239,6 +245,10 @@ fn register_families() {
     for kind in BLOCKABLE_KINDS {
         metrics::gauge!(CALL_KIND_BLOCKED, "endpoint" => kind).set(0.0);
     }
+    // Both are set from the store before every scrape's text ([`render`]),
+    // so the rate's registration value is never what a scrape shows.
+    metrics::gauge!(PACING_RATE).set(0.0);
+    metrics::gauge!(PACING_LEARNT).set(0.0);
 }
 
 /// The write call kinds reported as not blocked from the start.
@@ -251,10 +261,13 @@ const BLOCKABLE_KINDS: [&str; 6] = [
     "POST /group/{groupId}/org/{orgId}/members",
 ];
 
-/// The exposition text; refreshes the outbox and API health gauges from
-/// the store first.
-pub async fn render(store: &Store, now_ms: i64) -> Result<String, StoreError> {
+/// The exposition text; refreshes the outbox, API health and pacing gauges
+/// from the store first (`pacing`: the configured rate and window).
+pub async fn render(store: &Store, now_ms: i64, pacing: (u32, u64)) -> Result<String, StoreError> {
     refresh_outbox(store, now_ms).await?;
+    let pace = crate::pacing::shown(store, pacing.0, pacing.1).await?;
+    metrics::gauge!(PACING_RATE).set(f64::from(pace.requests_per_minute));
+    metrics::gauge!(PACING_LEARNT).set(if pace.learnt() { 1.0 } else { 0.0 });
     let (token, blocked) = crate::api_health::load(store).await?;
     if let Some(exp) = token.and_then(|t| t.expires_at) {
         metrics::gauge!(TOKEN_EXPIRY).set((exp - now_ms) as f64 / 1000.0);

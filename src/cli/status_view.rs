@@ -36,6 +36,9 @@ pub struct StatusJson {
     /// The safety rails: whether the deletion circuit breaker is open, and
     /// every removal or downgrade held, waiting, approved, rejected or refused.
     pub safety: super::safety::SafetyJson,
+    /// The rate the sender lets out to Snyk now and why (`configured`,
+    /// `learnt` from a 429, or `raising` back toward the configured rate).
+    pub pacing: crate::pacing::Pacing,
 }
 
 /// A user as scripts see it.
@@ -140,7 +143,11 @@ pub async fn read(store: &Store) -> anyhow::Result<(StatusReport, Names)> {
 }
 
 /// The JSON document of `status --json`.
-pub fn json(s: &StatusReport, names: &Names) -> anyhow::Result<StatusJson> {
+pub fn json(
+    s: &StatusReport,
+    names: &Names,
+    pacing: crate::pacing::Pacing,
+) -> anyhow::Result<StatusJson> {
     let mut outbox: BTreeMap<String, i64> = crate::metrics::OUTBOX_STATES
         .iter()
         .map(|st| ((*st).to_owned(), 0))
@@ -210,6 +217,7 @@ pub fn json(s: &StatusReport, names: &Names) -> anyhow::Result<StatusJson> {
             })
             .collect(),
         safety: super::safety::json(&s.holds, names),
+        pacing,
     })
 }
 

@@ -136,6 +136,10 @@ pub struct SnykSettings {
     pub dry_run: bool,
     pub requests_per_minute: u32,
     pub max_concurrent_requests: u32,
+    /// The interval Snyk counts calls in (60: its "per minute"): what the
+    /// pacer learns its budget over after a 429, and the longest pause
+    /// between two probes.
+    pub rate_window_secs: u64,
     pub reconcile_interval_secs: u64,
     /// After failing this long, an operation goes to the dead-letter state.
     pub retry_max_secs: u64,
@@ -271,6 +275,7 @@ struct RawSnyk {
     dry_run: Option<bool>,
     requests_per_minute: Option<u32>,
     max_concurrent_requests: Option<u32>,
+    rate_window_secs: Option<u64>,
     reconcile_interval_secs: Option<u64>,
     retry_max_secs: Option<u64>,
     timeout_secs: Option<u64>,
@@ -699,6 +704,14 @@ fn validate_snyk(raw: RawSnyk, env: &Env, issues: &mut Vec<ConfigIssue>) -> Opti
     if max_concurrent_requests == 0 {
         issue(issues, "snyk.max_concurrent_requests", "must be at least 1");
     }
+    let rate_window_secs = raw.rate_window_secs.unwrap_or(60);
+    if !(1..=3600).contains(&rate_window_secs) {
+        issue(
+            issues,
+            "snyk.rate_window_secs",
+            "must be between 1 and 3600 seconds",
+        );
+    }
     let reconcile_interval_secs = raw.reconcile_interval_secs.unwrap_or(300);
     if reconcile_interval_secs < 10 {
         issue(
@@ -728,6 +741,7 @@ fn validate_snyk(raw: RawSnyk, env: &Env, issues: &mut Vec<ConfigIssue>) -> Opti
         dry_run,
         requests_per_minute,
         max_concurrent_requests,
+        rate_window_secs,
         reconcile_interval_secs,
     })
 }

@@ -39,6 +39,7 @@ fn minimal_file_gets_the_documented_defaults() {
     assert!(!c.snyk.dry_run);
     assert_eq!(c.snyk.requests_per_minute, 1800);
     assert_eq!(c.snyk.max_concurrent_requests, 10);
+    assert_eq!(c.snyk.rate_window_secs, 60);
     assert_eq!(c.snyk.reconcile_interval_secs, 300);
     assert_eq!(c.snyk.group_id, None);
     assert_eq!(c.log_format, LogFormat::Pretty);
@@ -339,5 +340,22 @@ fn safety_rails_are_on_by_default_and_their_keys_are_checked() {
         "safety.removal_delay_secs",
     ] {
         assert!(keys.iter().any(|k| k == key), "{key} not named in {keys:?}");
+    }
+}
+
+#[test]
+fn the_rate_window_is_read_and_bounded() {
+    let with =
+        |v: &str| minimal().replace("[snyk]\n", &format!("[snyk]\nrate_window_secs = {v}\n"));
+    let c = parse_str(&with("10"), &Env::new()).expect("valid");
+    assert_eq!(c.snyk.rate_window_secs, 10);
+    for bad in ["0", "3601"] {
+        let issues = issues_of(&with(bad), &Env::new());
+        assert_eq!(issues.len(), 1, "{issues:?}");
+        assert_eq!(issues[0].key, "snyk.rate_window_secs");
+        assert!(
+            issues[0].message.contains("between 1 and 3600"),
+            "{issues:?}"
+        );
     }
 }

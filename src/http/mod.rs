@@ -60,6 +60,9 @@ pub struct OpsState {
     pub log_pii: bool,
     pub reconcile_interval: std::time::Duration,
     pub clock: Arc<dyn Clock>,
+    /// `snyk.requests_per_minute` and `snyk.rate_window_secs` (the pacing
+    /// shown when none was stored).
+    pub pacing: (u32, u64),
 }
 
 /// The id of the current HTTP request, in the request's extensions (and
@@ -141,6 +144,10 @@ impl Application {
             log_pii: config.log_pii,
             reconcile_interval: engine.settings().reconcile_interval,
             clock: clock.clone(),
+            pacing: (
+                config.snyk.requests_per_minute,
+                config.snyk.rate_window_secs,
+            ),
         });
         let state = AppState {
             service: ScimService::new(store.clone(), clock, hook),
@@ -272,7 +279,7 @@ async fn healthz() -> HttpResponse {
 /// Prometheus text format; the outbox gauges are refreshed per scrape.
 async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     let now = state.ops.clock.now().timestamp_millis();
-    match crate::metrics::render(&state.store, now).await {
+    match crate::metrics::render(&state.store, now, state.ops.pacing).await {
         Ok(text) => HttpResponse::Ok()
             .content_type("text/plain; version=0.0.4; charset=utf-8")
             .body(text),

@@ -260,6 +260,7 @@ impl Engine {
             Arc::new(Pacer::new(
                 config.snyk.requests_per_minute,
                 config.snyk.max_concurrent_requests,
+                Duration::from_secs(config.snyk.rate_window_secs),
             )),
             clock,
             EngineSettings::from_config(config),
@@ -327,6 +328,17 @@ impl Engine {
         self.clock.now().timestamp_millis()
     }
 
+    /// The pace the pacer runs at now, and why.
+    pub fn pace(&self) -> super::budget::Pace {
+        self.pacer.pace()
+    }
+
+    /// `snyk.requests_per_minute` and `snyk.rate_window_secs` (seconds).
+    pub fn configured_pace(&self) -> (u32, u64) {
+        let p = self.pacer.pace();
+        (p.configured, p.window.as_secs())
+    }
+
     pub(super) fn lease_ms(&self) -> i64 {
         millis(self.settings.lease)
     }
@@ -346,6 +358,7 @@ impl Engine {
             Err(SnykError::Transient { status: None, .. }) => Outcome::NoAnswer,
             _ => Outcome::Answered,
         });
+        self.note_pace().await;
         (result, trace)
     }
 

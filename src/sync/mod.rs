@@ -19,12 +19,14 @@
 //! and never touched.
 
 mod api_health;
+pub mod budget;
 pub mod engine;
 mod execute;
 pub mod judge;
 pub mod mapping;
 pub mod names;
 pub mod pacer;
+mod pacing;
 pub mod planner;
 pub mod rails;
 pub mod reconcile;

@@ -1,43 +1,65 @@
-//! Pacing of every Snyk call: at most `requests_per_minute` a minute (a
-//! governor GCRA limiter with a small burst, so no 60-second window ever sees
-//! more than the limit plus the burst), at most `max_concurrent_requests` in
-//! flight, and one shared backoff after a 429.
+//! Pacing of every Snyk call: at most the budget's rate a minute (a governor
+//! GCRA limiter with a small burst, so no window ever sees more than the rate
+//! plus the burst), at most `max_concurrent_requests` in flight, and one
+//! shared backoff after a 429.
+//!
+//! The rate starts at `snyk.requests_per_minute` and is learnt from 429s
+//! ([`super::budget`]): at the first 429 of an episode the pacer runs at just
+//! under what Snyk answered in the window before it, and tries upward slowly
+//! after a quiet spell. A changed rate takes effect at once (a new limiter).
 //!
 //! After a 429 without `Retry-After`, nothing says how long Snyk will keep
 //! refusing: its v1 window may be fixed (and not aligned with the minute),
 //! rolling, or the REST rule (429 until requests stop for a whole interval,
 //! every request during the block extending it). So the pacer pauses every
 //! call, then lets exactly one *probe* through; each probe refused doubles
-//! the pause (1 s, 2 s, 4 s, ... 60 s); the first probe that succeeds
-//! resumes everyone. A 429 of a call that was already in flight when the
-//! episode began is the same episode, not a new strike. A server's
-//! `Retry-After` (or `X-RateLimit-Reset`) sets the pause instead.
+//! the pause, from a sixtieth of `snyk.rate_window_secs` (1 s for Snyk's
+//! minute) up to the window plus 5 % (so a probe after the longest pause has
+//! been quiet for a whole window); the first probe that succeeds resumes
+//! everyone. A 429 of a call that was already in flight when the episode
+//! began is the same episode, not a new strike. A server's `Retry-After` (or
+//! `X-RateLimit-Reset`) sets the pause instead.
 //!
 //! It never sends anything itself and never sleeps past [`Pacer::close`].
 
 use std::num::NonZeroU32;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::middleware::NoOpMiddleware;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
 use tokio::sync::{Notify, Semaphore, SemaphorePermit};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::budget::{Budget, Pace};
+
 /// Calls that may go out back to back before the steady rate applies.
 const BURST: u32 = 5;
-/// The first pause after a 429 without `Retry-After`.
-pub const FIRST_BACKOFF: Duration = Duration::from_secs(1);
-/// The longest pause between two probes.
-pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// The shortest first pause after a 429 (for very short test windows).
+const MIN_BACKOFF: Duration = Duration::from_millis(10);
 
-/// The pause before the next probe after `strikes` refused in a row (pure).
-pub fn backoff(strikes: u32) -> Duration {
-    let exp = strikes.saturating_sub(1).min(16);
-    FIRST_BACKOFF.saturating_mul(1u32 << exp).min(MAX_BACKOFF)
+/// The first pause after a 429 without `Retry-After`: a sixtieth of the
+/// window (1 s for a minute).
+pub fn first_backoff(window: Duration) -> Duration {
+    (window / 60).max(MIN_BACKOFF)
 }
 
-#[derive(Debug, Default)]
+/// The longest pause between two probes: the window and 5 %.
+pub fn max_backoff(window: Duration) -> Duration {
+    window + window / 20
+}
+
+/// The pause before the next probe after `strikes` refused in a row (pure).
+pub fn backoff(window: Duration, strikes: u32) -> Duration {
+    let exp = strikes.saturating_sub(1).min(16);
+    first_backoff(window)
+        .saturating_mul(1u32 << exp)
+        .min(max_backoff(window))
+}
+
+#[derive(Debug)]
 struct State {
     paused_until: Option<Instant>,
     /// 429s in a row since the last success (0: no episode).
@@ -47,11 +69,15 @@ struct State {
     /// Bumped by every episode and strike; a permit remembers the epoch it
     /// was granted in, so late 429s of older calls count once.
     epoch: u64,
+    budget: Budget,
+    /// The budget's rate changed since [`Pacer::take_change`] last looked.
+    pace_changed: bool,
 }
 
 #[derive(Debug)]
 pub struct Pacer {
-    limiter: DefaultDirectRateLimiter,
+    limiter: RwLock<Arc<Limiter>>,
+    window: Duration,
     in_flight: Semaphore,
     state: Mutex<State>,
     changed: Notify,
@@ -96,6 +122,60 @@ impl Drop for Permit<'_> {
     }
 }
 
+/// The limiter's clock: tokio's, so a paused test runtime is a manual clock
+/// for the rate as for the pauses.
+#[derive(Debug, Clone)]
+struct TokioClock(Instant);
+
+impl governor::clock::Clock for TokioClock {
+    type Instant = Duration;
+
+    fn now(&self) -> Duration {
+        self.0.elapsed()
+    }
+}
+
+#[derive(Debug)]
+struct Limiter {
+    gcra: RateLimiter<NotKeyed, InMemoryState, TokioClock, NoOpMiddleware<Duration>>,
+    clock: TokioClock,
+}
+
+impl Limiter {
+    /// At `per_minute`, with a burst of at most [`BURST`] and at most 2 % of
+    /// what the rate puts in one `window` (so the burst never pushes a
+    /// window at 0.97 of a limit over it), but 2 where the window holds a
+    /// few: with a burst of 1 every late wake-up of the timer is lost rate.
+    fn new(per_minute: u32, window: Duration) -> Self {
+        let rpm = NonZeroU32::new(per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
+        let window_ms = u64::try_from(window.as_millis()).unwrap_or(u64::MAX);
+        let per_window = u64::from(rpm.get()).saturating_mul(window_ms) / 60_000;
+        let burst = u32::try_from(per_window / 50)
+            .unwrap_or(BURST)
+            .clamp(1, BURST);
+        let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
+        let clock = TokioClock(Instant::now());
+        Self {
+            gcra: RateLimiter::direct_with_clock(
+                Quota::per_minute(rpm).allow_burst(burst),
+                clock.clone(),
+            ),
+            clock,
+        }
+    }
+
+    /// Wait for the rate; true when it held the call back.
+    async fn until_ready(&self) -> bool {
+        let mut held = false;
+        while let Err(not_until) = self.gcra.check() {
+            use governor::clock::Clock as _;
+            held = true;
+            tokio::time::sleep(not_until.wait_time_from(self.clock.now())).await;
+        }
+        held
+    }
+}
+
 enum Gate {
     Go { epoch: u64, probe: bool },
     Until(Instant),
@@ -103,15 +183,70 @@ enum Gate {
 }
 
 impl Pacer {
-    pub fn new(requests_per_minute: u32, max_concurrent: u32) -> Self {
-        let rpm = NonZeroU32::new(requests_per_minute.max(1)).unwrap_or(NonZeroU32::MIN);
-        let burst = NonZeroU32::new(BURST.min(rpm.get())).unwrap_or(NonZeroU32::MIN);
+    /// `window`: `snyk.rate_window_secs`, the interval Snyk counts calls in.
+    pub fn new(requests_per_minute: u32, max_concurrent: u32, window: Duration) -> Self {
+        let budget = Budget::new(requests_per_minute, window);
         Self {
-            limiter: RateLimiter::direct(Quota::per_minute(rpm).allow_burst(burst)),
+            limiter: RwLock::new(Arc::new(Limiter::new(
+                budget.pace().rate,
+                budget.pace().window,
+            ))),
+            window: budget.pace().window,
             in_flight: Semaphore::new(usize::try_from(max_concurrent.max(1)).unwrap_or(1)),
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                paused_until: None,
+                strikes: 0,
+                probe_in_flight: false,
+                epoch: 0,
+                budget,
+                pace_changed: false,
+            }),
             changed: Notify::new(),
             closed: CancellationToken::new(),
+        }
+    }
+
+    fn limiter(&self) -> Arc<Limiter> {
+        self.limiter
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The budget's rate changed (under the state lock): a new limiter.
+    fn retune(&self, st: &mut State) {
+        st.pace_changed = true;
+        let rate = st.budget.pace().rate;
+        *self
+            .limiter
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Arc::new(Limiter::new(rate, self.window));
+        tracing::info!(
+            requests_per_minute = rate,
+            reason = st.budget.pace().reason.as_str(),
+            "Snyk pacing changed"
+        );
+    }
+
+    /// The rate in force and why.
+    pub fn pace(&self) -> Pace {
+        self.lock().budget.pace()
+    }
+
+    /// The pace, when it changed since the last look (to store and show).
+    pub fn take_change(&self) -> Option<Pace> {
+        let mut st = self.lock();
+        std::mem::take(&mut st.pace_changed).then(|| st.budget.pace())
+    }
+
+    /// Take up a rate learnt before a restart.
+    pub fn resume(&self, rate: u32, answered: u32) {
+        let mut st = self.lock();
+        let before = st.budget.pace().rate;
+        st.budget.resume(rate, answered, Instant::now().into_std());
+        if st.budget.pace().rate != before {
+            self.retune(&mut st);
         }
     }
 
@@ -162,8 +297,12 @@ impl Pacer {
                     // Wait for the rate limiter *before* going: a 429 episode
                     // that begins meanwhile holds this call too (never a
                     // burst after a 429).
-                    self.limiter.until_ready().await;
-                    if self.lock().epoch == epoch {
+                    let held = self.limiter().until_ready().await;
+                    let mut st = self.lock();
+                    if held {
+                        st.budget.throttled(Instant::now().into_std());
+                    }
+                    if st.epoch == epoch {
                         break (epoch, false);
                     }
                 }
@@ -176,7 +315,7 @@ impl Pacer {
                 Gate::WaitForProbe => {
                     tokio::select! {
                         () = notified => {}
-                        () = tokio::time::sleep(MAX_BACKOFF) => {}
+                        () = tokio::time::sleep(max_backoff(self.window)) => {}
                     }
                 }
             }
@@ -189,7 +328,7 @@ impl Pacer {
             reported: false,
         };
         if probe {
-            self.limiter.until_ready().await;
+            self.limiter().until_ready().await;
         }
         Some(permit)
     }
@@ -199,6 +338,9 @@ impl Pacer {
         let current = epoch == st.epoch;
         match outcome {
             Outcome::Answered => {
+                if st.budget.answered(Instant::now().into_std()) {
+                    self.retune(&mut st);
+                }
                 if current && st.strikes > 0 {
                     st.strikes = 0;
                     st.probe_in_flight = false;
@@ -212,10 +354,14 @@ impl Pacer {
             }
             Outcome::RateLimited(wait) => {
                 if current {
+                    if st.strikes == 0 && st.budget.refused(Instant::now().into_std()) {
+                        // A new episode (not a refused probe): learn.
+                        self.retune(&mut st);
+                    }
                     st.epoch += 1;
                     st.strikes += 1;
                     st.probe_in_flight = false;
-                    let pause = wait.unwrap_or_else(|| backoff(st.strikes));
+                    let pause = wait.unwrap_or_else(|| backoff(self.window, st.strikes));
                     let until = Instant::now() + pause;
                     st.paused_until = Some(st.paused_until.map_or(until, |p| p.max(until)));
                     tracing::warn!(
@@ -262,115 +408,7 @@ impl Pacer {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
+mod tests;
 
-    #[test]
-    fn backoff_doubles_to_a_minute() {
-        let s: Vec<u64> = (1..=8).map(|n| backoff(n).as_secs()).collect();
-        assert_eq!(s, vec![1, 2, 4, 8, 16, 32, 60, 60]);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_pause_holds_every_caller() {
-        let p = Pacer::new(6000, 2);
-        p.pause_for(Duration::from_secs(30));
-        let start = Instant::now();
-        let permit = p.acquire().await;
-        assert!(permit.is_some());
-        assert!(start.elapsed() >= Duration::from_secs(30));
-        assert!(p.paused_for().is_none());
-    }
-
-    #[tokio::test]
-    async fn concurrency_is_bounded() {
-        let p = Pacer::new(6000, 2);
-        let a = p.acquire().await;
-        let b = p.acquire().await;
-        assert!(a.is_some() && b.is_some());
-        let third = tokio::time::timeout(Duration::from_millis(50), p.acquire()).await;
-        assert!(third.is_err(), "a third call must wait for a permit");
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn after_a_429_one_probe_at_a_time_at_growing_intervals() {
-        let p = Pacer::new(60_000, 10);
-        // Three calls in flight when the episode begins: one strike, not three.
-        let a = p.acquire().await.expect("a");
-        let b = p.acquire().await.expect("b");
-        let c = p.acquire().await.expect("c");
-        let start = Instant::now();
-        a.done(Outcome::RateLimited(None));
-        b.done(Outcome::RateLimited(None));
-        c.done(Outcome::Answered);
-        // The probe waits the first backoff; a second caller waits for it.
-        let probe = p.acquire().await.expect("probe");
-        assert!(start.elapsed() >= FIRST_BACKOFF && start.elapsed() < backoff(2));
-        assert!(probe.probe);
-        let second = tokio::time::timeout(Duration::from_secs(100), p.acquire()).await;
-        assert!(second.is_err(), "no second call while the probe is out");
-        // Refused: the next probe waits twice as long.
-        probe.done(Outcome::RateLimited(None));
-        let t = Instant::now();
-        let probe = p.acquire().await.expect("probe 2");
-        assert!(t.elapsed() >= backoff(2) && t.elapsed() < backoff(3));
-        // Accepted: everyone goes again, at once.
-        probe.done(Outcome::Answered);
-        let t = Instant::now();
-        let x = p.acquire().await.expect("x");
-        let y = p.acquire().await.expect("y");
-        assert!(!x.probe && !y.probe);
-        assert!(t.elapsed() < Duration::from_millis(10));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn retry_after_sets_the_pause() {
-        let p = Pacer::new(60_000, 10);
-        let a = p.acquire().await.expect("a");
-        let start = Instant::now();
-        a.done(Outcome::RateLimited(Some(Duration::from_secs(7))));
-        let _probe = p.acquire().await.expect("probe");
-        assert!(start.elapsed() >= Duration::from_secs(7));
-        assert!(start.elapsed() < Duration::from_secs(8));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn an_abandoned_probe_lets_another_go() {
-        let p = Pacer::new(60_000, 10);
-        p.acquire()
-            .await
-            .expect("a")
-            .done(Outcome::RateLimited(None));
-        let probe = p.acquire().await.expect("probe");
-        drop(probe);
-        let again = tokio::time::timeout(Duration::from_secs(1), p.acquire()).await;
-        assert!(again.is_ok_and(|p| p.is_some_and(|p| p.probe)));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn a_successful_probe_keeps_a_pause_set_by_something_else() {
-        let p = Pacer::new(60_000, 10);
-        p.acquire()
-            .await
-            .expect("a")
-            .done(Outcome::RateLimited(None));
-        let probe = p.acquire().await.expect("probe");
-        // Meanwhile Snyk rejected the token: every call waits 300 s.
-        p.pause_for(Duration::from_secs(300));
-        probe.done(Outcome::Answered);
-        let left = p.paused_for().expect("still paused");
-        assert!(left > Duration::from_secs(290), "{left:?}");
-    }
-
-    #[tokio::test]
-    async fn close_wakes_waiters_with_none() {
-        let p = std::sync::Arc::new(Pacer::new(6000, 1));
-        let held = p.acquire().await;
-        assert!(held.is_some());
-        let p2 = p.clone();
-        let waiter = tokio::spawn(async move { p2.acquire().await.is_none() });
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        p.close();
-        assert!(waiter.await.expect("join"));
-    }
-}
+#[cfg(test)]
+mod window_kinds;

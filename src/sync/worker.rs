@@ -279,6 +279,7 @@ impl Engine {
     /// A new sender (`serve`'s worker, or `sync`, once it holds the leader
     /// lock): every lease left belongs to a dead one.
     pub async fn take_over(&self) {
+        self.resume_pace().await;
         let reset = async {
             let mut tx = self.store.write().await?;
             let n = tx.reset_leases().await?;

@@ -97,6 +97,8 @@ pub struct BridgeConfig {
     pub group_id: Option<String>,
     pub requests_per_minute: u32,
     pub max_concurrent: u32,
+    /// `snyk.rate_window_secs`: the fake's window in rate-limit scenarios.
+    pub rate_window_secs: u64,
     pub reconcile_interval_secs: u64,
     pub okta_hook: bool,
     /// Turns on `/webhooks/events` with this secret.
@@ -117,6 +119,7 @@ impl Default for BridgeConfig {
             group_id: None,
             requests_per_minute: 1800,
             max_concurrent: 10,
+            rate_window_secs: 60,
             reconcile_interval_secs: 300,
             okta_hook: false,
             webhook_secret: None,
@@ -134,8 +137,12 @@ impl BridgeConfig {
             "listen = \"127.0.0.1:{port}\"\ndatabase_url = \"{db}\"\nlog_format = \"pretty\"\n\n\
              [scim]\ntokens = [\"{SCIM_TOKEN}\"]\n\n\
              [snyk]\napi_url = \"{api_url}\"\ntoken = \"{SNYK_TOKEN}\"\ndry_run = false\n\
-             requests_per_minute = {}\nmax_concurrent_requests = {}\nreconcile_interval_secs = {}\n",
-            self.requests_per_minute, self.max_concurrent, self.reconcile_interval_secs
+             requests_per_minute = {}\nmax_concurrent_requests = {}\nreconcile_interval_secs = {}\n\
+             rate_window_secs = {}\n",
+            self.requests_per_minute,
+            self.max_concurrent,
+            self.reconcile_interval_secs,
+            self.rate_window_secs
         );
         if let Some(g) = &self.group_id {
             t.push_str(&format!("group_id = \"{g}\"\n"));

@@ -54,6 +54,7 @@ fn is_pure(rel: &Path) -> bool {
         || s == "sync/judge.rs"
         || s == "sync/retry.rs"
         || s == "sync/safety.rs"
+        || s == "sync/budget.rs"
         || s.starts_with("webhook/")
 }
 

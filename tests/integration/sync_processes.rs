@@ -707,7 +707,7 @@ async fn a_target_outliving_its_lease_is_not_processed_twice() {
     let engine = Engine::with_parts(
         store,
         client,
-        Arc::new(Pacer::new(60_000, 1)),
+        Arc::new(Pacer::new(60_000, 1, std::time::Duration::from_secs(60))),
         Arc::new(SystemClock),
         settings,
     );

@@ -838,7 +838,11 @@ async fn mapping_removed_from_config_is_planned_at_start(b: Backend) {
     let engine = Engine::with_parts(
         h.store.clone(),
         client,
-        Arc::new(snyk_scim_bridge::sync::pacer::Pacer::new(60_000, 4)),
+        Arc::new(snyk_scim_bridge::sync::pacer::Pacer::new(
+            60_000,
+            4,
+            std::time::Duration::from_secs(60),
+        )),
         h.clock.clone(),
         settings,
     );

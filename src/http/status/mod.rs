@@ -215,6 +215,7 @@ async fn page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
         dry_run: state.ops.dry_run,
         reconcile_interval: state.ops.reconcile_interval,
         now_ms: state.ops.clock.now().timestamp_millis(),
+        pacing: state.ops.pacing,
     };
     let snap = health::snapshot(&state.store, &inputs).await;
     html(actix_web::http::StatusCode::OK, page::render(&snap))
