@@ -186,7 +186,7 @@ pub struct ListPage {
 }
 
 /// How a write is answered: the base URL of `meta.location`, and whether
-/// a group's members are shown (not: none are read for the answer).
+/// a group's members are shown (when not, none are read for the answer).
 #[derive(Debug, Clone, Copy)]
 struct Reply<'a> {
     base: &'a str,
