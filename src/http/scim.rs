@@ -368,6 +368,10 @@ async fn replace(
     Ok(resource_response(actix_web::http::StatusCode::OK, &r, out))
 }
 
+/// A PATCH is answered 200 with the resource (projected), or, when the
+/// client sends `Prefer: return=minimal` (RFC 7240) and no `attributes`
+/// (RFC 7644 3.5.2 then requires 200), 204 No Content with the ETag. A
+/// group's members are read for the answer only when it shows them.
 async fn patch(
     req: HttpRequest,
     kind: web::Data<ResourceKind>,
@@ -377,11 +381,42 @@ async fn patch(
 ) -> HandlerResult {
     let body = read_json(&req, payload, state.limits.max_body_bytes).await?;
     let proj = projection(&req)?;
+    let minimal = proj.attributes.is_empty() && prefers_minimal(&req);
+    let with_members = !minimal && !proj.excludes(ResourceKind::Group, "members");
     let r = service(&req, &state)
-        .patch(**kind, &id, &body, &if_match(&req), &base_url(&req))
+        .patch(
+            **kind,
+            &id,
+            &body,
+            &if_match(&req),
+            &base_url(&req),
+            with_members,
+        )
         .await?;
+    if minimal {
+        return Ok(HttpResponse::NoContent()
+            .insert_header((header::ETAG, r.etag()))
+            .insert_header(("Preference-Applied", "return=minimal"))
+            .finish());
+    }
     let out = project(**kind, &r, &proj);
     Ok(resource_response(actix_web::http::StatusCode::OK, &r, out))
+}
+
+/// `Prefer: return=minimal` (RFC 7240 section 4.2), in any of the request's
+/// `Prefer` headers.
+fn prefers_minimal(req: &HttpRequest) -> bool {
+    req.headers()
+        .get_all("prefer")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|p| p.split(';').next())
+        .any(|p| {
+            p.split_once('=').is_some_and(|(k, v)| {
+                k.trim().eq_ignore_ascii_case("return")
+                    && v.trim().trim_matches('"').eq_ignore_ascii_case("minimal")
+            })
+        })
 }
 
 async fn delete(

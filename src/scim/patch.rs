@@ -17,6 +17,8 @@ use super::filter::{self, CompValue, CompareOp, EvalContext, Filter, PatchPath};
 use super::resource::{coerce_attribute, get_ci, key_ci};
 use super::schema::{AttributeDef, Mutability, PATCH_OP, ResourceKind};
 
+pub mod members;
+
 /// Most operations one PATCH request may carry.
 pub const MAX_OPERATIONS: usize = 1000;
 

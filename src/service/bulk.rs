@@ -299,7 +299,7 @@ async fn execute(
         Method::Patch => {
             let id = need_id()?;
             service
-                .patch(kind, &id, data, &if_match, base)
+                .patch(kind, &id, data, &if_match, base, false)
                 .await
                 .map(|r| done(200, Some(id), Some(r.version)))
         }

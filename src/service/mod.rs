@@ -6,11 +6,13 @@
 //! change is written in the same transaction as the change itself.
 
 pub mod bulk;
+mod members;
 mod read;
 pub mod webhook;
 
+use members::Existing;
 pub use read::project;
-use read::{members_json, render, render_known};
+use read::{members_json, render, render_known, render_without_members};
 
 use std::sync::Arc;
 
@@ -181,6 +183,23 @@ pub struct ListPage {
     pub total: usize,
     pub start_index: usize,
     pub resources: Vec<Map<String, Value>>,
+}
+
+/// How a write is answered: the base URL of `meta.location`, and whether
+/// a group's members are shown (when not, none are read for the answer).
+#[derive(Debug, Clone, Copy)]
+struct Reply<'a> {
+    base: &'a str,
+    with_members: bool,
+}
+
+impl<'a> Reply<'a> {
+    fn full(base: &'a str) -> Self {
+        Self {
+            base,
+            with_members: true,
+        }
+    }
 }
 
 /// A version precondition from `If-Match`.
@@ -449,9 +468,13 @@ impl ScimService {
         let mut tx = self.store.write().await?;
         let current = load(&mut tx, kind, id).await?;
         if_match.check(current.version)?;
-        self.store_new_doc(tx, &current, doc, OP, base, None).await
+        self.store_new_doc(tx, &current, doc, OP, Reply::full(base), Existing::Unread)
+            .await
     }
 
+    /// `with_members`: whether the answer shows a group's members (false:
+    /// the client excluded them, or wants no body); when not, a PATCH that
+    /// only adds or removes named members never reads the others.
     pub async fn patch(
         &self,
         kind: ResourceKind,
@@ -459,12 +482,38 @@ impl ScimService {
         body: &Value,
         if_match: &IfMatch,
         base: &str,
+        with_members: bool,
+    ) -> Result<Rendered, ServiceError> {
+        let reply = Reply { base, with_members };
+        self.patch_in(kind, id, body, if_match, reply, true).await
+    }
+
+    /// [`Self::patch`]; `fast`: take the member fast path where it applies
+    /// (tests compare it with the general path).
+    async fn patch_in(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        body: &Value,
+        if_match: &IfMatch,
+        reply: Reply<'_>,
+        fast: bool,
     ) -> Result<Rendered, ServiceError> {
         const OP: &str = "patch";
         let ops = patch::parse(body)?;
         let mut tx = self.store.write().await?;
         let current = load(&mut tx, kind, id).await?;
         if_match.check(current.version)?;
+        if fast
+            && kind == ResourceKind::Group
+            && let Some(named) = patch::members::member_scope(&ops)
+            && let Some((doc, existing)) =
+                members::apply_to_named(&mut tx, &current, &ops, &named).await?
+        {
+            return self
+                .store_new_doc(tx, &current, doc, OP, reply, existing)
+                .await;
+        }
         let mut doc = current.doc.clone();
         // A group's members are read once: the PATCH applies to them, the
         // write diffs against them, and the answer is rendered from the result.
@@ -473,13 +522,13 @@ impl ScimService {
             if !members.is_empty() {
                 doc.insert("members".into(), members_json(&members));
             }
-            Some(members)
+            Existing::All(members)
         } else {
-            None
+            Existing::Unread
         };
         patch::apply(kind, &mut doc, &ops)?;
         let doc = resource::normalize(kind, &Value::Object(doc))?;
-        self.store_new_doc(tx, &current, doc, OP, base, existing)
+        self.store_new_doc(tx, &current, doc, OP, reply, existing)
             .await
     }
 
@@ -491,8 +540,8 @@ impl ScimService {
         current: &StoredResource,
         mut doc: Map<String, Value>,
         operation: &str,
-        base: &str,
-        existing: Option<Vec<MemberRef>>,
+        reply: Reply<'_>,
+        existing: Existing,
     ) -> Result<Rendered, ServiceError> {
         let members = match (current.kind, take_members(current.kind, &mut doc)) {
             (ResourceKind::Group, None) => Some(Vec::new()),
@@ -508,7 +557,11 @@ impl ScimService {
                 operation,
             )
             .await?;
-        let r = render_known(&mut tx, &stored, base, now_members).await?;
+        let r = if reply.with_members || current.kind != ResourceKind::Group {
+            render_known(&mut tx, &stored, reply.base, now_members).await?
+        } else {
+            render_without_members(&stored, reply.base)
+        };
         tx.commit().await?;
         self.ring();
         Ok(r)
@@ -516,83 +569,27 @@ impl ScimService {
 
     /// Write a new document (and, for groups, the new member set) over
     /// `current`. `existing`: the members as already read in this transaction
-    /// (read here when `None`). Returns the stored resource and, when members
-    /// were written, the member set now (sorted by id, as the store lists it).
+    /// (see `members::write_members`). Returns the stored resource and, when
+    /// the whole member set is known, the member set now (sorted by id, as
+    /// the store lists it).
     async fn write_doc(
         &self,
         tx: &mut StoreTx,
         current: &StoredResource,
         doc: Map<String, Value>,
         members: Option<&[Value]>,
-        existing: Option<Vec<MemberRef>>,
+        existing: Existing,
         operation: &str,
     ) -> Result<(StoredResource, Option<Vec<MemberRef>>), ServiceError> {
         let now = self.now();
         if current.kind == ResourceKind::User && doc != current.doc {
             ensure_email_free(tx, &current.id, &doc).await?;
         }
-        let mut members_changed = false;
-        let (mut added, mut removed) = (0, 0);
-        let mut touched_users = BTreeSet::new();
-        let mut now_members = None;
-        let mut shrink = None;
+        let mut w = members::MemberWrite::default();
         if let Some(members) = members {
-            let existing = match existing {
-                Some(e) => e,
-                None => tx.members(&current.id).await?,
-            };
-            let wanted = resolve_members(tx, &current.id, members, &existing).await?;
-            // Keyed by id: one PATCH adding a member to a large group stays
-            // linear, not quadratic, in the group's size.
-            let before: HashMap<&str, &MemberRef> =
-                existing.iter().map(|e| (e.id.as_str(), e)).collect();
-            let after: HashSet<&str> = wanted.iter().map(|m| m.id.as_str()).collect();
-            // Only members who joined or left change anyone's access, unless
-            // the group's name (what mappings match) changed.
             let renamed = display_name(&current.doc) != display_name(&doc);
-            if renamed {
-                touched_users.extend(user_members(&wanted));
-                touched_users.extend(user_members(&existing));
-            }
-            let before_users = user_members(&existing);
-            let mut lost = BTreeSet::new();
-            for m in &wanted {
-                match before.get(m.id.as_str()) {
-                    Some(e) if *e == m => {}
-                    known => {
-                        tx.add_member(&current.id, m).await?;
-                        members_changed = true;
-                        added += 1;
-                        if known.is_none() && m.kind == ResourceKind::User {
-                            touched_users.insert(m.id.clone());
-                        }
-                    }
-                }
-            }
-            for e in &existing {
-                if !after.contains(e.id.as_str()) {
-                    tx.remove_member(&current.id, &e.id).await?;
-                    members_changed = true;
-                    removed += 1;
-                    if e.kind == ResourceKind::User {
-                        touched_users.insert(e.id.clone());
-                        lost.insert(e.id.clone());
-                    }
-                }
-            }
-            // A rename away from a mapping takes the group from everyone.
-            if renamed {
-                lost.clone_from(&before_users);
-            }
-            if !lost.is_empty() {
-                shrink = Some(sync::Shrink {
-                    before: before_users.len(),
-                    lost,
-                });
-            }
-            let mut sorted = wanted;
-            sorted.sort_by(|a, b| a.id.cmp(&b.id));
-            now_members = Some(sorted);
+            w = members::write_members(tx, current, members, existing, renamed, &self.sync.safety)
+                .await?;
         }
         let change = match current.kind {
             ResourceKind::User => Change::User {
@@ -602,20 +599,20 @@ impl ScimService {
             },
             ResourceKind::Group => Change::Group {
                 names: vec![display_name(&current.doc), display_name(&doc)],
-                users: touched_users,
-                shrink,
+                users: w.touched_users,
+                shrink: w.shrink,
             },
         };
         self.enqueue(tx, &change).await?;
         let summary = audit::summarize(
             &audit::changed_attributes(Some(&current.doc), Some(&doc)),
-            added,
-            removed,
+            w.added,
+            w.removed,
         );
         self.audit(tx, current.kind, &current.id, operation, summary, &doc)
             .await?;
         let stored = if doc == current.doc {
-            if members_changed {
+            if w.changed {
                 tx.touch_resource(current, &now).await?
             } else {
                 current.clone()
@@ -624,7 +621,7 @@ impl ScimService {
             let fields = indexed_fields(current.kind, &doc);
             tx.update_resource(current, &fields, &doc, &now).await?
         };
-        Ok((stored, now_members))
+        Ok((stored, w.now))
     }
 
     pub async fn delete(

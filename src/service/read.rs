@@ -96,6 +96,14 @@ pub(super) async fn render_known(
     render_rel(tx, stored, base, true, members).await
 }
 
+/// [`render`] of a group without its members (none are read): the answer
+/// to a client that excluded them.
+pub(super) fn render_without_members(stored: &StoredResource, base: &str) -> Rendered {
+    let mut body = Map::new();
+    fill_body(&mut body, stored);
+    finish(body, stored, base)
+}
+
 async fn render_with(
     tx: &mut StoreTx,
     stored: &StoredResource,
@@ -115,20 +123,7 @@ async fn render_rel(
 ) -> Result<Rendered, ServiceError> {
     let kind = stored.kind;
     let mut body = Map::new();
-    body.insert(
-        "schemas".into(),
-        stored
-            .doc
-            .get("schemas")
-            .cloned()
-            .unwrap_or_else(|| json!([kind.core().id])),
-    );
-    body.insert("id".into(), Value::String(stored.id.clone()));
-    for (k, v) in &stored.doc {
-        if k != "schemas" {
-            body.insert(k.clone(), v.clone());
-        }
-    }
+    fill_body(&mut body, stored);
     if relations {
         match kind {
             ResourceKind::Group => {
@@ -162,6 +157,30 @@ async fn render_rel(
             }
         }
     }
+    Ok(finish(body, stored, base))
+}
+
+/// `schemas`, `id` and the stored document.
+fn fill_body(body: &mut Map<String, Value>, stored: &StoredResource) {
+    body.insert(
+        "schemas".into(),
+        stored
+            .doc
+            .get("schemas")
+            .cloned()
+            .unwrap_or_else(|| json!([stored.kind.core().id])),
+    );
+    body.insert("id".into(), Value::String(stored.id.clone()));
+    for (k, v) in &stored.doc {
+        if k != "schemas" {
+            body.insert(k.clone(), v.clone());
+        }
+    }
+}
+
+/// Add `meta`.
+fn finish(mut body: Map<String, Value>, stored: &StoredResource, base: &str) -> Rendered {
+    let kind = stored.kind;
     body.insert(
         "meta".into(),
         json!({
@@ -172,10 +191,10 @@ async fn render_rel(
             "version": etag(stored.version),
         }),
     );
-    Ok(Rendered {
+    Rendered {
         body,
         version: stored.version,
-    })
+    }
 }
 
 /// Whether rendering needs members/groups for this query.

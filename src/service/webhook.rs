@@ -301,7 +301,7 @@ impl ScimService {
             with_schemas.insert("schemas".into(), json!([USER_SCHEMA]));
         }
         let doc = resource::normalize(ResourceKind::User, &Value::Object(with_schemas))?;
-        self.write_doc(tx, current, doc, None, None, "webhook")
+        self.write_doc(tx, current, doc, None, super::Existing::Unread, "webhook")
             .await?;
         Ok(())
     }

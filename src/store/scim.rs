@@ -410,25 +410,57 @@ impl StoreTx {
         .bind(group_id)
         .fetch_all(&mut *self.tx)
         .await?;
-        rows.iter()
-            .map(|r| {
-                let kind: String = r.try_get("member_kind")?;
-                let doc: String = r.try_get("doc")?;
-                let doc = match serde_json::from_str::<Value>(&doc) {
-                    Ok(Value::Object(m)) => m,
-                    _ => {
-                        return Err(StoreError::Corrupt(
-                            "a stored member is not a JSON object".into(),
-                        ));
-                    }
-                };
-                Ok(MemberRef {
-                    id: r.try_get("member_id")?,
-                    kind: parse_kind(&kind)?,
-                    doc,
-                })
-            })
-            .collect()
+        rows.iter().map(member_from_row).collect()
+    }
+
+    /// The members of a group among `ids` (ids that are not members are
+    /// left out), ordered by member id: what a PATCH naming these members
+    /// needs, without reading the others (primary-key lookups).
+    pub async fn members_among(
+        &mut self,
+        group_id: &str,
+        ids: &[String],
+    ) -> Result<Vec<MemberRef>, StoreError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(MEMBER_LOOKUP_CHUNK) {
+            let params: Vec<String> = (2..chunk.len() + 2).map(|n| format!("${n}")).collect();
+            let sql = format!(
+                "SELECT member_id, member_kind, doc FROM scim_group_members
+                  WHERE group_id = $1 AND member_id IN ({})",
+                params.join(", ")
+            );
+            let mut q = sqlx::query(&sql).bind(group_id);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            let rows = q.fetch_all(&mut *self.tx).await?;
+            for r in &rows {
+                out.push(member_from_row(r)?);
+            }
+        }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
+    /// How many members of this kind a group has, counted up to `limit`
+    /// (a group with more answers `limit`): the cost is that of `limit`
+    /// rows, whatever the group's size.
+    pub async fn count_members_up_to(
+        &mut self,
+        group_id: &str,
+        kind: ResourceKind,
+        limit: i64,
+    ) -> Result<i64, StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM (SELECT 1 AS one FROM scim_group_members
+               WHERE group_id = $1 AND member_kind = $2 LIMIT $3) AS counted",
+        )
+        .bind(group_id)
+        .bind(kind_str(kind))
+        .bind(limit)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(row.try_get("n")?)
     }
 
     pub async fn add_member(
@@ -478,6 +510,28 @@ impl StoreTx {
             .map(|r| Ok((r.try_get("id")?, r.try_get("display")?)))
             .collect()
     }
+}
+
+/// Ids looked up per statement by `members_among` (well under both
+/// backends' limits on bound parameters).
+const MEMBER_LOOKUP_CHUNK: usize = 500;
+
+fn member_from_row(r: &AnyRow) -> Result<MemberRef, StoreError> {
+    let kind: String = r.try_get("member_kind")?;
+    let doc: String = r.try_get("doc")?;
+    let doc = match serde_json::from_str::<Value>(&doc) {
+        Ok(Value::Object(m)) => m,
+        _ => {
+            return Err(StoreError::Corrupt(
+                "a stored member is not a JSON object".into(),
+            ));
+        }
+    };
+    Ok(MemberRef {
+        id: r.try_get("member_id")?,
+        kind: parse_kind(&kind)?,
+        doc,
+    })
 }
 
 fn unique_name(kind: ResourceKind) -> &'static str {

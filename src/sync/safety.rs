@@ -134,6 +134,24 @@ pub fn group_shrink(s: &SafetySettings, before: u64, lost: u64) -> bool {
         && u128::from(lost) * 100 > u128::from(s.group_shrink_percent) * u128::from(before)
 }
 
+/// A group size at which, and above which, `group_shrink(s, before, lost)`
+/// is false: counting a group's members up to this bound decides the rule
+/// as well as counting them all (the rule only fires for groups smaller
+/// than it, whose size the bounded count gives exactly). `u64::MAX` when
+/// every size fires (`group_shrink_percent = 0`).
+pub fn group_shrink_bound(s: &SafetySettings, lost: u64) -> u64 {
+    if lost < s.group_shrink_min {
+        return 0;
+    }
+    if s.group_shrink_percent == 0 {
+        return u64::MAX;
+    }
+    // The smallest `before` with lost * 100 <= percent * before.
+    let need = u128::from(lost) * 100;
+    let percent = u128::from(s.group_shrink_percent);
+    u64::try_from(need.div_ceil(percent)).unwrap_or(u64::MAX)
+}
+
 /// Is this Snyk user the only admin of the org (by name, as the group's
 /// member list names orgs), not counting admins who are `leaving` (let go
 /// a moment ago, still listed)? A user not listed as its admin is not.
@@ -222,6 +240,28 @@ pub fn decide(s: &SafetySettings, f: &Facts, now: i64) -> Gate {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counting_up_to_the_shrink_bound_decides_like_counting_all() {
+        for (percent, min) in [(50, 1), (50, 3), (100, 1), (0, 1), (1, 1), (33, 2), (99, 1)] {
+            let s = SafetySettings {
+                group_shrink_percent: percent,
+                group_shrink_min: min,
+                ..SafetySettings::default()
+            };
+            for lost in 0..12u64 {
+                let bound = group_shrink_bound(&s, lost);
+                for before in lost..400 {
+                    let counted = before.min(bound);
+                    assert_eq!(
+                        group_shrink(&s, counted, lost),
+                        group_shrink(&s, before, lost),
+                        "percent {percent} min {min} lost {lost} before {before}"
+                    );
+                }
+            }
+        }
+    }
 
     fn email() -> Email {
         Email::parse("ann@example.com").unwrap()

@@ -1,7 +1,7 @@
 //! The most important flows on both backends: SQLite always, PostgreSQL when
 //! `TEST_POSTGRES_URL` is set.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::helpers::*;
 
@@ -167,6 +167,143 @@ async fn concurrent_creates_of_one_user_name(app: &TestApp) {
     assert_eq!(app.get("/Users").await.expect(200)["totalResults"], 1);
 }
 
+/// Adding and removing members of a group of 1,000 one at a time, as Okta
+/// and Entra do: only the named members change, the answer leaves members
+/// out when asked to (`excludedAttributes=members`) or is 204 (`Prefer:
+/// return=minimal`), versions move only when something changed, and errors
+/// change nothing.
+async fn member_patch_on_a_large_group(app: &TestApp) {
+    let mut users = Vec::new();
+    for batch in 0..64 {
+        let bodies: Vec<Value> = (0..17)
+            .map(|i| json!({"schemas": [USER_SCHEMA], "userName": format!("large{}@example.com", batch * 17 + i)}))
+            .collect();
+        let created =
+            futures_util::future::join_all(bodies.iter().map(|b| app.post("/Users", b))).await;
+        users.extend(created.iter().map(|r| r.id()));
+    }
+    let (members, outside) = users.split_at(1000);
+    let gid = app.create_group("Large", &[]).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/Groups/{gid}");
+    let lean = format!("{path}?excludedAttributes=members");
+    let values =
+        |ids: &[String]| -> Vec<Value> { ids.iter().map(|id| json!({"value": id})).collect() };
+    // 600 named members in one PATCH (more than one lookup statement).
+    let r = app
+        .patch_ops(
+            &lean,
+            json!([{"op": "add", "path": "members", "value": values(&members[..600])}]),
+        )
+        .await;
+    assert!(r.expect(200).get("members").is_none(), "{:?}", r.body);
+    assert_eq!(r.body["displayName"], "Large");
+    assert_eq!(r.header("etag"), r.body["meta"]["version"].as_str());
+    // Overlapping adds are idempotent.
+    app.patch_ops(
+        &lean,
+        json!([{"op": "Add", "path": "members", "value": values(&members[500..])}]),
+    )
+    .await
+    .expect(200);
+    assert_eq!(app.member_ids(&gid).await.len(), 1000);
+
+    let version = |r: &Resp| r.body["meta"]["version"].as_str().unwrap().to_owned();
+    let before = version(&app.get(&lean).await);
+    let newcomer = &outside[0];
+    let add =
+        json!([{"op": "add", "path": "members", "value": [{"value": newcomer, "display": "new"}]}]);
+    let r = app.patch_ops(&lean, add.clone()).await;
+    assert!(r.expect(200).get("members").is_none());
+    let added = version(&r);
+    assert_ne!(added, before);
+    // The same add again, and the removal of a non-member: no change.
+    assert_eq!(version(&app.patch_ops(&lean, add).await), added);
+    let r = app
+        .patch_ops(
+            &lean,
+            json!([{"op": "remove", "path": format!("members[value eq \"{}\"]", outside[1])}]),
+        )
+        .await;
+    assert_eq!(version(&r), added);
+    let r = app.get(&path).await;
+    assert_eq!(r.expect(200)["members"].as_array().unwrap().len(), 1001);
+    let shown = r.body["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["value"] == newcomer.as_str());
+    assert_eq!(shown.unwrap()["display"], "new");
+
+    // Okta's and Entra's removals.
+    app.patch_ops(
+        &lean,
+        json!([{"op": "remove", "path": format!("members[value eq \"{newcomer}\"]")}]),
+    )
+    .await
+    .expect(200);
+    app.patch_ops(
+        &lean,
+        json!([{"op": "Remove", "path": "members", "value": [{"value": members[0]}]}]),
+    )
+    .await
+    .expect(200);
+    let now = app.member_ids(&gid).await;
+    assert_eq!(now.len(), 999);
+    assert!(!now.contains(newcomer) && !now.contains(&members[0]));
+
+    // 204 when the client prefers it and asks for no attributes.
+    let body = json!({"schemas": [PATCH_SCHEMA], "Operations": [{"op": "add", "path": "members", "value": [{"value": members[0]}]}]});
+    let r = app
+        .request(
+            reqwest::Method::PATCH,
+            &path,
+            &[("prefer", "return=minimal")],
+            Some(&body),
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    assert_eq!(r.body, Value::Null);
+    let etag = r.header("etag").unwrap().to_owned();
+    assert_eq!(version(&app.get(&lean).await), etag);
+    let r = app
+        .request(
+            reqwest::Method::PATCH,
+            &format!("{path}?attributes=displayName"),
+            &[("prefer", "return=minimal")],
+            Some(&body),
+        )
+        .await;
+    assert_eq!(r.expect(200)["displayName"], "Large");
+    assert!(r.body.get("members").is_none());
+
+    // Errors change nothing.
+    let r = app
+        .patch_ops(&lean, json!([{"op": "add", "path": "members", "value": [{"value": outside[2]}, {"value": guid()}]}]))
+        .await;
+    r.expect_error(400, Some("invalidValue"));
+    let stale = app
+        .request(
+            reqwest::Method::PATCH,
+            &lean,
+            &[("if-match", before.as_str())],
+            Some(&json!({"schemas": [PATCH_SCHEMA], "Operations": [{"op": "add", "path": "members", "value": [{"value": outside[2]}]}]})),
+        )
+        .await;
+    stale.expect_error(412, None);
+    assert_eq!(version(&app.get(&lean).await), etag);
+    // The whole answer when nothing is excluded.
+    let r = app
+        .patch_ops(
+            &path,
+            json!([{"op": "add", "path": "members", "value": [{"value": outside[2]}]}]),
+        )
+        .await;
+    assert_eq!(r.expect(200)["members"].as_array().unwrap().len(), 1001);
+}
+
 macro_rules! on_both_backends {
     ($($flow:ident),* $(,)?) => {
         mod sqlite {
@@ -196,7 +333,8 @@ macro_rules! on_both_backends {
 on_both_backends!(
     okta_create_and_deactivate,
     entra_member_add_and_remove,
-    concurrent_creates_of_one_user_name
+    concurrent_creates_of_one_user_name,
+    member_patch_on_a_large_group
 );
 
 #[tokio::test]

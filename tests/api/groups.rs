@@ -258,3 +258,79 @@ async fn ids_are_scoped_to_their_resource_type() {
         .expect_error(404, None);
     app.get(&format!("/Users/{uid}")).await.expect(200);
 }
+
+#[tokio::test]
+async fn a_patch_answer_leaves_members_out_when_asked_or_is_204_when_preferred() {
+    let app = spawn_app().await;
+    let a = app.create_user("lean.a", json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let b = app.create_user("lean.b", json!({})).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let gid = app.create_group("Lean", &[&a]).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/Groups/{gid}");
+    let r = app
+        .patch_ops(
+            &format!("{path}?excludedAttributes=members"),
+            json!([{"op": "add", "path": "members", "value": [{"value": b}]}]),
+        )
+        .await;
+    assert!(r.expect(200).get("members").is_none(), "{:#}", r.body);
+    assert_eq!(r.body["displayName"], "Lean");
+    assert_eq!(r.header("etag"), r.body["meta"]["version"].as_str());
+    let r = app
+        .patch_ops(
+            &format!("{path}?attributes=displayName"),
+            json!([{"op": "remove", "path": format!("members[value eq \"{a}\"]")}]),
+        )
+        .await;
+    assert_eq!(r.expect(200)["displayName"], "Lean");
+    assert!(r.body.get("members").is_none());
+    let r = app
+        .patch_ops(
+            &format!("{path}?attributes=members"),
+            json!([{"op": "replace", "path": "externalId", "value": "x"}]),
+        )
+        .await;
+    assert_eq!(ids_of(&r.expect(200)["members"]), vec![b.clone()]);
+
+    // Prefer: return=minimal (RFC 7240): 204 with the new ETag, for Groups
+    // and Users alike.
+    let body = json!({"schemas": [PATCH_SCHEMA], "Operations": [{"op": "add", "path": "members", "value": [{"value": a}]}]});
+    let r = app
+        .request(
+            reqwest::Method::PATCH,
+            &path,
+            &[("prefer", "return=minimal")],
+            Some(&body),
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    assert_eq!(r.header("preference-applied"), Some("return=minimal"));
+    let g = app.get(&path).await;
+    assert_eq!(r.header("etag"), g.expect(200)["meta"]["version"].as_str());
+    assert_eq!(
+        app.member_ids(&gid).await,
+        sorted(vec![a.clone(), b.clone()])
+    );
+    let body = json!({"schemas": [PATCH_SCHEMA], "Operations": [{"op": "replace", "path": "active", "value": false}]});
+    let r = app
+        .request(
+            reqwest::Method::PATCH,
+            &format!("/Users/{a}"),
+            &[("Prefer", "handling=lenient, return=minimal")],
+            Some(&body),
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    assert_eq!(
+        app.get(&format!("/Users/{a}")).await.expect(200)["active"],
+        false
+    );
+}

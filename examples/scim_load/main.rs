@@ -1,7 +1,8 @@
 //! A load generator for the SCIM path (issue 5): throughput and latency of
 //! `POST /Users`, `PATCH /Groups` (add a member), latency at a fixed offered
 //! rate (open loop), `GET /Users?filter=userName eq "..."` with 1,000 and with
-//! 100,000 users stored, and the server's resident memory.
+//! 100,000 users stored, and the server's resident memory; or, with
+//! `--member-sizes`, only member PATCHes on groups of those sizes (`members.rs`).
 //!
 //! ```sh
 //! cargo run --release --example scim_load -- --help
@@ -30,6 +31,8 @@ use serde_json::{Value, json};
 use snyk_scim_bridge::config::{Env, parse};
 use snyk_scim_bridge::http::{AppOptions, Application};
 use snyk_scim_bridge::store::Store;
+
+mod members;
 
 const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
 const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
@@ -92,6 +95,21 @@ struct Args {
     /// two mappings: what a write costs with many mapped orgs (issue 11).
     #[arg(long, default_value_t = 0)]
     extra_orgs: usize,
+    /// Run only the member PATCH phase (issue 11, item 5), once per group
+    /// size given here (e.g. 10,10000): PATCHes/s adding and removing one
+    /// member. `--patches` requests per size.
+    #[arg(long, value_delimiter = ',')]
+    member_sizes: Vec<usize>,
+    /// Concurrent clients of the member PATCH phase (each adds and removes
+    /// its own user, so a group holds at most this many more members).
+    #[arg(long, default_value_t = 8)]
+    member_clients: usize,
+    /// Request shapes of the member PATCH phase.
+    #[arg(long, value_enum, default_value = "okta")]
+    member_shape: members::Shape,
+    /// How the member PATCHes ask to be answered.
+    #[arg(long, value_enum, default_value = "full")]
+    member_answer: members::Answer,
 }
 
 /// Latencies of one phase, and what went wrong.
@@ -590,6 +608,11 @@ async fn main() -> anyhow::Result<()> {
         },
         args.clients
     );
+    if !args.member_sizes.is_empty() {
+        members::run(&args, &client, &t, &run).await?;
+        drop_database(t.pg).await;
+        return Ok(());
+    }
     let mut stored = 0;
 
     // 1. Filter latency with 1,000 users stored.
