@@ -368,10 +368,15 @@ async fn replace(
     Ok(resource_response(actix_web::http::StatusCode::OK, &r, out))
 }
 
-/// A PATCH is answered 200 with the resource (projected), or, when the
-/// client sends `Prefer: return=minimal` (RFC 7240) and no `attributes`
-/// (RFC 7644 3.5.2 then requires 200), 204 No Content with the ETag. A
-/// group's members are read for the answer only when it shows them.
+/// A PATCH is answered 200 with the resource (projected), or 204 No Content
+/// with the ETag (RFC 7644 3.5.2 allows either when no `attributes` are
+/// asked for): for a user when the client sends `Prefer: return=minimal`
+/// (RFC 7240); for a group unless the client asks for the resource
+/// (`attributes`, `excludedAttributes` or `Prefer: return=representation`).
+/// Entra expects 204 for group PATCHes and Okta takes 200 or 204, and a
+/// group's answer would otherwise list every member: a member added to a
+/// group of 10,000 would cost a 10,000-member answer. A group's members
+/// are read for the answer only when it shows them.
 async fn patch(
     req: HttpRequest,
     kind: web::Data<ResourceKind>,
@@ -381,7 +386,12 @@ async fn patch(
 ) -> HandlerResult {
     let body = read_json(&req, payload, state.limits.max_body_bytes).await?;
     let proj = projection(&req)?;
-    let minimal = proj.attributes.is_empty() && prefers_minimal(&req);
+    let minimal = proj.attributes.is_empty()
+        && match prefers_return(&req) {
+            Some(Return::Minimal) => true,
+            Some(Return::Representation) => false,
+            None => **kind == ResourceKind::Group && proj.excluded.is_empty(),
+        };
     let with_members = !minimal && !proj.excludes(ResourceKind::Group, "members");
     let r = service(&req, &state)
         .patch(
@@ -394,28 +404,44 @@ async fn patch(
         )
         .await?;
     if minimal {
-        return Ok(HttpResponse::NoContent()
-            .insert_header((header::ETAG, r.etag()))
-            .insert_header(("Preference-Applied", "return=minimal"))
-            .finish());
+        let mut answer = HttpResponse::NoContent();
+        answer.insert_header((header::ETAG, r.etag()));
+        if prefers_return(&req) == Some(Return::Minimal) {
+            answer.insert_header(("Preference-Applied", "return=minimal"));
+        }
+        return Ok(answer.finish());
     }
     let out = project(**kind, &r, &proj);
     Ok(resource_response(actix_web::http::StatusCode::OK, &r, out))
 }
 
-/// `Prefer: return=minimal` (RFC 7240 section 4.2), in any of the request's
-/// `Prefer` headers.
-fn prefers_minimal(req: &HttpRequest) -> bool {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Return {
+    Minimal,
+    Representation,
+}
+
+/// `Prefer: return=minimal` or `return=representation` (RFC 7240 section
+/// 4.2), in any of the request's `Prefer` headers (the first one wins).
+fn prefers_return(req: &HttpRequest) -> Option<Return> {
     req.headers()
         .get_all("prefer")
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .filter_map(|p| p.split(';').next())
-        .any(|p| {
-            p.split_once('=').is_some_and(|(k, v)| {
-                k.trim().eq_ignore_ascii_case("return")
-                    && v.trim().trim_matches('"').eq_ignore_ascii_case("minimal")
-            })
+        .find_map(|p| {
+            let (k, v) = p.split_once('=')?;
+            if !k.trim().eq_ignore_ascii_case("return") {
+                return None;
+            }
+            let v = v.trim().trim_matches('"');
+            if v.eq_ignore_ascii_case("minimal") {
+                Some(Return::Minimal)
+            } else if v.eq_ignore_ascii_case("representation") {
+                Some(Return::Representation)
+            } else {
+                None
+            }
         })
 }
 

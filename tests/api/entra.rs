@@ -276,6 +276,7 @@ async fn default_dialect_updates_user_name_and_external_id() {
 
 #[tokio::test]
 async fn default_dialect_adds_and_removes_members_by_value_list() {
+    // Entra's member PATCHes are answered 204 (what Entra expects).
     let app = spawn_app().await;
     let u1 = create_entra_user(&app, "m1").await;
     let u2 = create_entra_user(&app, "m2").await;
@@ -291,7 +292,7 @@ async fn default_dialect_adds_and_removes_members_by_value_list() {
             json!([{"op": "Add", "path": "members", "value": [{"value": u1}, {"value": u2}]}]),
         )
         .await;
-    r.expect(200);
+    r.expect(204);
     assert_eq!(
         app.member_ids(&gid).await,
         sorted(vec![u1.clone(), u2.clone()])
@@ -303,7 +304,7 @@ async fn default_dialect_adds_and_removes_members_by_value_list() {
             json!([{"op": "Remove", "path": "members", "value": [{"value": u1}]}]),
         )
         .await;
-    r.expect(200);
+    r.expect(204);
     assert_eq!(app.member_ids(&gid).await, vec![u2.clone()]);
 }
 
@@ -377,7 +378,7 @@ async fn aad_opt_dialect_removes_a_member_by_value_filter_without_a_value() {
             json!([{"op": "remove", "path": format!("members[value eq \"{u1}\"]")}]),
         )
         .await;
-    r.expect(200);
+    r.expect(204);
     assert_eq!(app.member_ids(&gid).await, vec![u2]);
 }
 
@@ -472,6 +473,8 @@ async fn group_rename_by_patch() {
             json!([{"op": "Replace", "path": "displayName", "value": "After"}]),
         )
         .await;
+    r.expect(204);
+    let r = app.get(&format!("/Groups/{gid}")).await;
     assert_eq!(r.expect(200)["displayName"], "After");
     let r = app.filter("Groups", r#"displayName eq "after""#, "").await;
     assert_eq!(r.expect(200)["totalResults"], 1);

@@ -311,6 +311,19 @@ impl TestApp {
             .await
     }
 
+    /// PATCH with a PatchOp body, asking for the resource in the answer
+    /// (`Prefer: return=representation`; a group PATCH answers 204 without).
+    pub async fn patch_ops_full(&self, path: &str, ops: Value) -> Resp {
+        let body = json!({"schemas": [PATCH_SCHEMA], "Operations": ops});
+        self.request(
+            Method::PATCH,
+            path,
+            &[("Prefer", "return=representation")],
+            Some(&body),
+        )
+        .await
+    }
+
     /// Create a user with this userName (and given extra attributes); returns the body.
     pub async fn create_user(&self, user_name: &str, extra: Value) -> Value {
         let mut body = json!({"schemas": [USER_SCHEMA], "userName": user_name, "active": true});

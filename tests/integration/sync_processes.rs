@@ -246,7 +246,7 @@ async fn add_members(http: &reqwest::Client, b: &Bridge, group: &str, ids: &[Str
         }),
     )
     .await;
-    assert_eq!(status, 200, "add members through {}: {body}", b.name);
+    assert_eq!(status, 204, "add members through {}: {body}", b.name);
 }
 
 fn emails(prefix: &str, range: std::ops::Range<usize>) -> Vec<String> {
