@@ -26,10 +26,17 @@
 //!
 //! The default window (300 per 10 s) is Snyk's 2000/min scaled down in time
 //! to keep the run short; `--limit 2000 --window-secs 60` is the real shape.
+//!
+//! `--outbox N` (issue 11, item 2) runs the outbox drain-rate measurement
+//! instead (module `outbox_rate`): N due no-op targets on SQLite or
+//! PostgreSQL (`--postgres`), drained by the running worker while SCIM writes go
+//! on beside it, and how long one real change waits behind that backlog.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a benchmark tool: a failure ends the run
 
 #[path = "../tests/common/fake_snyk.rs"]
 mod fake_snyk;
+#[path = "drain_bench/outbox_rate.rs"]
+mod outbox_rate;
 #[path = "../tests/common/pg.rs"]
 mod pg;
 
@@ -67,6 +74,10 @@ struct Args {
     postgres: bool,
     skip_under: bool,
     skip_storm: bool,
+    /// `--outbox N`: the drain-rate run with N no-op targets.
+    outbox: Option<usize>,
+    outbox_orgs: usize,
+    scim_clients: usize,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -84,6 +95,9 @@ fn parse_args() -> anyhow::Result<Args> {
         postgres: false,
         skip_under: false,
         skip_storm: false,
+        outbox: None,
+        outbox_orgs: 10,
+        scim_clients: 4,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -109,16 +123,26 @@ fn parse_args() -> anyhow::Result<Args> {
             "--postgres" => a.postgres = true,
             "--skip-under" => a.skip_under = true,
             "--skip-storm" => a.skip_storm = true,
+            "--outbox" => a.outbox = Some(value()?.parse()?),
+            "--outbox-orgs" => a.outbox_orgs = value()?.parse()?,
+            "--scim-clients" => a.scim_clients = value()?.parse()?,
             "-h" | "--help" => {
                 println!(
                     "drain_bench [--users N] [--storm-users N] [--limit N] [--window-secs S] \
                      [--under F] [--over F] [--concurrency N] [--latency-ms MS] [--kind fixed|rolling|quiet] \
-                     [--orgs N] [--postgres] [--skip-under] [--skip-storm]"
+                     [--orgs N] [--postgres] [--skip-under] [--skip-storm]\n\
+                     drain_bench --outbox N [--outbox-orgs K] [--scim-clients C] [--postgres] \
+                     [--concurrency N] [--latency-ms MS]\n\
+                     \x20 --outbox: N due no-op targets (N/K users x K orgs) drained by the running worker \
+                     while C clients POST users beside it; then one real change behind a second backlog"
                 );
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other:?} (try --help)"),
         }
+    }
+    if a.outbox_orgs == 0 {
+        bail!("--outbox-orgs must be positive");
     }
     if a.limit == 0 || a.window_secs == 0 {
         bail!("--limit and --window-secs must be positive");
@@ -368,6 +392,9 @@ rate_window_secs = {window}
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> anyhow::Result<()> {
     let a = parse_args()?;
+    if let Some(n) = a.outbox {
+        return outbox_rate::run(&a, n).await;
+    }
     println!(
         "fake Snyk limit: {} calls per {} s window ({}/min), latency {} ms, max_concurrent_requests {}",
         a.limit,
