@@ -252,7 +252,7 @@ async fn open(a: &ConfigArg, log: bool) -> Result<(crate::sync::Engine, Store), 
         let store = Store::connect(&config.database_url)
             .await
             .context("Failed to open the database (database_url)")?;
-        let engine = crate::sync::Engine::new(store.clone(), &config, Arc::new(SystemClock))
+        let engine = crate::sync::Engine::new(store.for_worker(), &config, Arc::new(SystemClock))
             .context("Failed to build the Snyk client")?;
         anyhow::Ok((engine, store))
     };

@@ -110,7 +110,7 @@ impl Application {
         let store = Store::connect(&config.database_url)
             .await
             .context("Failed to open the database (database_url)")?;
-        let engine = Engine::new(store.clone(), &config, clock.clone())
+        let engine = Engine::new(store.for_worker(), &config, clock.clone())
             .context("Failed to build the Snyk client")?;
         engine
             .enqueue_if_mappings_changed()

@@ -6,10 +6,18 @@
 //! backend. What differs is set up once in [`Store::connect`]: the migrations
 //! directory, SQLite's pragmas (WAL, synchronous=NORMAL) and the statement that
 //! opens a write transaction (`BEGIN IMMEDIATE` on SQLite, so that concurrent
-//! writers queue on the busy timeout instead of failing on lock upgrade).
+//! writers queue on the busy timeout instead of failing on lock upgrade). Two
+//! statements branch on the backend besides: the leader lock (`leader`) and
+//! the outbox claim (`sync::claim_targets`: `FOR UPDATE SKIP LOCKED` on
+//! PostgreSQL; SQLite's writers are serialised already).
+//!
+//! Two pools reach the same database: the SCIM side's, and a small one of
+//! the sync worker's own ([`Store::for_worker`]), so a SCIM request never
+//! waits for a connection behind the worker.
 //!
 //! Invariant: every write goes through a [`StoreTx`], and a SCIM change and
-//! everything derived from it commit together or not at all.
+//! everything derived from it commit together or not at all. It never logs
+//! the database URL (it may hold a password).
 
 mod admin;
 mod audit;
@@ -68,6 +76,9 @@ pub enum Backend {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
+    /// The sync worker's own connections (the same pool as `pool` for an
+    /// in-memory SQLite database, which a second pool would not see).
+    worker_pool: AnyPool,
     backend: Backend,
     /// SQLite: the file whose exclusive lock makes a process the one sender
     /// (`<database file>.leader`); `None` for PostgreSQL and in-memory SQLite.
@@ -83,30 +94,26 @@ impl Store {
             DatabaseUrl::Postgres(u) => (Backend::Postgres, u.clone()),
         };
         let options = AnyConnectOptions::from_str(&conn_url)?;
-        let pool_options = AnyPoolOptions::new()
-            .max_connections(match backend {
-                Backend::Sqlite => 4,
-                Backend::Postgres => 10,
-            })
-            .acquire_timeout(Duration::from_secs(10));
-        let pool_options = match backend {
-            Backend::Sqlite => pool_options.after_connect(|conn, _meta| {
-                Box::pin(async move {
-                    use sqlx::Executor;
-                    conn.execute("PRAGMA busy_timeout = 10000").await?;
-                    conn.execute("PRAGMA synchronous = NORMAL").await?;
-                    Ok(())
-                })
-            }),
-            Backend::Postgres => pool_options,
-        };
-        let pool = pool_options.connect_with(options).await?;
+        let pool = pool_options(backend, POOL_SIZE)
+            .connect_with(options.clone())
+            .await?;
         if backend == Backend::Sqlite {
             // WAL is a property of the database file: set once, kept.
             sqlx::query("PRAGMA journal_mode = WAL")
                 .execute(&pool)
                 .await?;
         }
+        // Opened on first use: commands that never run the worker never
+        // connect it.
+        let in_memory = match url {
+            DatabaseUrl::Sqlite(u) => sqlite_file(u).is_none() || u.contains("mode=memory"),
+            DatabaseUrl::Postgres(_) => false,
+        };
+        let worker_pool = if in_memory {
+            pool.clone()
+        } else {
+            pool_options(backend, WORKER_POOL_SIZE).connect_lazy_with(options)
+        };
         let leader_file = match url {
             DatabaseUrl::Sqlite(u) => sqlite_file(u).map(|f| {
                 let mut name = f.into_os_string();
@@ -117,6 +124,7 @@ impl Store {
         };
         let store = Self {
             pool,
+            worker_pool,
             backend,
             leader_file,
         };
@@ -140,6 +148,17 @@ impl Store {
         self.backend
     }
 
+    /// The same database through the sync worker's own small pool: what the
+    /// engine is built with, so that its claims, plans and outcomes never
+    /// take a connection a SCIM request is waiting for (on SQLite writers
+    /// still queue for the one write lock, each transaction briefly).
+    pub fn for_worker(&self) -> Self {
+        Self {
+            pool: self.worker_pool.clone(),
+            ..self.clone()
+        }
+    }
+
     /// True when the database answers a trivial query.
     pub async fn ping(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
@@ -153,6 +172,7 @@ impl Store {
         };
         Ok(StoreTx {
             tx: self.pool.begin_with(statement).await?,
+            backend: self.backend,
         })
     }
 
@@ -160,11 +180,51 @@ impl Store {
     pub async fn read(&self) -> Result<StoreTx, StoreError> {
         Ok(StoreTx {
             tx: self.pool.begin().await?,
+            backend: self.backend,
         })
     }
 
     pub async fn close(&self) {
         self.pool.close().await;
+        self.worker_pool.close().await;
+    }
+}
+
+/// Connections of the SCIM side's pool.
+const POOL_SIZE: Sizes = Sizes {
+    sqlite: 4,
+    postgres: 10,
+};
+
+/// Connections of the sync worker's own pool: its claim loop, its tasks'
+/// short transactions (never held across a Snyk call), reconciliation.
+const WORKER_POOL_SIZE: Sizes = Sizes {
+    sqlite: 2,
+    postgres: 4,
+};
+
+struct Sizes {
+    sqlite: u32,
+    postgres: u32,
+}
+
+fn pool_options(backend: Backend, size: Sizes) -> AnyPoolOptions {
+    let options = AnyPoolOptions::new()
+        .max_connections(match backend {
+            Backend::Sqlite => size.sqlite,
+            Backend::Postgres => size.postgres,
+        })
+        .acquire_timeout(Duration::from_secs(10));
+    match backend {
+        Backend::Sqlite => options.after_connect(|conn, _meta| {
+            Box::pin(async move {
+                use sqlx::Executor;
+                conn.execute("PRAGMA busy_timeout = 10000").await?;
+                conn.execute("PRAGMA synchronous = NORMAL").await?;
+                Ok(())
+            })
+        }),
+        Backend::Postgres => options,
     }
 }
 
@@ -191,6 +251,7 @@ fn sqlite_url(url: &str) -> String {
 /// One database transaction. Dropped without [`StoreTx::commit`], it rolls back.
 pub struct StoreTx {
     tx: Transaction<'static, Any>,
+    backend: Backend,
 }
 
 impl StoreTx {

@@ -200,9 +200,7 @@ impl StoreTx {
     }
 
     /// Claim a due target with a lease held by `owner`; `None` when nothing
-    /// is due. `newest_first` takes the most recently due target instead of
-    /// the longest waiting one: a worker alternates, so new work is never
-    /// stuck behind a backlog and a backlog still drains.
+    /// is due (see [`Self::claim_targets`]).
     pub async fn claim_target(
         &mut self,
         owner: &str,
@@ -210,27 +208,79 @@ impl StoreTx {
         lease_ms: i64,
         newest_first: bool,
     ) -> Result<Option<TargetRow>, StoreError> {
+        let mut claimed = self
+            .claim_targets(owner, now, lease_ms, 1, newest_first)
+            .await?;
+        Ok(claimed.pop())
+    }
+
+    /// Claim up to `limit` due targets with a lease held by `owner`, in one
+    /// statement; empty when nothing is due. Ordered by due time: the
+    /// longest waiting first, or (`newest_first`) the most recently due
+    /// first: a worker takes from both ends, so new work is never stuck
+    /// behind a backlog and a backlog still drains.
+    ///
+    /// Concurrent claimers never take the same target and never wait for
+    /// each other's rows: on PostgreSQL the due rows are locked with `FOR
+    /// UPDATE SKIP LOCKED` (a row another claimer is taking is passed over,
+    /// the next due one taken instead), on SQLite the claim runs inside the
+    /// write transaction that serialises every writer. Either way the lease
+    /// condition is checked again on the row being updated. The due rows are
+    /// chosen once (`MATERIALIZED`): a subquery PostgreSQL may run again per
+    /// row would pick more than `limit`.
+    pub async fn claim_targets(
+        &mut self,
+        owner: &str,
+        now: i64,
+        lease_ms: i64,
+        limit: usize,
+        newest_first: bool,
+    ) -> Result<Vec<TargetRow>, StoreError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
         let order = if newest_first {
-            "next_attempt_at DESC, user_id, org_id"
+            "next_attempt_at DESC, user_id DESC, org_id DESC"
         } else {
             "next_attempt_at, user_id, org_id"
         };
-        let row = sqlx::query(&format!(
-            "UPDATE sync_targets SET lease_owner = $1, lease_until = $2, attempts = attempts + 1
-              WHERE (user_id, org_id) = (
+        let lock = match self.backend {
+            super::Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            super::Backend::Sqlite => "",
+        };
+        let rows = sqlx::query(&format!(
+            "WITH due AS MATERIALIZED (
                     SELECT user_id, org_id FROM sync_targets
                      WHERE status = 'pending' AND next_attempt_at <= $3
                        AND (lease_until IS NULL OR lease_until < $3)
-                     ORDER BY {order} LIMIT 1)
-                AND (lease_until IS NULL OR lease_until < $3)
+                     ORDER BY {order} LIMIT $4 {lock})
+             UPDATE sync_targets SET lease_owner = $1, lease_until = $2, attempts = attempts + 1
+              WHERE (user_id, org_id) IN (SELECT user_id, org_id FROM due)
+                AND status = 'pending' AND (lease_until IS NULL OR lease_until < $3)
              RETURNING {TARGET_COLUMNS}"
         ))
         .bind(owner)
         .bind(now + lease_ms)
         .bind(now)
-        .fetch_optional(&mut *self.tx)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&mut *self.tx)
         .await?;
-        row.as_ref().map(target_from_row).transpose()
+        let mut claimed = rows
+            .iter()
+            .map(target_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        // RETURNING keeps no order.
+        claimed.sort_by(|a, b| {
+            (a.next_attempt_at, &a.user_id, &a.org_id).cmp(&(
+                b.next_attempt_at,
+                &b.user_id,
+                &b.org_id,
+            ))
+        });
+        if newest_first {
+            claimed.reverse();
+        }
+        Ok(claimed)
     }
 
     /// Record how a claimed target ended, if `owner` still holds its lease.

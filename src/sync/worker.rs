@@ -1,5 +1,5 @@
-//! The worker loop: claim due targets with a lease, run up to
-//! `max_concurrent_requests` of them at a time, keep their leases alive,
+//! The worker loop: claim due targets in batches with a lease, run them as
+//! tasks (the pacer bounds the Snyk calls in flight), keep their leases alive,
 //! reconcile and purge on schedule, lead (or stand by), and stop cleanly.
 //!
 //! The outbox rules it keeps (see docs/ARCHITECTURE.md, "The outbox"):
@@ -11,8 +11,13 @@
 //!   (the task has just committed its end and a change re-queued it, or its
 //!   lease lapsed in a freeze) is *parked*, lease held, and run as soon as
 //!   that task ends: a re-queued target never waits for its lease to lapse;
-//! - claims alternate between the longest-waiting and the newest due target,
-//!   so new work is never stuck behind a backlog;
+//! - claims go in batches (one transaction claims up to a batch of due
+//!   targets: `claim_room`), each batch taken from both ends of the queue,
+//!   half the longest-waiting and half the newest due targets, so new work
+//!   is never stuck behind a backlog and the backlog still drains;
+//! - it runs up to [`MAX_TASKS`] targets at once (or `max_concurrent_requests`,
+//!   if more): most targets need no Snyk call, and those that do wait for
+//!   the pacer, which alone bounds the calls in flight;
 //! - on shutdown it stops claiming at once, gives calls in flight
 //!   `shutdown_grace` to end, then gives back every lease it holds.
 //!
@@ -38,6 +43,34 @@ type Joined = Result<(tokio::task::Id, TaskEnd), tokio::task::JoinError>;
 
 fn key(t: &TargetRow) -> Key {
     (t.user_id.clone(), t.org_id.clone())
+}
+
+/// The most targets one worker runs at once (unless `max_concurrent_requests`
+/// is higher). A target with nothing to send is done in a few short
+/// transactions; one with a call waits for the pacer.
+pub const MAX_TASKS: usize = 32;
+
+/// How many targets to claim now, given the task `limit` and the tasks
+/// `running`: none while fewer than a quarter of the slots are free (claims
+/// go in batches; a worker with no task always claims), else every free slot.
+fn claim_room(limit: usize, running: usize) -> usize {
+    let room = limit.saturating_sub(running);
+    if running > 0 && room < limit.div_ceil(4) {
+        0
+    } else {
+        room
+    }
+}
+
+/// A batch of `room` claims as (longest waiting, newest due): half from each
+/// end of the queue, the odd one alternating (`newest_next`).
+fn claim_split(room: usize, newest_next: bool) -> (usize, usize) {
+    let (half, odd) = (room / 2, room % 2);
+    if newest_next {
+        (half, half + odd)
+    } else {
+        (half + odd, half)
+    }
 }
 
 /// The targets this worker is running.
@@ -76,6 +109,31 @@ impl Engine {
         Ok(t)
     }
 
+    /// Claim up to `oldest` of the longest-waiting and `newest` of the most
+    /// recently due targets, in one transaction.
+    async fn claim_batch(
+        &self,
+        oldest: usize,
+        newest: usize,
+    ) -> Result<Vec<TargetRow>, StoreError> {
+        let (now, lease) = (self.now(), self.lease_ms());
+        let mut tx = self.store.write().await?;
+        let mut claimed = tx
+            .claim_targets(&self.owner, now, lease, newest, true)
+            .await?;
+        claimed.extend(
+            tx.claim_targets(&self.owner, now, lease, oldest, false)
+                .await?,
+        );
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    /// How many targets this worker runs at once.
+    fn task_limit(&self) -> usize {
+        self.settings.max_concurrent.max(MAX_TASKS)
+    }
+
     fn spawn(&self, pool: &mut Pool, t: TargetRow) {
         let k = key(&t);
         pool.in_flight.insert(k.clone());
@@ -87,14 +145,23 @@ impl Engine {
         pool.tasks.insert(handle.id(), k);
     }
 
-    /// Claim while there is room and work is due.
+    /// Claim while there is room and work is due, a batch per transaction.
     async fn fill(&self, pool: &mut Pool) -> Result<(), StoreError> {
-        while pool.running.len() < self.settings.max_concurrent {
-            pool.newest_next = !pool.newest_next;
-            let Some(t) = self.claim(pool.newest_next).await? else {
+        loop {
+            let room = claim_room(self.task_limit(), pool.running.len());
+            if room == 0 {
                 break;
-            };
-            self.admit(pool, t);
+            }
+            pool.newest_next = !pool.newest_next;
+            let (oldest, newest) = claim_split(room, pool.newest_next);
+            let claimed = self.claim_batch(oldest, newest).await?;
+            let short = claimed.len() < oldest + newest;
+            for t in claimed {
+                self.admit(pool, t);
+            }
+            if short {
+                break;
+            }
         }
         Ok(())
     }
@@ -194,7 +261,7 @@ impl Engine {
     }
 
     /// Process due work until none is left (work deferred into the future
-    /// stays queued), up to `max_concurrent` targets at a time.
+    /// stays queued), up to [`Self::task_limit`] targets at a time.
     pub async fn drain(
         &self,
         mut on_progress: impl FnMut(&DrainReport),
@@ -344,7 +411,9 @@ impl Engine {
                     break;
                 }
             }
-            let room = pool.running.len() < self.settings.max_concurrent;
+            // Room for a batch: fill claimed all that was due, so wake on
+            // the bell or when the next target falls due.
+            let room = claim_room(self.task_limit(), pool.running.len()) > 0;
             let wake = if room {
                 self.next_wake().await
             } else {
@@ -452,5 +521,55 @@ fn count(report: &mut DrainReport, finish: &Finish) {
         Finish::Done | Finish::Held { .. } => {}
         Finish::Failed { .. } | Finish::Dead { .. } => report.failed += 1,
         Finish::Retry { .. } | Finish::Defer { .. } => report.deferred += 1,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{claim_room, claim_split};
+
+    #[test]
+    fn a_worker_claims_in_batches_of_its_free_slots() {
+        // (limit, running) -> targets claimed now
+        let cases = [
+            (32, 0, 32), // idle: a full batch
+            (32, 24, 8), // a quarter free: claim them
+            (32, 25, 0), // less than a quarter free: wait for more room
+            (32, 31, 0), // one free slot: no claim of one target
+            (32, 32, 0), // full
+            (32, 40, 0), // more running than the limit (parked ones ran)
+            (10, 7, 3),  // a quarter of 10 rounds up to 3
+            (10, 8, 0),  //
+            (1, 0, 1),   // a limit of one still claims
+            (1, 1, 0),   //
+        ];
+        for (limit, running, want) in cases {
+            assert_eq!(
+                claim_room(limit, running),
+                want,
+                "limit {limit}, running {running}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_batch_takes_from_both_ends_and_the_odd_one_alternates() {
+        // (room, newest_next) -> (longest waiting, newest due)
+        let cases = [
+            (32, false, (16, 16)),
+            (32, true, (16, 16)),
+            (7, false, (4, 3)),
+            (7, true, (3, 4)),
+            (1, false, (1, 0)),
+            (1, true, (0, 1)),
+            (0, true, (0, 0)),
+        ];
+        for (room, newest_next, want) in cases {
+            assert_eq!(
+                claim_split(room, newest_next),
+                want,
+                "room {room}, newest_next {newest_next}"
+            );
+        }
     }
 }

@@ -122,6 +122,8 @@ macro_rules! contract {
     };
 }
 
+mod claims;
+
 contract!(
     insert_get_round_trip,
     sqlite_insert_get_round_trip,
