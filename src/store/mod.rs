@@ -13,7 +13,9 @@
 //!
 //! Two pools reach the same database: the SCIM side's, and a small one of
 //! the sync worker's own ([`Store::for_worker`]), so a SCIM request never
-//! waits for a connection behind the worker.
+//! waits for a connection behind the worker. On SQLite, whose writers run one
+//! at a time, the writers of both pools queue in turn in the process (first
+//! come, first served) before `BEGIN IMMEDIATE`.
 //!
 //! Invariant: every write goes through a [`StoreTx`], and a SCIM change and
 //! everything derived from it commit together or not at all. It never logs
@@ -30,6 +32,7 @@ mod sync;
 mod webhook;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -79,6 +82,10 @@ pub struct Store {
     /// The sync worker's own connections (the same pool as `pool` for an
     /// in-memory SQLite database, which a second pool would not see).
     worker_pool: AnyPool,
+    /// SQLite: this process's writers (both pools) queue here, first come
+    /// first served, instead of in SQLite's busy handler, which sleeps in
+    /// growing steps (up to 100 ms) and lets a newcomer overtake a waiter.
+    write_turn: Option<Arc<tokio::sync::Mutex<()>>>,
     backend: Backend,
     /// SQLite: the file whose exclusive lock makes a process the one sender
     /// (`<database file>.leader`); `None` for PostgreSQL and in-memory SQLite.
@@ -125,6 +132,7 @@ impl Store {
         let store = Self {
             pool,
             worker_pool,
+            write_turn: (backend == Backend::Sqlite).then(Default::default),
             backend,
             leader_file,
         };
@@ -170,9 +178,18 @@ impl Store {
             Backend::Sqlite => "BEGIN IMMEDIATE",
             Backend::Postgres => "BEGIN",
         };
+        // Bounded like SQLite's own wait: a writer that somehow waits on
+        // itself falls back to the busy handler instead of hanging.
+        let turn = match &self.write_turn {
+            Some(t) => tokio::time::timeout(WRITE_TURN_WAIT, t.clone().lock_owned())
+                .await
+                .ok(),
+            None => None,
+        };
         Ok(StoreTx {
             tx: self.pool.begin_with(statement).await?,
             backend: self.backend,
+            _turn: turn,
         })
     }
 
@@ -181,6 +198,7 @@ impl Store {
         Ok(StoreTx {
             tx: self.pool.begin().await?,
             backend: self.backend,
+            _turn: None,
         })
     }
 
@@ -189,6 +207,10 @@ impl Store {
         self.worker_pool.close().await;
     }
 }
+
+/// The longest a SQLite writer queues for its turn in this process (as
+/// long as SQLite's busy timeout).
+const WRITE_TURN_WAIT: Duration = Duration::from_secs(10);
 
 /// Connections of the SCIM side's pool.
 const POOL_SIZE: Sizes = Sizes {
@@ -252,6 +274,9 @@ fn sqlite_url(url: &str) -> String {
 pub struct StoreTx {
     tx: Transaction<'static, Any>,
     backend: Backend,
+    /// SQLite: this writer's turn, given up after the commit or rollback
+    /// (fields drop in order: the transaction first).
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl StoreTx {
