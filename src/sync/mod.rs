@@ -6,7 +6,9 @@
 //!   outbox rows (`sync_targets`) for exactly the orgs it may change, and a
 //!   SCIM response never waits on Snyk.
 //! - [`Engine`] (`engine`): the handle, its settings and whole-store views;
-//!   `worker`: the loop that claims due targets with leases and runs them;
+//!   `worker`: the loop that claims due targets with leases, in batches, and
+//!   runs them; `settle`: a claimed batch's targets with nothing to do,
+//!   finished together;
 //!   `execute`: one target (desired vs applied access, calls through the
 //!   [`pacer::Pacer`], outcome and applied state recorded); `reconcile`:
 //!   live Snyk state read and judged by [`judge`] (pure); `names`: users and
@@ -32,6 +34,7 @@ pub mod rails;
 pub mod reconcile;
 pub mod retry;
 pub mod safety;
+mod settle;
 mod worker;
 
 use std::collections::BTreeSet;

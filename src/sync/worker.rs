@@ -50,6 +50,10 @@ fn key(t: &TargetRow) -> Key {
 /// transactions; one with a call waits for the pacer.
 pub const MAX_TASKS: usize = 32;
 
+/// The most batches one `fill` claims before the loop looks at its tasks,
+/// leases and timers again.
+const FILL_BATCHES: usize = 4;
+
 /// How many targets to claim now, given the task `limit` and the tasks
 /// `running`: none while fewer than a quarter of the slots are free (claims
 /// go in batches; a worker with no task always claims), else every free slot.
@@ -83,6 +87,9 @@ struct Pool {
     /// Claimed while the same target was still running here; run next.
     parked: HashMap<Key, TargetRow>,
     newest_next: bool,
+    /// Targets finished in a batch with nothing to do (`settle`), not yet
+    /// counted in a report.
+    settled: usize,
 }
 
 impl Pool {
@@ -145,9 +152,13 @@ impl Engine {
         pool.tasks.insert(handle.id(), k);
     }
 
-    /// Claim while there is room and work is due, a batch per transaction.
-    async fn fill(&self, pool: &mut Pool) -> Result<(), StoreError> {
-        loop {
+    /// Claim while there is room and work is due, a batch per transaction,
+    /// at most [`FILL_BATCHES`] batches (then the loop looks at its tasks and
+    /// timers again). Claimed targets with nothing to do are finished at once
+    /// (`settle`); the others run as tasks. `true`: something was claimed.
+    async fn fill(&self, pool: &mut Pool) -> Result<bool, StoreError> {
+        let mut claimed_any = false;
+        for _ in 0..FILL_BATCHES {
             let room = claim_room(self.task_limit(), pool.running.len());
             if room == 0 {
                 break;
@@ -156,14 +167,32 @@ impl Engine {
             let (oldest, newest) = claim_split(room, pool.newest_next);
             let claimed = self.claim_batch(oldest, newest).await?;
             let short = claimed.len() < oldest + newest;
-            for t in claimed {
+            claimed_any |= !claimed.is_empty();
+            // A target one of this worker's tasks still runs is parked,
+            // never settled beside that task.
+            let (busy, free): (Vec<_>, Vec<_>) = claimed
+                .into_iter()
+                .partition(|t| pool.in_flight.contains(&key(t)));
+            for t in busy {
+                self.admit(pool, t);
+            }
+            let (rest, settled) = match self.settle_batch(free.clone()).await {
+                Ok(r) => r,
+                Err(e) => {
+                    // Nothing was finished: every target runs as a task.
+                    tracing::warn!(error = %e, "could not look at a claimed batch; its targets run one by one");
+                    (free, 0)
+                }
+            };
+            pool.settled += settled;
+            for t in rest {
                 self.admit(pool, t);
             }
             if short {
                 break;
             }
         }
-        Ok(())
+        Ok(claimed_any)
     }
 
     fn admit(&self, pool: &mut Pool, t: TargetRow) {
@@ -271,8 +300,15 @@ impl Engine {
         let mut renew = tokio::time::interval(self.renew_every());
         renew.tick().await;
         loop {
-            self.fill(&mut pool).await?;
+            let claimed = self.fill(&mut pool).await?;
+            if pool.settled > 0 {
+                report.processed += std::mem::take(&mut pool.settled);
+                on_progress(&report);
+            }
             if pool.is_idle() {
+                if claimed {
+                    continue;
+                }
                 break;
             }
             tokio::select! {
@@ -383,6 +419,7 @@ impl Engine {
             if let Err(e) = self.fill(&mut pool).await {
                 tracing::error!(error = %e, "the sync worker could not use the database");
             }
+            pool.settled = 0;
             let now = Instant::now();
             if now >= next_reconcile && reconciling.as_ref().is_none_or(|h| h.is_finished()) {
                 let me = self.clone();
