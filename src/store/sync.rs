@@ -245,7 +245,23 @@ impl StoreTx {
             "next_attempt_at, user_id, org_id"
         };
         let lock = match self.backend {
-            super::Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            super::Backend::Postgres => {
+                // The index on (status, next_attempt_at, user_id, org_id)
+                // gives this order: read `limit` entries from one end of it.
+                // Right after a bulk enqueue the planner's statistics still
+                // say "few pending rows" and it would sort every due row
+                // instead (6 ms for 7,000, and under the row lock the sort
+                // cannot stop at `limit`); a generic plan of the prepared
+                // statement would not know how many rows are due either.
+                // Both settings end with this transaction, which only claims.
+                sqlx::query(
+                    "SELECT set_config('enable_sort', 'off', true),
+                            set_config('plan_cache_mode', 'force_custom_plan', true)",
+                )
+                .execute(&mut *self.tx)
+                .await?;
+                "FOR UPDATE SKIP LOCKED"
+            }
             super::Backend::Sqlite => "",
         };
         let rows = sqlx::query(&format!(

@@ -12,6 +12,8 @@
 //! usual one: only under this worker's lease, and a target changed since it
 //! was claimed stays pending (its generation moved).
 
+use std::collections::HashMap;
+
 use super::engine::{Engine, applied_of};
 use super::mapping;
 use super::planner::{self, Applied};
@@ -53,13 +55,22 @@ impl Engine {
     ) -> Result<(Vec<TargetRow>, usize), StoreError> {
         let mut idle = Vec::new();
         let mut rest = Vec::new();
+        // A batch often holds one user in several orgs: read them once.
+        let mut users: HashMap<String, Option<mapping::UserFacts>> = HashMap::new();
         let mut tx = self.store.read().await?;
         for t in claimed {
             let Ok(org) = SnykOrgId::parse(&t.org_id) else {
                 rest.push(t);
                 continue;
             };
-            let facts = self.facts_in(&mut tx, &t.user_id).await?;
+            let facts = match users.get(&t.user_id) {
+                Some(f) => f.clone(),
+                None => {
+                    let f = self.facts_in(&mut tx, &t.user_id).await?;
+                    users.insert(t.user_id.clone(), f.clone());
+                    f
+                }
+            };
             let access = tx.get_access(&t.user_id, &t.org_id).await?;
             let Ok(applied) = access.as_ref().map(applied_of).transpose() else {
                 rest.push(t);
