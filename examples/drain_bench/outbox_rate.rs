@@ -24,7 +24,7 @@ use snyk_scim_bridge::http::{AppOptions, Application};
 use snyk_scim_bridge::store::Store;
 
 use super::fake_snyk::FakeSnyk;
-use super::{Args, ORG, SCIM_TOKEN, SNYK_TOKEN, scim};
+use super::{Args, SCIM_TOKEN, SNYK_TOKEN, scim};
 
 /// The K orgs of the no-op targets (valid ids, mapped by nothing).
 fn noop_org(k: usize) -> String {
@@ -157,7 +157,8 @@ fn pct(sorted: &[f64], p: f64) -> f64 {
 
 async fn measure(a: &Args, targets: usize, url: &str) -> anyhow::Result<()> {
     let fake = FakeSnyk::start(SNYK_TOKEN).await;
-    fake.add_org(ORG);
+    let mapped = super::org(0);
+    fake.add_org(&mapped);
     fake.set_latency(Duration::from_millis(a.latency_ms));
     let text = format!(
         r#"listen = "127.0.0.1:0"
@@ -172,7 +173,7 @@ requests_per_minute = 600000
 max_concurrent_requests = {conc}
 [[mappings]]
 group = "Snyk Admins"
-org_id = "{ORG}"
+org_id = "{mapped}"
 role = "ADMIN"
 "#,
         api = fake.base_url,
@@ -287,7 +288,7 @@ role = "ADMIN"
     .await?;
     let queued = start.elapsed();
     let deadline = Instant::now() + Duration::from_secs(900);
-    while !fake.pending(ORG).iter().any(|(e, _)| e == email) {
+    while !fake.pending(&mapped).iter().any(|(e, _)| e == email) {
         anyhow::ensure!(
             Instant::now() < deadline,
             "the real change was not sent in 15 minutes"

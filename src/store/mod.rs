@@ -8,7 +8,7 @@
 //! opens a write transaction (`BEGIN IMMEDIATE` on SQLite, so that concurrent
 //! writers queue on the busy timeout instead of failing on lock upgrade). Two
 //! statements branch on the backend besides: the leader lock (`leader`) and
-//! the outbox claim (`sync::claim_targets`: `FOR UPDATE SKIP LOCKED` on
+//! the outbox claim (`claims`: `FOR UPDATE SKIP LOCKED` on
 //! PostgreSQL; SQLite's writers are serialised already).
 //!
 //! Two pools reach the same database: the SCIM side's, and a small one of
@@ -23,6 +23,7 @@
 
 mod admin;
 mod audit;
+mod claims;
 mod leader;
 mod names;
 mod rows;
