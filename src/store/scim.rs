@@ -75,6 +75,22 @@ fn from_row(row: &AnyRow) -> Result<StoredResource, StoreError> {
     })
 }
 
+/// The users whose userName or one of whose emails is `$1`: two index
+/// lookups, never a walk over every user. (Written as one `OR`, SQLite
+/// answered it from the `kind` prefix of an index, reading every user
+/// on every user write: creates fell from ~1,100/s to ~250/s by 8,000
+/// users.)
+fn users_with_email_sql() -> String {
+    format!(
+        "SELECT {COLUMNS} FROM scim_resources
+          WHERE seq IN (SELECT seq FROM scim_resources WHERE kind = 'User' AND name_lc = $1
+                        UNION ALL
+                        SELECT r.seq FROM scim_user_emails e JOIN scim_resources r ON r.id = e.user_id
+                         WHERE e.value_lc = $1 AND r.kind = 'User')
+          ORDER BY seq"
+    )
+}
+
 fn doc_text(doc: &Map<String, Value>) -> String {
     Value::Object(doc.clone()).to_string()
 }
@@ -241,15 +257,10 @@ impl StoreTx {
         &mut self,
         email_lc: &str,
     ) -> Result<Vec<StoredResource>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM scim_resources
-              WHERE kind = 'User' AND (name_lc = $1
-                    OR id IN (SELECT user_id FROM scim_user_emails WHERE value_lc = $1))
-              ORDER BY seq"
-        ))
-        .bind(email_lc)
-        .fetch_all(&mut *self.tx)
-        .await?;
+        let rows = sqlx::query(&users_with_email_sql())
+            .bind(email_lc)
+            .fetch_all(&mut *self.tx)
+            .await?;
         rows.iter().map(from_row).collect()
     }
 
@@ -538,5 +549,46 @@ fn unique_name(kind: ResourceKind) -> &'static str {
     match kind {
         ResourceKind::User => "userName",
         ResourceKind::Group => "displayName",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DatabaseUrl;
+    use crate::store::Store;
+
+    /// SQLite's plan of `sql` (its `$n` parameters bound to 'x'), one
+    /// line per step.
+    async fn plan(store: &Store, sql: &str, params: usize) -> Vec<String> {
+        let explain = format!("EXPLAIN QUERY PLAN {sql}");
+        let mut q = sqlx::query(&explain);
+        for _ in 0..params {
+            q = q.bind("x");
+        }
+        let rows = q.fetch_all(&store.pool).await.expect("explain");
+        rows.iter()
+            .map(|r| r.try_get::<String, _>("detail").expect("detail"))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn the_email_uniqueness_lookup_never_walks_every_user() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}/plan.db", dir.path().display());
+        let store = Store::connect(&DatabaseUrl::Sqlite(url))
+            .await
+            .expect("store");
+        let steps = plan(&store, &users_with_email_sql(), 1).await;
+        for step in &steps {
+            assert!(!step.starts_with("SCAN"), "a scan in {steps:#?}");
+            // A search on the `kind` prefix alone reads every user.
+            assert!(!step.ends_with("(kind=?)"), "every user read in {steps:#?}");
+        }
+        assert!(
+            steps.iter().any(|s| s.contains("name_lc=?"))
+                && steps.iter().any(|s| s.contains("value_lc=?")),
+            "{steps:#?}"
+        );
     }
 }
