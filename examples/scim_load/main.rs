@@ -110,6 +110,15 @@ struct Args {
     /// How the member PATCHes ask to be answered.
     #[arg(long, value_enum, default_value = "full")]
     member_answer: members::Answer,
+    /// Path of the SCIM base under --url (e.g. "" for a server that serves
+    /// SCIM at its root, as scim2-server does).
+    #[arg(long, default_value = "/scim/v2")]
+    scim_path: String,
+    /// Run only the POST /Users phases: the closed loop (--users, --clients)
+    /// and the open loop at --rate for --rate-secs. What a side-by-side
+    /// comparison with another SCIM server runs (issue 11, item 4).
+    #[arg(long)]
+    creates_only: bool,
 }
 
 /// Latencies of one phase, and what went wrong.
@@ -291,7 +300,7 @@ async fn start(args: &Args) -> anyhow::Result<Target> {
             .clone()
             .ok_or_else(|| anyhow::anyhow!("--url needs --token (or SCIM_TOKEN)"))?;
         return Ok(Target {
-            base: format!("{}/scim/v2", url.trim_end_matches('/')),
+            base: format!("{}{}", url.trim_end_matches('/'), args.scim_path),
             token,
             store: None,
             _dir: None,
@@ -614,6 +623,41 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let mut stored = 0;
+    if args.creates_only {
+        create_users(
+            "POST /Users",
+            &client,
+            &t,
+            &run,
+            0,
+            args.users,
+            args.clients,
+        )
+        .await;
+        wait_for_outbox(t.store.as_ref(), !args.no_worker).await;
+        let (c, url, token, run2, from) = (
+            client.clone(),
+            format!("{}/Users", t.base),
+            t.token.clone(),
+            run.clone(),
+            args.users,
+        );
+        open_loop(
+            &format!("POST /Users at {}/s (open loop)", args.rate),
+            args.rate,
+            args.rate_secs,
+            Arc::new(move |i| {
+                c.post(&url)
+                    .bearer_auth(&token)
+                    .header("content-type", "application/scim+json")
+                    .body(user_body(&run2, from + i).to_string())
+            }),
+        )
+        .await;
+        println!("{}", memory(args.server_pid));
+        drop_database(t.pg).await;
+        return Ok(());
+    }
 
     // 1. Filter latency with 1,000 users stored.
     create_users("seed 1,000 users", &client, &t, &run, 0, 1000, args.clients).await;

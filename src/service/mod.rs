@@ -16,6 +16,7 @@ use read::{members_json, render, render_known, render_without_members};
 
 use std::sync::Arc;
 
+use futures_util::future::BoxFuture;
 use serde_json::{Map, Value};
 
 use crate::clock::{Clock, timestamp};
@@ -36,6 +37,9 @@ use crate::sync;
 
 /// What a change touched, for queueing Snyk work.
 enum Change {
+    /// A user created under a new id: in no group yet, holding no access,
+    /// with no targets (all keyed by the id), so none of those is read.
+    NewUser { id: String, doc: Map<String, Value> },
     /// A user written: the stored document before (None: created) and after
     /// (None: deleted).
     User {
@@ -147,6 +151,10 @@ pub fn store_error_answer(e: &StoreError) -> ScimError {
         }
         StoreError::Database(e) => {
             tracing::error!(error = %e, "database error");
+            ScimError::new(503, None, "the database is unavailable; retry later")
+        }
+        StoreError::Unavailable(e) => {
+            tracing::error!(error = %e, "the write was not stored");
             ScimError::new(503, None, "the database is unavailable; retry later")
         }
         StoreError::Migrate(e) => {
@@ -325,6 +333,9 @@ impl ScimService {
         };
         let cause = self.actor.request_id.as_deref();
         match change {
+            Change::NewUser { id, doc } => {
+                sync::enqueue_new_user(tx, &self.sync.mappings, id, doc, at, cause).await?
+            }
             Change::User { id, before, after } => {
                 sync::enqueue_user_change(
                     tx,
@@ -381,11 +392,24 @@ impl ScimService {
         base: &str,
     ) -> Result<Rendered, ServiceError> {
         let doc = resource::normalize(kind, body)?;
-        let mut tx = self.store.write().await?;
-        let rendered = self.create_in(&mut tx, kind, doc, base).await?;
-        tx.commit().await?;
+        let this = self.clone();
+        let base = base.to_owned();
+        self.written(move |tx| Box::pin(async move { this.create_in(tx, kind, doc, &base).await }))
+            .await
+    }
+
+    /// Run a write in a transaction of the store (shared with other writes
+    /// on SQLite: group commit), then ring the sync engine's bell.
+    async fn written<F, T>(&self, work: F) -> Result<T, ServiceError>
+    where
+        F: for<'t> FnOnce(&'t mut StoreTx) -> BoxFuture<'t, Result<T, ServiceError>>
+            + Send
+            + 'static,
+        T: Send + 'static,
+    {
+        let value = self.store.write_grouped(work).await?;
         self.ring();
-        Ok(rendered)
+        Ok(value)
     }
 
     async fn create_in(
@@ -422,10 +446,9 @@ impl ScimService {
         self.audit(tx, kind, id.as_str(), "create", summary, &stored.doc)
             .await?;
         let change = match kind {
-            ResourceKind::User => Change::User {
+            ResourceKind::User => Change::NewUser {
                 id: id.as_str().to_owned(),
-                before: None,
-                after: Some(stored.doc.clone()),
+                doc: stored.doc.clone(),
             },
             ResourceKind::Group => Change::Group {
                 names: vec![display_name(&stored.doc)],
@@ -434,7 +457,11 @@ impl ScimService {
             },
         };
         self.enqueue(tx, &change).await?;
-        render(tx, &stored, base).await
+        match kind {
+            // A new id is in no group: nothing to read for `groups`.
+            ResourceKind::User => Ok(render_without_members(&stored, base)),
+            ResourceKind::Group => render(tx, &stored, base).await,
+        }
     }
 
     pub async fn get(
@@ -465,11 +492,21 @@ impl ScimService {
         const OP: &str = "replace";
         let doc = resource::normalize(kind, body)?;
         check_body_id(body, id)?;
-        let mut tx = self.store.write().await?;
-        let current = load(&mut tx, kind, id).await?;
-        if_match.check(current.version)?;
-        self.store_new_doc(tx, &current, doc, OP, Reply::full(base), Existing::Unread)
-            .await
+        let (this, id, if_match, base) = (
+            self.clone(),
+            id.to_owned(),
+            if_match.clone(),
+            base.to_owned(),
+        );
+        self.written(move |tx| {
+            Box::pin(async move {
+                let current = load(tx, kind, &id).await?;
+                if_match.check(current.version)?;
+                this.store_new_doc(tx, &current, doc, OP, Reply::full(&base), Existing::Unread)
+                    .await
+            })
+        })
+        .await
     }
 
     /// `with_members`: whether the answer shows a group's members (false:
@@ -499,16 +536,47 @@ impl ScimService {
         reply: Reply<'_>,
         fast: bool,
     ) -> Result<Rendered, ServiceError> {
-        const OP: &str = "patch";
         let ops = patch::parse(body)?;
-        let mut tx = self.store.write().await?;
-        let current = load(&mut tx, kind, id).await?;
+        let (this, id, if_match, base, with_members) = (
+            self.clone(),
+            id.to_owned(),
+            if_match.clone(),
+            reply.base.to_owned(),
+            reply.with_members,
+        );
+        self.written(move |tx| {
+            Box::pin(async move {
+                let reply = Reply {
+                    base: &base,
+                    with_members,
+                };
+                this.patch_tx(tx, kind, &id, &ops, &if_match, reply, fast)
+                    .await
+            })
+        })
+        .await
+    }
+
+    /// [`Self::patch_in`] inside its write transaction.
+    #[allow(clippy::too_many_arguments)]
+    async fn patch_tx(
+        &self,
+        tx: &mut StoreTx,
+        kind: ResourceKind,
+        id: &str,
+        ops: &[patch::Operation],
+        if_match: &IfMatch,
+        reply: Reply<'_>,
+        fast: bool,
+    ) -> Result<Rendered, ServiceError> {
+        const OP: &str = "patch";
+        let current = load(tx, kind, id).await?;
         if_match.check(current.version)?;
         if fast
             && kind == ResourceKind::Group
-            && let Some(named) = patch::members::member_scope(&ops)
+            && let Some(named) = patch::members::member_scope(ops)
             && let Some((doc, existing)) =
-                members::apply_to_named(&mut tx, &current, &ops, &named).await?
+                members::apply_to_named(tx, &current, ops, &named).await?
         {
             return self
                 .store_new_doc(tx, &current, doc, OP, reply, existing)
@@ -526,17 +594,18 @@ impl ScimService {
         } else {
             Existing::Unread
         };
-        patch::apply(kind, &mut doc, &ops)?;
+        patch::apply(kind, &mut doc, ops)?;
         let doc = resource::normalize(kind, &Value::Object(doc))?;
         self.store_new_doc(tx, &current, doc, OP, reply, existing)
             .await
     }
 
     /// The common end of replace and patch: a group's members come from the
-    /// new document (none when absent), then write, render, commit, ring.
+    /// new document (none when absent), then write and render (the caller
+    /// commits).
     async fn store_new_doc(
         &self,
-        mut tx: StoreTx,
+        tx: &mut StoreTx,
         current: &StoredResource,
         mut doc: Map<String, Value>,
         operation: &str,
@@ -548,23 +617,15 @@ impl ScimService {
             (_, m) => m,
         };
         let (stored, now_members) = self
-            .write_doc(
-                &mut tx,
-                current,
-                doc,
-                members.as_deref(),
-                existing,
-                operation,
-            )
+            .write_doc(tx, current, doc, members.as_deref(), existing, operation)
             .await?;
-        let r = if reply.with_members || current.kind != ResourceKind::Group {
-            render_known(&mut tx, &stored, reply.base, now_members).await?
-        } else {
-            render_without_members(&stored, reply.base)
-        };
-        tx.commit().await?;
-        self.ring();
-        Ok(r)
+        Ok(
+            if reply.with_members || current.kind != ResourceKind::Group {
+                render_known(tx, &stored, reply.base, now_members).await?
+            } else {
+                render_without_members(&stored, reply.base)
+            },
+        )
     }
 
     /// Write a new document (and, for groups, the new member set) over
@@ -630,8 +691,21 @@ impl ScimService {
         id: &str,
         if_match: &IfMatch,
     ) -> Result<(), ServiceError> {
-        let mut tx = self.store.write().await?;
-        let current = load(&mut tx, kind, id).await?;
+        let (this, id, if_match) = (self.clone(), id.to_owned(), if_match.clone());
+        self.written(move |tx| {
+            Box::pin(async move { this.delete_tx(tx, kind, &id, &if_match).await })
+        })
+        .await
+    }
+
+    async fn delete_tx(
+        &self,
+        tx: &mut StoreTx,
+        kind: ResourceKind,
+        id: &str,
+        if_match: &IfMatch,
+    ) -> Result<(), ServiceError> {
+        let current = load(tx, kind, id).await?;
         if_match.check(current.version)?;
         let change = match kind {
             ResourceKind::User => Change::User {
@@ -652,19 +726,9 @@ impl ScimService {
             }
         };
         tx.delete_resource(kind, id).await?;
-        self.enqueue(&mut tx, &change).await?;
-        self.audit(
-            &mut tx,
-            kind,
-            id,
-            "delete",
-            "deleted".to_owned(),
-            &current.doc,
-        )
-        .await?;
-        tx.commit().await?;
-        self.ring();
-        Ok(())
+        self.enqueue(tx, &change).await?;
+        self.audit(tx, kind, id, "delete", "deleted".to_owned(), &current.doc)
+            .await
     }
 }
 

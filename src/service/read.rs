@@ -96,8 +96,9 @@ pub(super) async fn render_known(
     render_rel(tx, stored, base, true, members).await
 }
 
-/// [`render`] of a group without its members (none are read): the answer
-/// to a client that excluded them.
+/// [`render`] without relations (none are read): a group without its
+/// members, the answer to a client that excluded them; a user just created,
+/// who is in no group.
 pub(super) fn render_without_members(stored: &StoredResource, base: &str) -> Rendered {
     let mut body = Map::new();
     fill_body(&mut body, stored);

@@ -15,7 +15,10 @@
 //! the sync worker's own ([`Store::for_worker`]), so a SCIM request never
 //! waits for a connection behind the worker. On SQLite, whose writers run one
 //! at a time, the writers of both pools queue in turn in the process (first
-//! come, first served) before `BEGIN IMMEDIATE`.
+//! come, first served) before `BEGIN IMMEDIATE`, and SCIM writes go through
+//! [`Store::write_grouped`] to one writer task on a connection of its own,
+//! which commits the writes that arrive together in one transaction
+//! (`group`).
 //!
 //! Invariant: every write goes through a [`StoreTx`], and a SCIM change and
 //! everything derived from it commit together or not at all. It never logs
@@ -24,6 +27,7 @@
 mod admin;
 mod audit;
 mod claims;
+mod group;
 mod leader;
 mod names;
 mod rows;
@@ -43,6 +47,7 @@ use crate::config::DatabaseUrl;
 
 pub use crate::scim::query::IndexKey;
 pub use audit::{AuditEvent, Purged, QueuedRecord};
+pub use group::GroupCounts;
 pub use leader::LeaderLock;
 pub use rows::{AccessState, HoldState, TargetStatus};
 pub use safety::{HoldFilter, HoldRow, RemovalCounts};
@@ -65,6 +70,10 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The write could not be run or committed (SQLite's grouped writer
+    /// failed or stopped); nothing of it was stored.
+    #[error("the database could not store the write: {0}")]
+    Unavailable(String),
     /// The SQLite leader lock file could not be opened or locked.
     #[error("the leader lock file: {0}")]
     LeaderLock(String),
@@ -87,6 +96,9 @@ pub struct Store {
     /// first served, instead of in SQLite's busy handler, which sleeps in
     /// growing steps (up to 100 ms) and lets a newcomer overtake a waiter.
     write_turn: Option<Arc<tokio::sync::Mutex<()>>>,
+    /// SQLite: the task that runs SCIM writes in shared transactions
+    /// (group commit, see `group`).
+    writer: Option<group::Writer>,
     backend: Backend,
     /// SQLite: the file whose exclusive lock makes a process the one sender
     /// (`<database file>.leader`); `None` for PostgreSQL and in-memory SQLite.
@@ -120,7 +132,7 @@ impl Store {
         let worker_pool = if in_memory {
             pool.clone()
         } else {
-            pool_options(backend, WORKER_POOL_SIZE).connect_lazy_with(options)
+            pool_options(backend, WORKER_POOL_SIZE).connect_lazy_with(options.clone())
         };
         let leader_file = match url {
             DatabaseUrl::Sqlite(u) => sqlite_file(u).map(|f| {
@@ -130,10 +142,26 @@ impl Store {
             }),
             DatabaseUrl::Postgres(_) => None,
         };
+        let write_turn: Option<Arc<tokio::sync::Mutex<()>>> =
+            (backend == Backend::Sqlite).then(Default::default);
+        let writer = match &write_turn {
+            Some(turn) => {
+                // Its own connection, so that its page cache stays warm
+                // (in memory, the one database is the pool's).
+                let writer_pool = if in_memory {
+                    pool.clone()
+                } else {
+                    pool_options(backend, WRITER_POOL_SIZE).connect_lazy_with(options)
+                };
+                Some(group::Writer::start(writer_pool, turn.clone()))
+            }
+            None => None,
+        };
         let store = Self {
             pool,
             worker_pool,
-            write_turn: (backend == Backend::Sqlite).then(Default::default),
+            write_turn,
+            writer,
             backend,
             leader_file,
         };
@@ -194,6 +222,32 @@ impl Store {
         })
     }
 
+    /// Run `work` in a write transaction and commit it. On SQLite, writes
+    /// that arrive together share one transaction (group commit, see
+    /// `group`), each in a savepoint of its own: `work` must not commit.
+    /// On PostgreSQL, which runs writers concurrently, each has its own.
+    pub async fn write_grouped<F, T, E>(&self, work: F) -> Result<T, E>
+    where
+        F: for<'t> FnOnce(&'t mut StoreTx) -> futures_util::future::BoxFuture<'t, Result<T, E>>
+            + Send
+            + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        if let Some(writer) = &self.writer {
+            return writer.write(work).await;
+        }
+        let mut tx = self.write().await?;
+        let value = work(&mut tx).await?;
+        tx.commit().await?;
+        Ok(value)
+    }
+
+    /// How SQLite's grouped writes went so far (`None` on PostgreSQL).
+    pub fn write_groups(&self) -> Option<GroupCounts> {
+        self.writer.as_ref().map(group::Writer::counts)
+    }
+
     /// Open a transaction for reading (a consistent snapshot).
     pub async fn read(&self) -> Result<StoreTx, StoreError> {
         Ok(StoreTx {
@@ -206,6 +260,9 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
         self.worker_pool.close().await;
+        if let Some(writer) = &self.writer {
+            writer.close().await;
+        }
     }
 }
 
@@ -226,6 +283,12 @@ const WORKER_POOL_SIZE: Sizes = Sizes {
     postgres: 4,
 };
 
+/// The grouped writer's connection (SQLite only).
+const WRITER_POOL_SIZE: Sizes = Sizes {
+    sqlite: 1,
+    postgres: 0,
+};
+
 struct Sizes {
     sqlite: u32,
     postgres: u32,
@@ -244,6 +307,7 @@ fn pool_options(backend: Backend, size: Sizes) -> AnyPoolOptions {
                 use sqlx::Executor;
                 conn.execute("PRAGMA busy_timeout = 10000").await?;
                 conn.execute("PRAGMA synchronous = NORMAL").await?;
+                conn.execute("PRAGMA mmap_size = 268435456").await?;
                 Ok(())
             })
         }),

@@ -239,8 +239,13 @@ impl StoreTx {
 
     /// Serialise the writers that give a user this (lower-cased) email until
     /// the transaction ends: the uniqueness of active users' emails is
-    /// checked under it.
+    /// checked under it (a row lock on PostgreSQL; nothing to do on SQLite).
     pub async fn lock_email(&mut self, email_lc: &str) -> Result<(), StoreError> {
+        if self.backend == super::Backend::Sqlite {
+            // Every SQLite write transaction (`BEGIN IMMEDIATE`) holds the
+            // one write lock already: writers are serialised.
+            return Ok(());
+        }
         sqlx::query(
             "INSERT INTO scim_email_locks (email_lc) VALUES ($1)
              ON CONFLICT (email_lc) DO UPDATE SET email_lc = excluded.email_lc",

@@ -95,6 +95,25 @@ async fn queue(
     Ok(())
 }
 
+/// [`enqueue_user_change`] for a user just created under a new id
+/// (`after`: its document): it is in no group, and the bridge holds no
+/// access, targets or rejections for the id, so only the orgs its document
+/// alone gives it access to are queued, and nothing is read.
+pub async fn enqueue_new_user(
+    tx: &mut StoreTx,
+    mappings: &[Mapping],
+    user_id: &str,
+    after: &serde_json::Map<String, serde_json::Value>,
+    at: QueueAt,
+    cause: Option<&str>,
+) -> Result<(), StoreError> {
+    let after = mapping::facts(after, Vec::new());
+    for org in mapping::changed_orgs(mappings, None, Some(&after)) {
+        queue(tx, user_id, org.as_str(), at, cause).await?;
+    }
+    Ok(())
+}
+
 /// Queue what a change to one user may change in Snyk: the orgs where the
 /// user's desired access before (`before`, the stored document; None for a
 /// create) and after (`after`; None for a delete) differ
