@@ -77,6 +77,7 @@ struct Args {
     /// `--outbox N`: the drain-rate run with N no-op targets.
     outbox: Option<usize>,
     outbox_orgs: usize,
+    outbox_mapped: bool,
     scim_clients: usize,
 }
 
@@ -97,6 +98,7 @@ fn parse_args() -> anyhow::Result<Args> {
         skip_storm: false,
         outbox: None,
         outbox_orgs: 10,
+        outbox_mapped: false,
         scim_clients: 4,
     };
     let mut it = std::env::args().skip(1);
@@ -125,13 +127,14 @@ fn parse_args() -> anyhow::Result<Args> {
             "--skip-storm" => a.skip_storm = true,
             "--outbox" => a.outbox = Some(value()?.parse()?),
             "--outbox-orgs" => a.outbox_orgs = value()?.parse()?,
+            "--outbox-mapped" => a.outbox_mapped = true,
             "--scim-clients" => a.scim_clients = value()?.parse()?,
             "-h" | "--help" => {
                 println!(
                     "drain_bench [--users N] [--storm-users N] [--limit N] [--window-secs S] \
                      [--under F] [--over F] [--concurrency N] [--latency-ms MS] [--kind fixed|rolling|quiet] \
                      [--orgs N] [--postgres] [--skip-under] [--skip-storm]\n\
-                     drain_bench --outbox N [--outbox-orgs K] [--scim-clients C] [--postgres] \
+                     drain_bench --outbox N [--outbox-orgs K] [--outbox-mapped] [--scim-clients C] [--postgres] \
                      [--concurrency N] [--latency-ms MS]\n\
                      \x20 --outbox: N due no-op targets (N/K users x K orgs) drained by the running worker \
                      while C clients POST users beside it; then one real change behind a second backlog"

@@ -9,7 +9,9 @@
 //! then on `--scim-clients` clients `POST /Users` in a closed loop until the
 //! outbox is empty. Phase 2 queues the same backlog again and, right after,
 //! adds one new user to the mapped group: the time until Snyk sees that
-//! provision is the wait of real work behind no-op work. With `--postgres`
+//! provision is the wait of real work behind no-op work. `--outbox-mapped`
+//! maps the K orgs too (to a group nobody is in): the cost growth of the
+//! drain with the number of mapped orgs. With `--postgres`
 //! a database is created on `TEST_POSTGRES_URL`'s server and dropped at the
 //! end.
 
@@ -179,6 +181,21 @@ role = "ADMIN"
         api = fake.base_url,
         conc = a.concurrency,
     );
+    // --outbox-mapped: the K orgs of the backlog are mapped too (to a group
+    // nobody is in), so each plan weighs K + 1 mappings: the drain's cost
+    // growth with the number of mapped orgs.
+    let text = if a.outbox_mapped {
+        let mut text = text;
+        for k in 0..a.outbox_orgs {
+            text.push_str(&format!(
+                "[[mappings]]\ngroup = \"Elsewhere\"\norg_id = \"{}\"\nrole = \"COLLABORATOR\"\n",
+                noop_org(k)
+            ));
+        }
+        text
+    } else {
+        text
+    };
     let cfg = config::parse(
         std::path::Path::new("bench.toml"),
         &text,
@@ -229,11 +246,16 @@ role = "ADMIN"
     let gid = group["id"].as_str().context("group id")?.to_owned();
     let n = users.len() * a.outbox_orgs;
     println!(
-        "outbox drain: {}, {n} no-op targets ({} users x {} orgs), {} SCIM clients beside, \
+        "outbox drain: {}, {n} no-op targets ({} users x {} orgs, {}), {} SCIM clients beside, \
          max_concurrent_requests {}, fake latency {} ms (setup {:.1?})",
         if a.postgres { "PostgreSQL" } else { "SQLite" },
         users.len(),
         a.outbox_orgs,
+        if a.outbox_mapped {
+            "each mapped to a group nobody is in"
+        } else {
+            "mapped by nothing"
+        },
         a.scim_clients,
         a.concurrency,
         a.latency_ms,

@@ -415,6 +415,19 @@ fn user_body(run: &str, i: usize) -> Value {
 }
 
 /// The server's (or, in process, this process's) resident memory.
+/// In process on SQLite: how many writes each committed transaction held
+/// (group commit), since the start.
+fn print_write_groups(t: &Target) {
+    if let Some(c) = t.store.as_ref().and_then(|s| s.write_groups()) {
+        println!(
+            "  (grouped writes so far: {} in {} transactions, {:.1} per commit)",
+            c.writes,
+            c.groups,
+            c.writes as f64 / c.groups.max(1) as f64
+        );
+    }
+}
+
 fn memory(pid: Option<u32>) -> String {
     let path = match pid {
         Some(p) => format!("/proc/{p}/status"),
@@ -634,6 +647,7 @@ async fn main() -> anyhow::Result<()> {
             args.clients,
         )
         .await;
+        print_write_groups(&t);
         wait_for_outbox(t.store.as_ref(), !args.no_worker).await;
         let (c, url, token, run2, from) = (
             client.clone(),
@@ -687,6 +701,7 @@ async fn main() -> anyhow::Result<()> {
     )
     .await;
     stored += args.users;
+    print_write_groups(&t);
     if let Some(store) = t.store.as_ref() {
         let s = snyk_scim_bridge::sync::engine::status(store).await?;
         println!(
