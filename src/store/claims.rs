@@ -10,6 +10,26 @@
 use super::sync::{TARGET_COLUMNS, TargetRow, target_from_row};
 use super::{Backend, StoreError, StoreTx};
 
+/// The claim statement (see [`StoreTx::claim_targets`]). The status is
+/// checked again on the updated row through a `CASE`: written as a plain
+/// `status = 'pending'`, SQLite answered the UPDATE from the status prefix of
+/// the claim index, reading every pending target for each batch, instead of
+/// one primary-key lookup per claimed row.
+pub(super) fn claim_sql(order: &str, lock: &str) -> String {
+    format!(
+        "WITH due AS MATERIALIZED (
+                SELECT user_id, org_id FROM sync_targets
+                 WHERE status = 'pending' AND next_attempt_at <= $3
+                   AND (lease_until IS NULL OR lease_until < $3)
+                 ORDER BY {order} LIMIT $4 {lock})
+         UPDATE sync_targets SET lease_owner = $1, lease_until = $2, attempts = attempts + 1
+          WHERE (user_id, org_id) IN (SELECT user_id, org_id FROM due)
+            AND CASE WHEN status = 'pending' THEN 1 ELSE 0 END = 1
+            AND (lease_until IS NULL OR lease_until < $3)
+         RETURNING {TARGET_COLUMNS}"
+    )
+}
+
 impl StoreTx {
     /// Claim a due target with a lease held by `owner`; `None` when nothing
     /// is due (see [`Self::claim_targets`]).
@@ -76,23 +96,13 @@ impl StoreTx {
             }
             Backend::Sqlite => "",
         };
-        let rows = sqlx::query(&format!(
-            "WITH due AS MATERIALIZED (
-                    SELECT user_id, org_id FROM sync_targets
-                     WHERE status = 'pending' AND next_attempt_at <= $3
-                       AND (lease_until IS NULL OR lease_until < $3)
-                     ORDER BY {order} LIMIT $4 {lock})
-             UPDATE sync_targets SET lease_owner = $1, lease_until = $2, attempts = attempts + 1
-              WHERE (user_id, org_id) IN (SELECT user_id, org_id FROM due)
-                AND status = 'pending' AND (lease_until IS NULL OR lease_until < $3)
-             RETURNING {TARGET_COLUMNS}"
-        ))
-        .bind(owner)
-        .bind(now + lease_ms)
-        .bind(now)
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&mut *self.tx)
-        .await?;
+        let rows = sqlx::query(&claim_sql(order, lock))
+            .bind(owner)
+            .bind(now + lease_ms)
+            .bind(now)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&mut *self.tx)
+            .await?;
         let mut claimed = rows
             .iter()
             .map(target_from_row)

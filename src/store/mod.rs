@@ -30,6 +30,8 @@ mod claims;
 mod group;
 mod leader;
 mod names;
+#[cfg(test)]
+mod plans;
 mod rows;
 mod safety;
 mod scim;

@@ -49,6 +49,15 @@ pub struct RemovalCounts {
     pub granted: i64,
 }
 
+/// A user's rejected holds (every user write clears them): answered from
+/// the index on (state, user_id).
+pub(super) const CLEAR_REJECTED_SQL: &str =
+    "DELETE FROM safety_holds WHERE user_id = $1 AND state = 'rejected'";
+
+/// Is another row held? One row answers it (never a count of them all).
+pub(super) const HELD_OTHER_SQL: &str = "SELECT 1 AS one FROM safety_holds
+  WHERE state = 'held' AND NOT (user_id = $1 AND org_id = $2) LIMIT 1";
+
 const HOLD_COLUMNS: &str =
     "user_id, org_id, state, reason, email, change, request_id, since, updated_at";
 
@@ -204,7 +213,7 @@ impl StoreTx {
     /// The IdP changed this user again: a rejected removal of theirs is
     /// planned anew.
     pub async fn clear_rejected(&mut self, user_id: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM safety_holds WHERE user_id = $1 AND state = 'rejected'")
+        sqlx::query(CLEAR_REJECTED_SQL)
             .bind(user_id)
             .execute(&mut *self.tx)
             .await?;
@@ -221,21 +230,19 @@ impl StoreTx {
         rows.iter().map(hold_from_row).collect()
     }
 
-    /// How many rows are held for an operator, leaving one (user, org) out.
-    pub async fn held_count_except(
+    /// Whether any row is held for an operator, leaving one (user, org) out.
+    pub async fn held_other_than(
         &mut self,
         user_id: &str,
         org_id: &str,
-    ) -> Result<i64, StoreError> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS n FROM safety_holds
-              WHERE state = 'held' AND NOT (user_id = $1 AND org_id = $2)",
-        )
-        .bind(user_id)
-        .bind(org_id)
-        .fetch_one(&mut *self.tx)
-        .await?;
-        Ok(row.try_get("n")?)
+    ) -> Result<bool, StoreError> {
+        // One row is enough to answer: never count every held row.
+        let row = sqlx::query(HELD_OTHER_SQL)
+            .bind(user_id)
+            .bind(org_id)
+            .fetch_optional(&mut *self.tx)
+            .await?;
+        Ok(row.is_some())
     }
 
     /// An operator's decision: every held (or marked) row matching `filter`
@@ -335,11 +342,15 @@ impl StoreTx {
         Ok(())
     }
 
-    /// The breaker's counts since `since`, overall (`org_id` None) or in one org.
+    /// The breaker's counts since `since`, overall (`org_id` None) or in one
+    /// org. `count_granted`: count the access the bridge holds too (a walk
+    /// over that access: the caller asks only when it will use it); else
+    /// `granted` is 0.
     pub async fn removal_counts(
         &mut self,
         since: i64,
         org_id: Option<&str>,
+        count_granted: bool,
     ) -> Result<RemovalCounts, StoreError> {
         const REMOVALS: &str = "SELECT COUNT(*) AS planned, COALESCE(SUM(CASE WHEN sent = 1 THEN 1 ELSE 0 END), 0) AS sent
                                 FROM safety_removals WHERE planned_at >= $1";
@@ -364,11 +375,15 @@ impl StoreTx {
             granted_q = granted_q.bind(org);
         }
         let row = removals_q.fetch_one(&mut *self.tx).await?;
-        let granted = granted_q.fetch_one(&mut *self.tx).await?;
+        let granted = if count_granted {
+            granted_q.fetch_one(&mut *self.tx).await?.try_get("n")?
+        } else {
+            0
+        };
         Ok(RemovalCounts {
             planned: row.try_get("planned")?,
             sent: row.try_get("sent")?,
-            granted: granted.try_get("n")?,
+            granted,
         })
     }
 }

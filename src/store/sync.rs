@@ -148,6 +148,11 @@ fn access_from_row(r: &AnyRow) -> Result<AccessRow, StoreError> {
     })
 }
 
+/// The worker's heartbeat (see [`StoreTx::renew_leases`]); answered from
+/// the partial index `sync_targets_lease`, never a walk over every target.
+pub(super) const RENEW_LEASES_SQL: &str =
+    "UPDATE sync_targets SET lease_until = $1 WHERE lease_owner = $2";
+
 impl StoreTx {
     /// Mark (user, org) as needing work now. Several changes before the worker
     /// gets there collapse into this one row; a change while the worker holds
@@ -285,7 +290,7 @@ impl StoreTx {
     /// Extend every lease `owner` holds to `until` (the worker's heartbeat:
     /// a live sender's lease never lapses, however long a call waits).
     pub async fn renew_leases(&mut self, owner: &str, until: i64) -> Result<u64, StoreError> {
-        let r = sqlx::query("UPDATE sync_targets SET lease_until = $1 WHERE lease_owner = $2")
+        let r = sqlx::query(RENEW_LEASES_SQL)
             .bind(until)
             .bind(owner)
             .execute(&mut *self.tx)

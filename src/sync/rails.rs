@@ -48,6 +48,23 @@ fn count(c: RemovalCounts) -> Count {
     }
 }
 
+/// The breaker's count in one scope. The access the bridge manages there is
+/// counted only when the removals are above `safety.min_removals`, the only
+/// case in which the percentage rule reads it (`safety::trips`): counting it
+/// walks that access, and this runs for every planned removal.
+async fn breaker_count(
+    tx: &mut crate::store::StoreTx,
+    s: &crate::config::SafetySettings,
+    since: i64,
+    org: Option<&str>,
+) -> Result<Count, crate::store::StoreError> {
+    let c = tx.removal_counts(since, org, false).await?;
+    if u64::try_from(c.planned).unwrap_or(0) > s.min_removals {
+        return Ok(count(tx.removal_counts(since, org, true).await?));
+    }
+    Ok(count(c))
+}
+
 impl Engine {
     /// The plan for this target takes no access away: whatever the rails
     /// stored for it (waiting, held, let through, rejected ...) is moot.
@@ -294,9 +311,9 @@ impl Engine {
                 since: h.since,
                 reason: h.reason.clone(),
             }),
-            quarantined: tx.held_count_except(&t.user_id, &t.org_id).await? > 0,
-            overall: count(tx.removal_counts(window_start, None).await?),
-            org: count(tx.removal_counts(window_start, Some(org.as_str())).await?),
+            quarantined: tx.held_other_than(&t.user_id, &t.org_id).await?,
+            overall: breaker_count(&mut tx, s, window_start, None).await?,
+            org: breaker_count(&mut tx, s, window_start, Some(org.as_str())).await?,
         };
         let gate = safety::decide(s, &facts, now);
         let since = stored.as_ref().map_or(now, |h| h.since);

@@ -1125,20 +1125,32 @@ async fn safety_holds_contract(ctx: Ctx) {
     // One log entry per (user, org) in the window; the org filter counts it.
     tx.log_removal("u1", "o1", 100, 0).await.expect("log");
     tx.log_removal("u1", "o1", 200, 0).await.expect("log again");
-    let c = tx.removal_counts(0, Some("o1")).await.expect("counts");
+    let c = tx
+        .removal_counts(0, Some("o1"), true)
+        .await
+        .expect("counts");
     assert_eq!((c.planned, c.sent), (1, 0));
     assert_eq!(
-        tx.removal_counts(0, Some("o2"))
+        tx.removal_counts(0, Some("o2"), true)
             .await
             .expect("counts")
             .planned,
         0
     );
     tx.removal_sent("u1", "o1").await.expect("sent");
-    assert_eq!(tx.removal_counts(0, None).await.expect("counts").sent, 1);
+    assert_eq!(
+        tx.removal_counts(0, None, true).await.expect("counts").sent,
+        1
+    );
     // Entries older than the horizon are dropped when a new one is logged.
     tx.log_removal("u2", "o1", 5_000, 1_000).await.expect("log");
-    assert_eq!(tx.removal_counts(0, None).await.expect("counts").planned, 1);
+    assert_eq!(
+        tx.removal_counts(0, None, true)
+            .await
+            .expect("counts")
+            .planned,
+        1
+    );
     // The target is claimed by a pass that will end it `held`.
     tx.enqueue_target("u1", "o1", 0).await.expect("enqueue");
     tx.commit().await.expect("commit");
