@@ -101,18 +101,31 @@ pub fn changed_orgs(
     after: Option<&UserFacts>,
 ) -> BTreeSet<SnykOrgId> {
     let (d_before, d_after) = (desired(mappings, before), desired(mappings, after));
-    let wants =
-        |f: Option<&UserFacts>, org: &SnykOrgId| f.is_some_and(|f| wants_access(mappings, f, org));
+    // Each side's wanted orgs in one pass over the mappings (not one pass
+    // per org: with 300 mapped orgs that was most of a create's CPU).
+    let (w_before, w_after) = (wanted_orgs(mappings, before), wanted_orgs(mappings, after));
     let email_changed =
         before.and_then(|f| f.email.as_ref()) != after.and_then(|f| f.email.as_ref());
     mapped_orgs(mappings)
         .into_iter()
         .filter(|org| {
-            let b = (d_before.get(org), wants(before, org));
-            let a = (d_after.get(org), wants(after, org));
+            let b = (d_before.get(org), w_before.contains(org));
+            let a = (d_after.get(org), w_after.contains(org));
             b != a || (email_changed && (b.1 || a.1))
         })
         .collect()
+}
+
+/// The orgs [`wants_access`] is true for (none for `None`).
+fn wanted_orgs<'m>(mappings: &'m [Mapping], user: Option<&UserFacts>) -> BTreeSet<&'m SnykOrgId> {
+    match user {
+        Some(u) if u.active => mappings
+            .iter()
+            .filter(|m| u.groups.iter().any(|g| m.group.matches(g)))
+            .map(|m| &m.org_id)
+            .collect(),
+        _ => BTreeSet::new(),
+    }
 }
 
 /// The orgs the groups of these names are mapped to.
@@ -126,13 +139,12 @@ pub fn orgs_of_groups(mappings: &[Mapping], names: &[Option<&str>]) -> BTreeSet<
 
 /// Every org some mapping names, in file order without repeats.
 pub fn mapped_orgs(mappings: &[Mapping]) -> Vec<SnykOrgId> {
-    let mut out: Vec<SnykOrgId> = Vec::new();
-    for m in mappings {
-        if !out.contains(&m.org_id) {
-            out.push(m.org_id.clone());
-        }
-    }
-    out
+    let mut seen: BTreeSet<&SnykOrgId> = BTreeSet::new();
+    mappings
+        .iter()
+        .filter(|m| seen.insert(&m.org_id))
+        .map(|m| m.org_id.clone())
+        .collect()
 }
 
 /// Whether a group name is named by some mapping.
