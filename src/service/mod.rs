@@ -6,10 +6,12 @@
 //! change is written in the same transaction as the change itself.
 
 pub mod bulk;
+mod error;
 mod members;
 mod read;
 pub mod webhook;
 
+pub use error::{ServiceError, store_error_answer};
 use members::Existing;
 pub use read::project;
 use read::{members_json, render, render_known, render_without_members};
@@ -30,9 +32,7 @@ use tokio::sync::Notify;
 
 use crate::audit::{self, Actor};
 use crate::config::Mapping;
-use crate::store::{
-    AuditEvent, IndexedFields, MemberRef, Store, StoreError, StoreTx, StoredResource,
-};
+use crate::store::{AuditEvent, IndexedFields, MemberRef, Store, StoreTx, StoredResource};
 use crate::sync;
 
 /// What a change touched, for queueing Snyk work.
@@ -106,67 +106,6 @@ async fn ensure_email_free(
 /// Above this many stored resources, a filter that no index answers is
 /// refused with `tooMany` rather than scanning every row.
 pub const SCAN_LIMIT: i64 = 200_000;
-
-/// Why a use case failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ServiceError {
-    #[error(transparent)]
-    Scim(#[from] ScimError),
-    #[error("{0} {1} not found")]
-    NotFound(&'static str, String),
-    #[error("version mismatch")]
-    PreconditionFailed,
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl From<ServiceError> for ScimError {
-    fn from(e: ServiceError) -> Self {
-        match e {
-            ServiceError::Scim(s) => s,
-            ServiceError::NotFound(kind, id) => {
-                ScimError::not_found(format!("{kind} {id} not found"))
-            }
-            ServiceError::PreconditionFailed => ScimError::precondition_failed(
-                "the resource has changed: its version does not match If-Match",
-            ),
-            ServiceError::Store(s) => store_error_answer(&s),
-        }
-    }
-}
-
-/// The one answer to every store error, for SCIM and webhook requests alike
-/// (logged here when it is the server's fault).
-pub fn store_error_answer(e: &StoreError) -> ScimError {
-    match e {
-        StoreError::Conflict(what) => {
-            ScimError::uniqueness(format!("a resource with the same {what} already exists"))
-        }
-        StoreError::VersionMismatch => ScimError::precondition_failed(
-            "the resource was modified concurrently; read it again and retry",
-        ),
-        StoreError::Corrupt(m) => {
-            tracing::error!(error = %m, "stored data is corrupt");
-            ScimError::internal("stored data could not be read")
-        }
-        StoreError::Database(e) => {
-            tracing::error!(error = %e, "database error");
-            ScimError::new(503, None, "the database is unavailable; retry later")
-        }
-        StoreError::Unavailable(e) => {
-            tracing::error!(error = %e, "the write was not stored");
-            ScimError::new(503, None, "the database is unavailable; retry later")
-        }
-        StoreError::Migrate(e) => {
-            tracing::error!(error = %e, "migration error");
-            ScimError::internal("the database schema is not usable")
-        }
-        StoreError::LeaderLock(e) => {
-            tracing::error!(error = %e, "leader lock error");
-            ScimError::internal("the sender lock is not usable")
-        }
-    }
-}
 
 /// A resource in its full representation, with its version for the ETag.
 #[derive(Debug, Clone)]
