@@ -415,6 +415,36 @@ fn user_body(run: &str, i: usize) -> Value {
 }
 
 /// The server's (or, in process, this process's) resident memory.
+/// `POST /Users` in an open loop at `--rate` for `--rate-secs`, users
+/// numbered from `from`; how many were offered.
+async fn post_open_loop(
+    args: &Args,
+    client: &reqwest::Client,
+    t: &Target,
+    run: &str,
+    from: usize,
+) -> usize {
+    let (c, url, token, run) = (
+        client.clone(),
+        format!("{}/Users", t.base),
+        t.token.clone(),
+        run.to_owned(),
+    );
+    open_loop(
+        &format!("POST /Users at {}/s (open loop)", args.rate),
+        args.rate,
+        args.rate_secs,
+        Arc::new(move |i| {
+            c.post(&url)
+                .bearer_auth(&token)
+                .header("content-type", "application/scim+json")
+                .body(user_body(&run, from + i).to_string())
+        }),
+    )
+    .await;
+    args.rate as usize * args.rate_secs as usize
+}
+
 /// In process on SQLite: how many writes each committed transaction held
 /// (group commit), since the start.
 fn print_write_groups(t: &Target) {
@@ -649,25 +679,7 @@ async fn main() -> anyhow::Result<()> {
         .await;
         print_write_groups(&t);
         wait_for_outbox(t.store.as_ref(), !args.no_worker).await;
-        let (c, url, token, run2, from) = (
-            client.clone(),
-            format!("{}/Users", t.base),
-            t.token.clone(),
-            run.clone(),
-            args.users,
-        );
-        open_loop(
-            &format!("POST /Users at {}/s (open loop)", args.rate),
-            args.rate,
-            args.rate_secs,
-            Arc::new(move |i| {
-                c.post(&url)
-                    .bearer_auth(&token)
-                    .header("content-type", "application/scim+json")
-                    .body(user_body(&run2, from + i).to_string())
-            }),
-        )
-        .await;
+        post_open_loop(&args, &client, &t, &run, args.users).await;
         println!("{}", memory(args.server_pid));
         drop_database(t.pg).await;
         return Ok(());
@@ -725,27 +737,7 @@ async fn main() -> anyhow::Result<()> {
     wait_for_outbox(t.store.as_ref(), !args.no_worker).await;
 
     // 4. Open loop at a fixed offered rate.
-    let (c, url, token, run2, from) = (
-        client.clone(),
-        format!("{}/Users", t.base),
-        t.token.clone(),
-        run.clone(),
-        stored,
-    );
-    let n = args.rate as usize * args.rate_secs as usize;
-    open_loop(
-        &format!("POST /Users at {}/s (open loop)", args.rate),
-        args.rate,
-        args.rate_secs,
-        Arc::new(move |i| {
-            c.post(&url)
-                .bearer_auth(&token)
-                .header("content-type", "application/scim+json")
-                .body(user_body(&run2, from + i).to_string())
-        }),
-    )
-    .await;
-    stored += n;
+    stored += post_open_loop(&args, &client, &t, &run, stored).await;
     wait_for_outbox(t.store.as_ref(), !args.no_worker).await;
     open_loop(
         &format!("PATCH /Groups at {}/s (open loop)", args.rate),
