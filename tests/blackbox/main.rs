@@ -17,6 +17,7 @@ mod harness;
 mod pg;
 
 mod api_health;
+mod concurrent_writes;
 mod first_login;
 mod lifecycle;
 mod privacy;
