@@ -140,12 +140,6 @@ pub struct GroupCounts {
     pub writes: u64,
 }
 
-impl std::fmt::Debug for dyn Job {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Job")
-    }
-}
-
 impl Writer {
     /// Start the writer task on `pool` (a pool of one connection, so its
     /// page cache stays warm); `turn`: the in-process queue of SQLite
