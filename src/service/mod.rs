@@ -671,14 +671,13 @@ impl ScimService {
     }
 }
 
-/// Load a resource for writing: lock its row first.
+/// Load a resource for writing, holding its row lock.
 async fn load(
     tx: &mut StoreTx,
     kind: ResourceKind,
     id: &str,
 ) -> Result<StoredResource, ServiceError> {
-    tx.lock_resource(kind, id).await?;
-    tx.get_resource(kind, id)
+    tx.get_resource_for_write(kind, id)
         .await?
         .ok_or_else(|| ServiceError::NotFound(kind.name(), id.to_owned()))
 }

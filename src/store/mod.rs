@@ -26,6 +26,7 @@
 
 mod admin;
 mod audit;
+mod batch;
 mod claims;
 mod group;
 mod leader;

@@ -88,3 +88,26 @@ async fn leases_and_holds_are_found_by_index() {
     let steps = plan(&store, super::safety::HELD_OTHER_SQL, 2).await;
     assert_no_walk("held_other_than", &steps, &[]);
 }
+
+#[tokio::test]
+async fn a_claimed_batch_is_read_and_finished_by_key() {
+    let (_dir, store) = store().await;
+    for (name, sql, params) in [
+        ("users_among", super::batch::users_among_sql(3), 3),
+        (
+            "group_names_among",
+            super::batch::group_names_among_sql(3),
+            3,
+        ),
+        ("access_among", super::batch::access_among_sql(3), 6),
+        ("holds_among", super::batch::holds_among_sql(3), 6),
+        ("finish_done", super::batch::finish_done_sql(3), 11),
+    ] {
+        let steps = plan(&store, &sql, params).await;
+        let steps: Vec<String> = steps
+            .into_iter()
+            .filter(|s| !s.contains("CONSTANT ROW") && s != "SCAN k")
+            .collect();
+        assert_no_walk(name, &steps, &["(kind=?)", "(group_id=?)"]);
+    }
+}

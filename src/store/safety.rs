@@ -58,10 +58,10 @@ pub(super) const CLEAR_REJECTED_SQL: &str =
 pub(super) const HELD_OTHER_SQL: &str = "SELECT 1 AS one FROM safety_holds
   WHERE state = 'held' AND NOT (user_id = $1 AND org_id = $2) LIMIT 1";
 
-const HOLD_COLUMNS: &str =
+pub(super) const HOLD_COLUMNS: &str =
     "user_id, org_id, state, reason, email, change, request_id, since, updated_at";
 
-fn hold_from_row(r: &AnyRow) -> Result<HoldRow, StoreError> {
+pub(super) fn hold_from_row(r: &AnyRow) -> Result<HoldRow, StoreError> {
     Ok(HoldRow {
         user_id: r.try_get("user_id")?,
         org_id: r.try_get("org_id")?,

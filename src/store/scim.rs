@@ -52,9 +52,9 @@ fn parse_kind(s: &str) -> Result<ResourceKind, StoreError> {
     }
 }
 
-const COLUMNS: &str = "kind, id, version, created, last_modified, doc";
+pub(super) const COLUMNS: &str = "kind, id, version, created, last_modified, doc";
 
-fn from_row(row: &AnyRow) -> Result<StoredResource, StoreError> {
+pub(super) fn from_row(row: &AnyRow) -> Result<StoredResource, StoreError> {
     let kind: String = row.try_get("kind")?;
     let doc: String = row.try_get("doc")?;
     let doc = match serde_json::from_str::<Value>(&doc) {
@@ -233,18 +233,29 @@ impl StoreTx {
         Ok(())
     }
 
-    /// Take the row lock of a resource before reading it for a write, so
-    /// that concurrent writers to one resource queue instead of failing
-    /// their version check. A no-op UPDATE: the same SQL locks the row on
-    /// PostgreSQL, and on SQLite the write transaction already holds the
-    /// database lock.
-    pub async fn lock_resource(&mut self, kind: ResourceKind, id: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE scim_resources SET version = version WHERE id = $1 AND kind = $2")
-            .bind(id)
-            .bind(kind_str(kind))
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
+    /// Read a resource for a write, taking its row lock, so that concurrent
+    /// writers to one resource queue instead of failing their version check:
+    /// `SELECT … FOR UPDATE` on PostgreSQL (it writes no row version, unlike
+    /// a no-op `UPDATE`, which left a dead version of a busy group's row per
+    /// PATCH); a plain read on SQLite, whose write transaction (`BEGIN
+    /// IMMEDIATE`) holds the database's one write lock already.
+    pub async fn get_resource_for_write(
+        &mut self,
+        kind: ResourceKind,
+        id: &str,
+    ) -> Result<Option<StoredResource>, StoreError> {
+        let lock = match self.backend {
+            super::Backend::Postgres => " FOR UPDATE",
+            super::Backend::Sqlite => "",
+        };
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM scim_resources WHERE id = $1 AND kind = $2{lock}"
+        ))
+        .bind(id)
+        .bind(kind_str(kind))
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        row.as_ref().map(from_row).transpose()
     }
 
     /// Serialise the writers that give a user this (lower-cased) email until

@@ -135,7 +135,7 @@ fn call_from_row(r: &AnyRow) -> Result<CallRecord, StoreError> {
     })
 }
 
-fn access_from_row(r: &AnyRow) -> Result<AccessRow, StoreError> {
+pub(super) fn access_from_row(r: &AnyRow) -> Result<AccessRow, StoreError> {
     Ok(AccessRow {
         user_id: r.try_get("user_id")?,
         org_id: r.try_get("org_id")?,

@@ -19,6 +19,7 @@ use super::rails::Guard;
 use super::reconcile::OrgSight;
 use super::retry;
 use super::safety;
+use super::settle::Loaded;
 use crate::domain::{Email, SnykOrgId, SnykRole};
 use crate::snyk::{Request, SnykError, Trace, wire};
 use crate::store::{AccessRow, CallRecord, Finish, StoreError, TargetRow};
@@ -52,7 +53,11 @@ impl Engine {
     /// [`Self::process`] inside a span naming the target, an operation id
     /// and the SCIM request that queued it: every log line of the work (and
     /// of the Snyk calls it makes) carries them.
-    pub(super) async fn process_traced(&self, t: &TargetRow) -> Result<Finish, StoreError> {
+    pub(super) async fn process_traced(
+        &self,
+        t: &TargetRow,
+        loaded: Option<Loaded>,
+    ) -> Result<Finish, StoreError> {
         use tracing::Instrument;
         let span = tracing::info_span!(
             "target",
@@ -61,11 +66,22 @@ impl Engine {
             org = %t.org_id,
             scim_request_id = t.request_id.as_deref().unwrap_or("-"),
         );
-        self.process(t).instrument(span).await
+        self.process_loaded(t, loaded).instrument(span).await
     }
 
     /// Bring one claimed target in line, one call at a time, recording each.
     pub async fn process(&self, t: &TargetRow) -> Result<Finish, StoreError> {
+        self.process_loaded(t, None).await
+    }
+
+    /// [`Self::process`]; `loaded`: what was read for the target after its
+    /// claim (see `settle`), planned from in the first step instead of
+    /// reading it again.
+    async fn process_loaded(
+        &self,
+        t: &TargetRow,
+        mut loaded: Option<Loaded>,
+    ) -> Result<Finish, StoreError> {
         let Ok(org) = SnykOrgId::parse(&t.org_id) else {
             let error = format!("{:?} is not a Snyk org id", t.org_id);
             return self.end(t, Finish::failed(error)).await;
@@ -74,8 +90,14 @@ impl Engine {
         // more steps cover the existing-user path and a hand-over.
         let (mut counted, mut forgotten) = (false, false);
         for _ in 0..6 {
-            let loaded_at = self.now();
-            let (facts, access) = self.load(&t.user_id, org.as_str()).await?;
+            let (loaded_at, facts, access, hold) = match loaded.take() {
+                Some(l) => (l.at, l.facts, l.access, Some(l.hold)),
+                None => {
+                    let at = self.now();
+                    let (facts, access) = self.load(&t.user_id, org.as_str()).await?;
+                    (at, facts, access, None)
+                }
+            };
             let applied = match access.as_ref().map(applied_of).transpose() {
                 Ok(a) => a,
                 Err(e) => {
@@ -98,7 +120,7 @@ impl Engine {
             let ops = planner::plan(&org, want, email.as_ref(), applied.as_ref());
             let reduction = safety::reduction(want, email.as_ref(), applied.as_ref());
             if reduction.is_none() && !forgotten {
-                self.forget_hold(t, loaded_at).await?;
+                self.forget_hold(t, loaded_at, hold).await?;
                 forgotten = true;
             }
             let Some(op) = ops.first() else {

@@ -76,10 +76,17 @@ impl Engine {
         &self,
         t: &TargetRow,
         loaded_at: i64,
+        known: Option<Option<HoldRow>>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.store.read().await?;
-        let row = tx.hold(&t.user_id, &t.org_id).await?;
-        tx.commit().await?;
+        let row = match known {
+            Some(row) => row,
+            None => {
+                let mut tx = self.store.read().await?;
+                let row = tx.hold(&t.user_id, &t.org_id).await?;
+                tx.commit().await?;
+                row
+            }
+        };
         let Some(h) = row else {
             return Ok(());
         };

@@ -5,6 +5,11 @@
 //! a user in no mapped org leaves thousands of such targets; real work
 //! claimed in the same batch runs as tasks at once, beside them.
 //!
+//! What it read for the others goes with them (`Loaded`): their task plans
+//! its first step from it instead of reading it again. That is as safe as
+//! the task's own read: it was read after the claim, and a change since
+//! then bumps the target's generation, so it is planned again.
+//!
 //! It must never finish a target `execute` would not have finished `Done`
 //! with no call and no write: anything else (a call to make, a removal the
 //! rails look at, a hold row, unlocated access, a user without a usable
@@ -19,7 +24,18 @@ use super::mapping;
 use super::planner::{self, Applied};
 use super::safety;
 use crate::domain::SnykOrgId;
-use crate::store::{Finish, StoreError, TargetRow};
+use crate::store::{AccessRow, HoldRow, StoreError, TargetRow};
+
+/// What the batch read for one target, after its claim: the user (`None`:
+/// deleted), its access and hold rows in the target's org, and when the
+/// read began (a hold changed since then is not the one read).
+#[derive(Debug, Clone)]
+pub(super) struct Loaded {
+    pub facts: Option<mapping::UserFacts>,
+    pub access: Option<AccessRow>,
+    pub hold: Option<HoldRow>,
+    pub at: i64,
+}
 
 /// Nothing to do for this target, by what was read: no call planned, no
 /// access reduced, no hold row to forget, nothing the worker must report.
@@ -48,54 +64,71 @@ pub(super) fn nothing_to_do(
 
 impl Engine {
     /// Finish the targets of `claimed` that need nothing (see the module
-    /// doc); the others are returned, to run as tasks.
+    /// doc); the others are returned, to run as tasks, with what was read
+    /// for them where it could be used.
     pub(super) async fn settle_batch(
         &self,
         claimed: Vec<TargetRow>,
-    ) -> Result<(Vec<TargetRow>, usize), StoreError> {
-        let mut idle = Vec::new();
-        let mut rest = Vec::new();
-        // A batch often holds one user in several orgs: read them once.
-        let mut users: HashMap<String, Option<mapping::UserFacts>> = HashMap::new();
+    ) -> Result<(Vec<(TargetRow, Option<Loaded>)>, usize), StoreError> {
+        // Every read of the batch is one statement per table, whatever its
+        // size (a statement per target was most of the drain's cost).
+        let mut user_ids: Vec<String> = claimed.iter().map(|t| t.user_id.clone()).collect();
+        user_ids.sort_unstable();
+        user_ids.dedup();
+        let keys: Vec<(String, String)> = claimed
+            .iter()
+            .map(|t| (t.user_id.clone(), t.org_id.clone()))
+            .collect();
+        let at = self.now();
         let mut tx = self.store.read().await?;
+        let users = tx.users_with_groups(&user_ids).await?;
+        let mut access = tx.access_among(&keys).await?;
+        let mut holds = tx.holds_among(&keys).await?;
+        tx.commit().await?;
+        let facts: HashMap<&str, mapping::UserFacts> = users
+            .iter()
+            .map(|(id, (u, groups))| (id.as_str(), mapping::facts(&u.doc, groups.clone())))
+            .collect();
+        let mappings = &self.settings.mappings;
+        let (mut idle, mut rest) = (Vec::new(), Vec::new());
         for t in claimed {
             let Ok(org) = SnykOrgId::parse(&t.org_id) else {
-                rest.push(t);
+                rest.push((t, None));
                 continue;
             };
-            let facts = match users.get(&t.user_id) {
-                Some(f) => f.clone(),
-                None => {
-                    let f = self.facts_in(&mut tx, &t.user_id).await?;
-                    users.insert(t.user_id.clone(), f.clone());
-                    f
-                }
-            };
-            let access = tx.get_access(&t.user_id, &t.org_id).await?;
-            let Ok(applied) = access.as_ref().map(applied_of).transpose() else {
-                rest.push(t);
+            let key = (t.user_id.clone(), t.org_id.clone());
+            let Ok(applied) = access.get(&key).map(applied_of).transpose() else {
+                rest.push((t, None));
                 continue;
             };
-            let has_hold = tx.hold(&t.user_id, &t.org_id).await?.is_some();
-            let mappings = &self.settings.mappings;
-            if nothing_to_do(mappings, &org, facts.as_ref(), applied.as_ref(), has_hold) {
+            let f = facts.get(t.user_id.as_str());
+            if nothing_to_do(
+                mappings,
+                &org,
+                f,
+                applied.as_ref(),
+                holds.contains_key(&key),
+            ) {
                 idle.push(t);
             } else {
-                rest.push(t);
+                let loaded = Loaded {
+                    facts: f.cloned(),
+                    access: access.remove(&key),
+                    hold: holds.remove(&key),
+                    at,
+                };
+                rest.push((t, Some(loaded)));
             }
         }
-        tx.commit().await?;
         if idle.is_empty() {
             return Ok((rest, 0));
         }
         let mut tx = self.store.write().await?;
-        let now = self.now();
-        for t in &idle {
-            if !tx.finish_target(t, &Finish::Done, now, &self.owner).await? {
-                tracing::warn!(user = %t.user_id, org = %t.org_id, "the lease was lost before the target finished: another sender's outcome stands");
-            }
-        }
+        let lost = tx.finish_done_all(&idle, self.now(), &self.owner).await?;
         tx.commit().await?;
+        for (user, org) in &lost {
+            tracing::warn!(%user, %org, "the lease was lost before the target finished: another sender's outcome stands");
+        }
         tracing::debug!(
             targets = idle.len(),
             "finished a batch of targets with nothing to do"

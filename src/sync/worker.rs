@@ -33,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::SyncError;
 use super::engine::{DrainReport, Engine};
+use super::settle::Loaded;
 use crate::store::{Finish, StoreError, TargetRow};
 
 type Key = (String, String);
@@ -104,7 +105,7 @@ impl Engine {
         let Some(t) = self.claim(false).await? else {
             return Ok(None);
         };
-        self.process_traced(&t).await.map(Some)
+        self.process_traced(&t, None).await.map(Some)
     }
 
     async fn claim(&self, newest_first: bool) -> Result<Option<TargetRow>, StoreError> {
@@ -141,14 +142,15 @@ impl Engine {
         self.settings.max_concurrent.max(MAX_TASKS)
     }
 
-    fn spawn(&self, pool: &mut Pool, t: TargetRow) {
+    /// Run `t` as a task; `loaded`: what the batch read for it.
+    fn spawn(&self, pool: &mut Pool, t: TargetRow, loaded: Option<Loaded>) {
         let k = key(&t);
         pool.in_flight.insert(k.clone());
         let me = self.clone();
         let task_key = k.clone();
         let handle = pool
             .running
-            .spawn(async move { (task_key, me.process_traced(&t).await) });
+            .spawn(async move { (task_key, me.process_traced(&t, loaded).await) });
         pool.tasks.insert(handle.id(), k);
     }
 
@@ -174,19 +176,19 @@ impl Engine {
                 .into_iter()
                 .partition(|t| pool.in_flight.contains(&key(t)));
             for t in busy {
-                self.admit(pool, t);
+                self.admit(pool, t, None);
             }
             let (rest, settled) = match self.settle_batch(free.clone()).await {
                 Ok(r) => r,
                 Err(e) => {
                     // Nothing was finished: every target runs as a task.
                     tracing::warn!(error = %e, "could not look at a claimed batch; its targets run one by one");
-                    (free, 0)
+                    (free.into_iter().map(|t| (t, None)).collect(), 0)
                 }
             };
             pool.settled += settled;
-            for t in rest {
-                self.admit(pool, t);
+            for (t, loaded) in rest {
+                self.admit(pool, t, loaded);
             }
             if short {
                 break;
@@ -195,12 +197,14 @@ impl Engine {
         Ok(claimed_any)
     }
 
-    fn admit(&self, pool: &mut Pool, t: TargetRow) {
+    /// Run `t` now, or park it behind the task that runs its key (what was
+    /// read for it is then dropped: that task may change it).
+    fn admit(&self, pool: &mut Pool, t: TargetRow, loaded: Option<Loaded>) {
         let k = key(&t);
         if pool.in_flight.contains(&k) {
             pool.parked.insert(k, t);
         } else {
-            self.spawn(pool, t);
+            self.spawn(pool, t, loaded);
         }
     }
 
@@ -273,7 +277,7 @@ impl Engine {
         if let Some(next) = parked
             && run_parked
         {
-            self.spawn(pool, next);
+            self.spawn(pool, next, None);
         }
         finish
     }

@@ -122,6 +122,7 @@ macro_rules! contract {
     };
 }
 
+mod batch;
 mod claims;
 
 contract!(

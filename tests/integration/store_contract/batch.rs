@@ -1,0 +1,143 @@
+//! A claimed batch read and finished a statement per table, on both
+//! backends (issue 11, item 2): the batch reads answer exactly what the
+//! one-row reads answer, and the batch `Done` keeps `finish_target`'s rule
+//! (only under the caller's lease; a target changed since its claim stays
+//! pending).
+
+use snyk_scim_bridge::store::{AccessRow, AccessState, HoldState, Store, TargetRow};
+
+use super::{Ctx, GROUP, USER, insert, member, run_postgres, run_sqlite};
+
+contract!(
+    batch_reads_answer_what_row_reads_answer,
+    sqlite_batch_reads_answer_what_row_reads_answer,
+    postgres_batch_reads_answer_what_row_reads_answer
+);
+contract!(
+    batch_done_keeps_the_lease_and_generation_rule,
+    sqlite_batch_done_keeps_the_lease_and_generation_rule,
+    postgres_batch_done_keeps_the_lease_and_generation_rule
+);
+
+fn access(user: &str, org: &str) -> AccessRow {
+    AccessRow {
+        user_id: user.into(),
+        org_id: org.into(),
+        email: format!("{user}@example.com"),
+        state: AccessState::Pending,
+        role: snyk_scim_bridge::domain::SnykRole::Collaborator,
+        snyk_user_id: None,
+        updated_at: 1,
+    }
+}
+
+async fn batch_reads_answer_what_row_reads_answer(ctx: Ctx) {
+    let store = &ctx.store;
+    let ann = insert(store, USER, "ann").await;
+    let bob = insert(store, USER, "bob").await;
+    let admins = insert(store, GROUP, "Admins").await;
+    let devs = insert(store, GROUP, "Devs").await;
+    let mut tx = store.write().await.expect("tx");
+    // Added to Devs first: the names still come in the groups' order.
+    tx.add_member(&devs.id, &member(&ann.id, USER))
+        .await
+        .expect("member");
+    tx.add_member(&admins.id, &member(&ann.id, USER))
+        .await
+        .expect("member");
+    tx.put_access(&access(&ann.id, "o1")).await.expect("access");
+    tx.put_access(&access(&bob.id, "o2")).await.expect("access");
+    let mut h = super::hold(HoldState::Held, 1);
+    (h.user_id, h.org_id) = (bob.id.clone(), "o2".into());
+    tx.put_hold(&h).await.expect("hold");
+    tx.commit().await.expect("commit");
+
+    let ids = vec![ann.id.clone(), bob.id.clone(), "nobody".to_owned()];
+    let keys: Vec<(String, String)> = [(&ann.id, "o1"), (&ann.id, "o2"), (&bob.id, "o2")]
+        .into_iter()
+        .map(|(u, o)| (u.clone(), o.to_owned()))
+        .collect();
+    let mut tx = store.read().await.expect("tx");
+    let users = tx.users_with_groups(&ids).await.expect("users");
+    let access_rows = tx.access_among(&keys).await.expect("access");
+    let holds = tx.holds_among(&keys).await.expect("holds");
+    assert_eq!(users.len(), 2, "the missing user is absent");
+    assert_eq!(users[&ann.id].0.doc["userName"], "ann");
+    assert_eq!(users[&ann.id].1, ["Admins", "Devs"]);
+    assert!(users[&bob.id].1.is_empty());
+    for key in &keys {
+        let one = tx.get_access(&key.0, &key.1).await.expect("get");
+        assert_eq!(
+            access_rows.get(key).map(|a| &a.org_id),
+            one.as_ref().map(|a| &a.org_id)
+        );
+        let held = tx.hold(&key.0, &key.1).await.expect("hold").is_some();
+        assert_eq!(holds.contains_key(key), held, "{key:?}");
+    }
+    assert_eq!(access_rows.len(), 2);
+    assert_eq!(holds.len(), 1);
+    assert_eq!(
+        holds[&(bob.id.clone(), "o2".to_owned())].state,
+        HoldState::Held
+    );
+    tx.commit().await.expect("commit");
+}
+
+async fn claimed(store: &Store, owner: &str, now: i64) -> Vec<TargetRow> {
+    let mut tx = store.write().await.expect("tx");
+    let c = tx
+        .claim_targets(owner, now, 60_000, 10, false)
+        .await
+        .expect("claim");
+    tx.commit().await.expect("commit");
+    c
+}
+
+async fn batch_done_keeps_the_lease_and_generation_rule(ctx: Ctx) {
+    let store = &ctx.store;
+    let mut tx = store.write().await.expect("tx");
+    for user in ["u1", "u2", "u3"] {
+        tx.enqueue_target(user, "o1", 0).await.expect("enqueue");
+    }
+    tx.commit().await.expect("commit");
+    let batch = claimed(store, "w1", 10).await;
+    assert_eq!(batch.len(), 3);
+    let mut tx = store.write().await.expect("tx");
+    // u2 changes while w1 holds it.
+    tx.enqueue_target("u2", "o1", 20).await.expect("enqueue");
+    // u3's lease goes to another sender (as a lapsed lease taken over).
+    tx.release_lease("u3", "o1", "w1", 0)
+        .await
+        .expect("release");
+    let other = tx
+        .claim_targets("w2", 30, 60_000, 10, false)
+        .await
+        .expect("claim");
+    assert_eq!(other.len(), 1);
+    let lost = tx.finish_done_all(&batch, 40, "w1").await.expect("finish");
+    tx.commit().await.expect("commit");
+    assert_eq!(
+        lost,
+        [("u3".to_owned(), "o1".to_owned())],
+        "only u3 is lost"
+    );
+    let mut tx = store.read().await.expect("tx");
+    let status = |t: Option<TargetRow>| t.expect("target").status.as_str().to_owned();
+    assert_eq!(
+        status(tx.get_target("u1", "o1").await.expect("get")),
+        "idle"
+    );
+    assert_eq!(
+        status(tx.get_target("u2", "o1").await.expect("get")),
+        "pending",
+        "changed since its claim: planned again"
+    );
+    let u3 = tx.get_target("u3", "o1").await.expect("get").expect("u3");
+    assert_eq!(u3.status.as_str(), "pending", "left to its new holder");
+    assert_eq!(
+        tx.leased_count().await.expect("leased"),
+        1,
+        "w2 still holds u3"
+    );
+    tx.commit().await.expect("commit");
+}
