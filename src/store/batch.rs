@@ -73,12 +73,14 @@ pub(super) fn users_among_sql(n: usize) -> String {
     )
 }
 
-/// The names of the groups of `n` members, in the groups' creation order.
+/// The names of the groups of `n` members with the groups' creation order
+/// (`seq`; sorted by the caller: the worker's claim transaction runs without
+/// sorts on PostgreSQL).
 pub(super) fn group_names_among_sql(n: usize) -> String {
     format!(
-        "SELECT m.member_id, g.display FROM scim_group_members m
+        "SELECT m.member_id, g.display, g.seq FROM scim_group_members m
            JOIN scim_resources g ON g.id = m.group_id
-          WHERE m.member_id IN ({}) ORDER BY g.seq",
+          WHERE m.member_id IN ({})",
         values(n, 1, 1).replace(['(', ')'], "")
     )
 }
@@ -103,7 +105,8 @@ pub(super) fn finish_done_sql(n: usize) -> String {
 
 impl StoreTx {
     /// The users among `ids` that exist, each with the display names of its
-    /// groups (in the groups' creation order), in two statements.
+    /// groups (in the groups' creation order), in two statements that sort
+    /// nothing.
     pub async fn users_with_groups(
         &mut self,
         ids: &[String],
@@ -124,10 +127,16 @@ impl StoreTx {
             for id in chunk {
                 q = q.bind(id);
             }
+            let mut names: Vec<(i64, String, String)> = Vec::new();
             for r in &q.fetch_all(&mut *self.tx).await? {
-                let member: String = r.try_get("member_id")?;
                 let name: Option<String> = r.try_get("display")?;
-                if let (Some((_, groups)), Some(name)) = (out.get_mut(&member), name) {
+                if let Some(name) = name {
+                    names.push((r.try_get("seq")?, r.try_get("member_id")?, name));
+                }
+            }
+            names.sort_unstable();
+            for (_, member, name) in names {
+                if let Some((_, groups)) = out.get_mut(&member) {
                     groups.push(name);
                 }
             }

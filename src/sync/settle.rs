@@ -1,7 +1,7 @@
-//! Claimed targets with nothing to do, finished a batch at a time: the
-//! worker looks at a whole claimed batch in one read transaction and ends
-//! every target whose plan is empty in one write transaction, instead of a
-//! task and three transactions per target. A mapping change, a re-queue or
+//! Claimed targets with nothing to do, finished a batch at a time: in the
+//! transaction that claims a batch, the worker reads what the whole batch
+//! needs (a statement per table) and ends every target whose plan is empty
+//! (one statement), instead of a task and three transactions per target. A mapping change, a re-queue or
 //! a user in no mapped org leaves thousands of such targets; real work
 //! claimed in the same batch runs as tasks at once, beside them.
 //!
@@ -24,7 +24,7 @@ use super::mapping;
 use super::planner::{self, Applied};
 use super::safety;
 use crate::domain::SnykOrgId;
-use crate::store::{AccessRow, HoldRow, StoreError, TargetRow};
+use crate::store::{AccessRow, HoldRow, StoreError, StoreTx, TargetRow};
 
 /// What the batch read for one target, after its claim: the user (`None`:
 /// deleted), its access and hold rows in the target's org, and when the
@@ -62,14 +62,25 @@ pub(super) fn nothing_to_do(
         && safety::reduction(want, email, applied).is_none()
 }
 
+/// What settling a claimed batch left: the targets to run as tasks (with
+/// what was read for them, where it can be used), how many were finished,
+/// and the keys whose lease was lost before they could be.
+pub(super) struct Settled {
+    pub rest: Vec<(TargetRow, Option<Loaded>)>,
+    pub finished: usize,
+    pub lost: Vec<(String, String)>,
+}
+
 impl Engine {
-    /// Finish the targets of `claimed` that need nothing (see the module
-    /// doc); the others are returned, to run as tasks, with what was read
-    /// for them where it could be used.
-    pub(super) async fn settle_batch(
+    /// Inside the claim's transaction `tx`: read what the targets of
+    /// `claimed` need and finish those that need nothing (see the module
+    /// doc). (The claim's transaction plans without sorts on PostgreSQL:
+    /// these statements sort nothing.)
+    pub(super) async fn settle_in(
         &self,
+        tx: &mut StoreTx,
         claimed: Vec<TargetRow>,
-    ) -> Result<(Vec<(TargetRow, Option<Loaded>)>, usize), StoreError> {
+    ) -> Result<Settled, StoreError> {
         // Every read of the batch is one statement per table, whatever its
         // size (a statement per target was most of the drain's cost).
         let mut user_ids: Vec<String> = claimed.iter().map(|t| t.user_id.clone()).collect();
@@ -80,11 +91,9 @@ impl Engine {
             .map(|t| (t.user_id.clone(), t.org_id.clone()))
             .collect();
         let at = self.now();
-        let mut tx = self.store.read().await?;
         let users = tx.users_with_groups(&user_ids).await?;
         let mut access = tx.access_among(&keys).await?;
         let mut holds = tx.holds_among(&keys).await?;
-        tx.commit().await?;
         let facts: HashMap<&str, mapping::UserFacts> = users
             .iter()
             .map(|(id, (u, groups))| (id.as_str(), mapping::facts(&u.doc, groups.clone())))
@@ -120,20 +129,12 @@ impl Engine {
                 rest.push((t, Some(loaded)));
             }
         }
-        if idle.is_empty() {
-            return Ok((rest, 0));
-        }
-        let mut tx = self.store.write().await?;
         let lost = tx.finish_done_all(&idle, self.now(), &self.owner).await?;
-        tx.commit().await?;
-        for (user, org) in &lost {
-            tracing::warn!(%user, %org, "the lease was lost before the target finished: another sender's outcome stands");
-        }
-        tracing::debug!(
-            targets = idle.len(),
-            "finished a batch of targets with nothing to do"
-        );
-        Ok((rest, idle.len()))
+        Ok(Settled {
+            rest,
+            finished: idle.len() - lost.len(),
+            lost,
+        })
     }
 }
 

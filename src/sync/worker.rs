@@ -14,7 +14,11 @@
 //! - claims go in batches (one transaction claims up to a batch of due
 //!   targets: `claim_room`), each batch taken from both ends of the queue,
 //!   half the longest-waiting and half the newest due targets, so new work
-//!   is never stuck behind a backlog and the backlog still drains;
+//!   is never stuck behind a backlog and the backlog still drains. The
+//!   claim's transaction also finishes the claimed targets with nothing to
+//!   do (`settle`); while whole batches are such no-op work, the batches
+//!   grow past the free slots (`next_scale`), and claimed work beyond the
+//!   free slots *waits*, lease held, for a slot;
 //! - it runs up to [`MAX_TASKS`] targets at once (or `max_concurrent_requests`,
 //!   if more): most targets need no Snyk call, and those that do wait for
 //!   the pacer, which alone bounds the calls in flight;
@@ -23,7 +27,7 @@
 //!
 //! It never holds a database transaction across a Snyk call.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -33,7 +37,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::SyncError;
 use super::engine::{DrainReport, Engine};
-use super::settle::Loaded;
+use super::settle::{Loaded, Settled};
 use crate::store::{Finish, StoreError, TargetRow};
 
 type Key = (String, String);
@@ -54,6 +58,23 @@ pub const MAX_TASKS: usize = 32;
 /// The most batches one `fill` claims before the loop looks at its tasks,
 /// leases and timers again.
 const FILL_BATCHES: usize = 4;
+
+/// How far a claim may reach past the free task slots (a multiple of them)
+/// while the claimed targets all turn out to need nothing: those are
+/// finished in the claim's transaction and take no slot, and a larger batch
+/// costs the database fewer round trips per target.
+const MAX_SCALE: usize = 8;
+
+/// The next claim's multiple of the free slots: doubled (up to
+/// [`MAX_SCALE`]) after a batch whose `claimed` targets were all `finished`
+/// in its transaction, back to 1 after one with work (or with nothing due).
+fn next_scale(scale: usize, claimed: usize, finished: usize) -> usize {
+    if claimed > 0 && finished == claimed {
+        (scale.max(1) * 2).min(MAX_SCALE)
+    } else {
+        1
+    }
+}
 
 /// How many targets to claim now, given the task `limit` and the tasks
 /// `running`: none while fewer than a quarter of the slots are free (claims
@@ -87,6 +108,10 @@ struct Pool {
     in_flight: HashSet<Key>,
     /// Claimed while the same target was still running here; run next.
     parked: HashMap<Key, TargetRow>,
+    /// Claimed beyond the free slots (a scaled batch): run as slots free up.
+    waiting: VecDeque<(TargetRow, Option<Loaded>)>,
+    /// The current claim's multiple of the free slots (`next_scale`).
+    scale: usize,
     newest_next: bool,
     /// Targets finished in a batch with nothing to do (`settle`), not yet
     /// counted in a report.
@@ -95,7 +120,12 @@ struct Pool {
 
 impl Pool {
     fn is_idle(&self) -> bool {
-        self.running.is_empty()
+        self.running.is_empty() && self.waiting.is_empty()
+    }
+
+    /// Tasks running or waiting for a slot.
+    fn busy(&self) -> usize {
+        self.running.len() + self.waiting.len()
     }
 }
 
@@ -118,12 +148,16 @@ impl Engine {
     }
 
     /// Claim up to `oldest` of the longest-waiting and `newest` of the most
-    /// recently due targets, in one transaction.
+    /// recently due targets and settle them (`settle`), in one transaction.
+    /// A claimed target whose key one of this worker's tasks still runs
+    /// (`in_flight`) is never settled beside that task: it comes back in
+    /// `busy`. `.0`: how many were claimed.
     async fn claim_batch(
         &self,
         oldest: usize,
         newest: usize,
-    ) -> Result<Vec<TargetRow>, StoreError> {
+        in_flight: &HashSet<Key>,
+    ) -> Result<(usize, Vec<TargetRow>, Settled), StoreError> {
         let (now, lease) = (self.now(), self.lease_ms());
         let mut tx = self.store.write().await?;
         let mut claimed = tx
@@ -133,8 +167,22 @@ impl Engine {
             tx.claim_targets(&self.owner, now, lease, oldest, false)
                 .await?,
         );
+        let count = claimed.len();
+        let (busy, free): (Vec<_>, Vec<_>) = claimed
+            .into_iter()
+            .partition(|t| in_flight.contains(&key(t)));
+        let settled = self.settle_in(&mut tx, free).await?;
         tx.commit().await?;
-        Ok(claimed)
+        for (user, org) in &settled.lost {
+            tracing::warn!(%user, %org, "the lease was lost before the target finished: another sender's outcome stands");
+        }
+        if settled.finished > 0 {
+            tracing::debug!(
+                targets = settled.finished,
+                "finished a batch of targets with nothing to do"
+            );
+        }
+        Ok((count, busy, settled))
     }
 
     /// How many targets this worker runs at once.
@@ -161,40 +209,39 @@ impl Engine {
     async fn fill(&self, pool: &mut Pool) -> Result<bool, StoreError> {
         let mut claimed_any = false;
         for _ in 0..FILL_BATCHES {
-            let room = claim_room(self.task_limit(), pool.running.len());
+            self.run_waiting(pool);
+            let room = claim_room(self.task_limit(), pool.busy());
             if room == 0 {
                 break;
             }
             pool.newest_next = !pool.newest_next;
-            let (oldest, newest) = claim_split(room, pool.newest_next);
-            let claimed = self.claim_batch(oldest, newest).await?;
-            let short = claimed.len() < oldest + newest;
-            claimed_any |= !claimed.is_empty();
-            // A target one of this worker's tasks still runs is parked,
-            // never settled beside that task.
-            let (busy, free): (Vec<_>, Vec<_>) = claimed
-                .into_iter()
-                .partition(|t| pool.in_flight.contains(&key(t)));
+            let (oldest, newest) = claim_split(room * pool.scale.max(1), pool.newest_next);
+            let (count, busy, settled) = self.claim_batch(oldest, newest, &pool.in_flight).await?;
+            let short = count < oldest + newest;
+            claimed_any |= count > 0;
+            let finished = settled.finished + settled.lost.len();
+            pool.scale = next_scale(pool.scale, count, finished);
             for t in busy {
                 self.admit(pool, t, None);
             }
-            let (rest, settled) = match self.settle_batch(free.clone()).await {
-                Ok(r) => r,
-                Err(e) => {
-                    // Nothing was finished: every target runs as a task.
-                    tracing::warn!(error = %e, "could not look at a claimed batch; its targets run one by one");
-                    (free.into_iter().map(|t| (t, None)).collect(), 0)
-                }
-            };
-            pool.settled += settled;
-            for (t, loaded) in rest {
-                self.admit(pool, t, loaded);
-            }
+            pool.settled += finished;
+            pool.waiting.extend(settled.rest);
             if short {
                 break;
             }
         }
+        self.run_waiting(pool);
         Ok(claimed_any)
+    }
+
+    /// Start waiting targets while there are free slots.
+    fn run_waiting(&self, pool: &mut Pool) {
+        while pool.running.len() < self.task_limit() {
+            let Some((t, loaded)) = pool.waiting.pop_front() else {
+                break;
+            };
+            self.admit(pool, t, loaded);
+        }
     }
 
     /// Run `t` now, or park it behind the task that runs its key (what was
@@ -454,7 +501,7 @@ impl Engine {
             }
             // Room for a batch: fill claimed all that was due, so wake on
             // the bell or when the next target falls due.
-            let room = claim_room(self.task_limit(), pool.running.len()) > 0;
+            let room = claim_room(self.task_limit(), pool.busy()) > 0;
             let wake = if room {
                 self.next_wake().await
             } else {
@@ -466,7 +513,7 @@ impl Engine {
             tokio::select! {
                 biased;
                 () = stop.cancelled() => {}
-                Some(done) = pool.running.join_next_with_id(), if !pool.is_idle() => {
+                Some(done) = pool.running.join_next_with_id(), if !pool.running.is_empty() => {
                     if let Err(e) = self.joined(&mut pool, done, true).await {
                         tracing::error!(error = %e, "a sync task could not finish its target");
                     }
@@ -567,7 +614,27 @@ fn count(report: &mut DrainReport, finish: &Finish) {
 
 #[cfg(test)]
 mod tests {
-    use super::{claim_room, claim_split};
+    use super::{MAX_SCALE, claim_room, claim_split, next_scale};
+
+    #[test]
+    fn batches_grow_only_while_they_are_all_no_op_work() {
+        // (scale, claimed, finished in the claim) -> next scale
+        let cases = [
+            (1, 32, 32, 2),           // all finished: double
+            (4, 128, 128, MAX_SCALE), // up to the cap
+            (MAX_SCALE, 256, 256, MAX_SCALE),
+            (0, 10, 10, 2),           // an unset scale counts as 1
+            (MAX_SCALE, 256, 255, 1), // one target with work: back to 1
+            (4, 0, 0, 1),             // nothing was due
+        ];
+        for (scale, claimed, finished, want) in cases {
+            assert_eq!(
+                next_scale(scale, claimed, finished),
+                want,
+                "scale {scale}, claimed {claimed}, finished {finished}"
+            );
+        }
+    }
 
     #[test]
     fn a_worker_claims_in_batches_of_its_free_slots() {
