@@ -74,8 +74,8 @@ pub(super) fn users_among_sql(n: usize) -> String {
 }
 
 /// The names of the groups of `n` members with the groups' creation order
-/// (`seq`; sorted by the caller: the worker's claim transaction runs without
-/// sorts on PostgreSQL).
+/// (`seq`; the caller sorts, so the statement costs the same under any
+/// planner setting).
 pub(super) fn group_names_among_sql(n: usize) -> String {
     format!(
         "SELECT m.member_id, g.display, g.seq FROM scim_group_members m

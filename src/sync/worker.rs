@@ -14,9 +14,9 @@
 //! - claims go in batches (one transaction claims up to a batch of due
 //!   targets: `claim_room`), each batch taken from both ends of the queue,
 //!   half the longest-waiting and half the newest due targets, so new work
-//!   is never stuck behind a backlog and the backlog still drains. The
-//!   claim's transaction also finishes the claimed targets with nothing to
-//!   do (`settle`); while whole batches are such no-op work, the batches
+//!   is never stuck behind a backlog and the backlog still drains. Right
+//!   after a claim the targets with nothing to do are finished together
+//!   (`settle`); while whole batches are such no-op work, the batches
 //!   grow past the free slots (`next_scale`), and claimed work beyond the
 //!   free slots *waits*, lease held, for a slot;
 //! - it runs up to [`MAX_TASKS`] targets at once (or `max_concurrent_requests`,
@@ -61,7 +61,7 @@ const FILL_BATCHES: usize = 4;
 
 /// How far a claim may reach past the free task slots (a multiple of them)
 /// while the claimed targets all turn out to need nothing: those are
-/// finished in the claim's transaction and take no slot, and a larger batch
+/// finished right after the claim and take no slot, and a larger batch
 /// costs the database fewer round trips per target.
 const MAX_SCALE: usize = 8;
 
@@ -148,16 +148,12 @@ impl Engine {
     }
 
     /// Claim up to `oldest` of the longest-waiting and `newest` of the most
-    /// recently due targets and settle them (`settle`), in one transaction.
-    /// A claimed target whose key one of this worker's tasks still runs
-    /// (`in_flight`) is never settled beside that task: it comes back in
-    /// `busy`. `.0`: how many were claimed.
+    /// recently due targets, in one transaction.
     async fn claim_batch(
         &self,
         oldest: usize,
         newest: usize,
-        in_flight: &HashSet<Key>,
-    ) -> Result<(usize, Vec<TargetRow>, Settled), StoreError> {
+    ) -> Result<Vec<TargetRow>, StoreError> {
         let (now, lease) = (self.now(), self.lease_ms());
         let mut tx = self.store.write().await?;
         let mut claimed = tx
@@ -167,22 +163,35 @@ impl Engine {
             tx.claim_targets(&self.owner, now, lease, oldest, false)
                 .await?,
         );
-        let count = claimed.len();
-        let (busy, free): (Vec<_>, Vec<_>) = claimed
-            .into_iter()
-            .partition(|t| in_flight.contains(&key(t)));
-        let settled = self.settle_in(&mut tx, free).await?;
         tx.commit().await?;
-        for (user, org) in &settled.lost {
-            tracing::warn!(%user, %org, "the lease was lost before the target finished: another sender's outcome stands");
+        Ok(claimed)
+    }
+
+    /// Settle a claimed batch (`settle`); on a database error every target
+    /// runs as a task instead (nothing was finished).
+    async fn settle_logged(&self, free: Vec<TargetRow>) -> Settled {
+        match self.settle(free.clone()).await {
+            Ok(s) => {
+                for (user, org) in &s.lost {
+                    tracing::warn!(%user, %org, "the lease was lost before the target finished: another sender's outcome stands");
+                }
+                if s.finished > 0 {
+                    tracing::debug!(
+                        targets = s.finished,
+                        "finished a batch of targets with nothing to do"
+                    );
+                }
+                s
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not look at a claimed batch; its targets run one by one");
+                Settled {
+                    rest: free.into_iter().map(|t| (t, None)).collect(),
+                    finished: 0,
+                    lost: Vec::new(),
+                }
+            }
         }
-        if settled.finished > 0 {
-            tracing::debug!(
-                targets = settled.finished,
-                "finished a batch of targets with nothing to do"
-            );
-        }
-        Ok((count, busy, settled))
     }
 
     /// How many targets this worker runs at once.
@@ -216,14 +225,21 @@ impl Engine {
             }
             pool.newest_next = !pool.newest_next;
             let (oldest, newest) = claim_split(room * pool.scale.max(1), pool.newest_next);
-            let (count, busy, settled) = self.claim_batch(oldest, newest, &pool.in_flight).await?;
+            let claimed = self.claim_batch(oldest, newest).await?;
+            let count = claimed.len();
             let short = count < oldest + newest;
             claimed_any |= count > 0;
-            let finished = settled.finished + settled.lost.len();
-            pool.scale = next_scale(pool.scale, count, finished);
+            // A target one of this worker's tasks still runs is parked,
+            // never settled beside that task.
+            let (busy, free): (Vec<_>, Vec<_>) = claimed
+                .into_iter()
+                .partition(|t| pool.in_flight.contains(&key(t)));
             for t in busy {
                 self.admit(pool, t, None);
             }
+            let settled = self.settle_logged(free).await;
+            let finished = settled.finished + settled.lost.len();
+            pool.scale = next_scale(pool.scale, count, finished);
             pool.settled += finished;
             pool.waiting.extend(settled.rest);
             if short {
