@@ -148,6 +148,20 @@ pub(super) fn access_from_row(r: &AnyRow) -> Result<AccessRow, StoreError> {
     })
 }
 
+/// Queue (user `$1`, org `$2`) at `$3`, due at `$5`, caused by request `$4`
+/// (see [`StoreTx::enqueue_target_caused`]).
+const ENQUEUE_SQL: &str = "INSERT INTO sync_targets (user_id, org_id, status, generation, attempts, next_attempt_at, updated_at, request_id)
+             VALUES ($1, $2, 'pending', 1, 0, $5, $3, $4)
+             ON CONFLICT (user_id, org_id) DO UPDATE SET
+                status = 'pending',
+                generation = sync_targets.generation + 1,
+                attempts = CASE WHEN sync_targets.status IN ('failed', 'dead') THEN 0 ELSE sync_targets.attempts END,
+                first_failure_at = CASE WHEN sync_targets.status IN ('failed', 'dead') THEN NULL ELSE sync_targets.first_failure_at END,
+                next_attempt_at = CASE WHEN sync_targets.status = 'pending'
+                                       THEN sync_targets.next_attempt_at ELSE $5 END,
+                updated_at = $3,
+                request_id = COALESCE($4, sync_targets.request_id)";
+
 /// The worker's heartbeat (see [`StoreTx::renew_leases`]); answered from
 /// the partial index `sync_targets_lease`, never a walk over every target.
 pub(super) const RENEW_LEASES_SQL: &str =
@@ -182,23 +196,56 @@ impl StoreTx {
         due: i64,
         cause: Option<&str>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO sync_targets (user_id, org_id, status, generation, attempts, next_attempt_at, updated_at, request_id)
-             VALUES ($1, $2, 'pending', 1, 0, $5, $3, $4)
-             ON CONFLICT (user_id, org_id) DO UPDATE SET
-                status = 'pending',
-                generation = sync_targets.generation + 1,
-                attempts = CASE WHEN sync_targets.status IN ('failed', 'dead') THEN 0 ELSE sync_targets.attempts END,
-                first_failure_at = CASE WHEN sync_targets.status IN ('failed', 'dead') THEN NULL ELSE sync_targets.first_failure_at END,
-                next_attempt_at = CASE WHEN sync_targets.status = 'pending'
-                                       THEN sync_targets.next_attempt_at ELSE $5 END,
-                updated_at = $3,
-                request_id = COALESCE($4, sync_targets.request_id)",
-        )
+        sqlx::query(ENQUEUE_SQL)
+            .bind(user_id)
+            .bind(org_id)
+            .bind(now)
+            .bind(cause)
+            .bind(due)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// [`Self::enqueue_target_caused`] and, with a `cause`, the audit link
+    /// from that request to the target ([`Self::record_queued`]): one
+    /// statement on PostgreSQL (a data-modifying `WITH`: one round trip
+    /// less inside a SCIM write, which may hold a busy group's row lock),
+    /// two on SQLite (which has none).
+    pub async fn enqueue_recorded(
+        &mut self,
+        user_id: &str,
+        org_id: &str,
+        now: i64,
+        due: i64,
+        cause: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let Some(request_id) = cause else {
+            return self
+                .enqueue_target_caused(user_id, org_id, now, due, None)
+                .await;
+        };
+        if self.backend == super::Backend::Sqlite {
+            self.enqueue_target_caused(user_id, org_id, now, due, cause)
+                .await?;
+            return self
+                .record_queued(&super::QueuedRecord {
+                    at: now,
+                    request_id: request_id.to_owned(),
+                    user_id: user_id.to_owned(),
+                    org_id: org_id.to_owned(),
+                })
+                .await;
+        }
+        sqlx::query(&format!(
+            "WITH queued AS ({ENQUEUE_SQL} RETURNING 1 AS one)
+             INSERT INTO audit_queued (at, request_id, user_id, org_id)
+             SELECT $3, $4, $1, $2 FROM queued"
+        ))
         .bind(user_id)
         .bind(org_id)
         .bind(now)
-        .bind(cause)
+        .bind(request_id)
         .bind(due)
         .execute(&mut *self.tx)
         .await?;

@@ -41,7 +41,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::config::{Mapping, SafetySettings};
-use crate::store::{QueuedRecord, StoreError, StoreTx, TargetStatus};
+use crate::store::{StoreError, StoreTx, TargetStatus};
 
 pub use engine::{Engine, EngineSettings};
 
@@ -81,18 +81,8 @@ async fn queue(
     at: QueueAt,
     cause: Option<&str>,
 ) -> Result<(), StoreError> {
-    tx.enqueue_target_caused(user_id, org, at.now, at.due, cause)
-        .await?;
-    if let Some(request_id) = cause {
-        tx.record_queued(&QueuedRecord {
-            at: at.now,
-            request_id: request_id.to_owned(),
-            user_id: user_id.to_owned(),
-            org_id: org.to_owned(),
-        })
-        .await?;
-    }
-    Ok(())
+    tx.enqueue_recorded(user_id, org, at.now, at.due, cause)
+        .await
 }
 
 /// [`enqueue_user_change`] for a user just created under a new id

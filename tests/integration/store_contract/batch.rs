@@ -141,3 +141,51 @@ async fn batch_done_keeps_the_lease_and_generation_rule(ctx: Ctx) {
     );
     tx.commit().await.expect("commit");
 }
+
+contract!(
+    a_queued_target_keeps_its_cause,
+    sqlite_a_queued_target_keeps_its_cause,
+    postgres_a_queued_target_keeps_its_cause
+);
+
+/// `enqueue_recorded` (one statement on PostgreSQL) queues the target and
+/// links it to the request that caused it, every time it is queued; without
+/// a cause it links nothing.
+async fn a_queued_target_keeps_its_cause(ctx: Ctx) {
+    let store = &ctx.store;
+    let mut tx = store.write().await.expect("tx");
+    tx.enqueue_recorded("u1", "o1", 10, 210, Some("req-1"))
+        .await
+        .expect("enqueue");
+    tx.enqueue_recorded("u1", "o1", 20, 220, Some("req-2"))
+        .await
+        .expect("enqueue again");
+    tx.enqueue_recorded("u2", "o1", 30, 230, None)
+        .await
+        .expect("enqueue without a cause");
+    tx.commit().await.expect("commit");
+    let mut tx = store.read().await.expect("tx");
+    let t = tx.get_target("u1", "o1").await.expect("get").expect("u1");
+    assert_eq!(t.status.as_str(), "pending");
+    assert_eq!(t.generation, 2);
+    assert_eq!(t.next_attempt_at, 210, "a pending target keeps its time");
+    assert_eq!(t.request_id.as_deref(), Some("req-2"));
+    let links: Vec<(i64, String, String)> = tx
+        .queued_for_user("u1")
+        .await
+        .expect("queued")
+        .into_iter()
+        .map(|q| (q.at, q.request_id, q.org_id))
+        .collect();
+    assert_eq!(
+        links,
+        [
+            (10, "req-1".into(), "o1".into()),
+            (20, "req-2".into(), "o1".into())
+        ]
+    );
+    assert!(tx.queued_for_user("u2").await.expect("queued").is_empty());
+    let u2 = tx.get_target("u2", "o1").await.expect("get").expect("u2");
+    assert_eq!((u2.next_attempt_at, u2.request_id), (230, None));
+    tx.commit().await.expect("commit");
+}
