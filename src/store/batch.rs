@@ -13,6 +13,7 @@
 use std::collections::{HashMap, HashSet};
 
 use sqlx::Row;
+use sqlx::any::AnyRow;
 
 use super::safety::{HOLD_COLUMNS, hold_from_row};
 use super::scim::{COLUMNS, from_row};
@@ -149,33 +150,42 @@ impl StoreTx {
         &mut self,
         keys: &[Key],
     ) -> Result<HashMap<Key, AccessRow>, StoreError> {
-        let mut out = HashMap::with_capacity(keys.len());
-        for chunk in keys.chunks(CHUNK) {
-            let sql = access_among_sql(chunk.len());
-            let mut q = sqlx::query(&sql).persistent(false);
-            for (user, org) in chunk {
-                q = q.bind(user).bind(org);
-            }
-            for r in &q.fetch_all(&mut *self.tx).await? {
-                let a = access_from_row(r)?;
-                out.insert((a.user_id.clone(), a.org_id.clone()), a);
-            }
-        }
-        Ok(out)
+        let rows = self
+            .rows_by_keys(keys, access_among_sql, access_from_row)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|a| ((a.user_id.clone(), a.org_id.clone()), a))
+            .collect())
     }
 
     /// The hold rows stored for `keys`, in any state (absent keys have none).
     pub async fn holds_among(&mut self, keys: &[Key]) -> Result<HashMap<Key, HoldRow>, StoreError> {
-        let mut out = HashMap::new();
+        let rows = self
+            .rows_by_keys(keys, holds_among_sql, hold_from_row)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|h| ((h.user_id.clone(), h.org_id.clone()), h))
+            .collect())
+    }
+
+    /// The rows `sql(n)` finds for `keys`, a statement per [`CHUNK`].
+    async fn rows_by_keys<T>(
+        &mut self,
+        keys: &[Key],
+        sql: fn(usize) -> String,
+        from_row: fn(&AnyRow) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut out = Vec::with_capacity(keys.len());
         for chunk in keys.chunks(CHUNK) {
-            let sql = holds_among_sql(chunk.len());
+            let sql = sql(chunk.len());
             let mut q = sqlx::query(&sql).persistent(false);
             for (user, org) in chunk {
                 q = q.bind(user).bind(org);
             }
             for r in &q.fetch_all(&mut *self.tx).await? {
-                let h = hold_from_row(r)?;
-                out.insert((h.user_id.clone(), h.org_id.clone()), h);
+                out.push(from_row(r)?);
             }
         }
         Ok(out)

@@ -248,8 +248,18 @@ impl StoreTx {
             super::Backend::Postgres => " FOR UPDATE",
             super::Backend::Sqlite => "",
         };
+        self.select_resource(kind, id, lock).await
+    }
+
+    /// One resource by id, the statement ending in `suffix`.
+    async fn select_resource(
+        &mut self,
+        kind: ResourceKind,
+        id: &str,
+        suffix: &str,
+    ) -> Result<Option<StoredResource>, StoreError> {
         let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM scim_resources WHERE id = $1 AND kind = $2{lock}"
+            "SELECT {COLUMNS} FROM scim_resources WHERE id = $1 AND kind = $2{suffix}"
         ))
         .bind(id)
         .bind(kind_str(kind))
@@ -299,14 +309,7 @@ impl StoreTx {
         kind: ResourceKind,
         id: &str,
     ) -> Result<Option<StoredResource>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM scim_resources WHERE id = $1 AND kind = $2"
-        ))
-        .bind(id)
-        .bind(kind_str(kind))
-        .fetch_optional(&mut *self.tx)
-        .await?;
-        row.as_ref().map(from_row).transpose()
+        self.select_resource(kind, id, "").await
     }
 
     /// Delete a resource with its emails and every membership it takes part in.

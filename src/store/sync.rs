@@ -196,7 +196,22 @@ impl StoreTx {
         due: i64,
         cause: Option<&str>,
     ) -> Result<(), StoreError> {
-        sqlx::query(ENQUEUE_SQL)
+        self.run_enqueue(ENQUEUE_SQL, user_id, org_id, now, due, cause)
+            .await
+    }
+
+    /// Run `sql`, [`ENQUEUE_SQL`] or a statement built around it, with its
+    /// parameters.
+    async fn run_enqueue(
+        &mut self,
+        sql: &str,
+        user_id: &str,
+        org_id: &str,
+        now: i64,
+        due: i64,
+        cause: Option<&str>,
+    ) -> Result<(), StoreError> {
+        sqlx::query(sql)
             .bind(user_id)
             .bind(org_id)
             .bind(now)
@@ -237,19 +252,13 @@ impl StoreTx {
                 })
                 .await;
         }
-        sqlx::query(&format!(
+        let sql = format!(
             "WITH queued AS ({ENQUEUE_SQL} RETURNING 1 AS one)
              INSERT INTO audit_queued (at, request_id, user_id, org_id)
              SELECT $3, $4, $1, $2 FROM queued"
-        ))
-        .bind(user_id)
-        .bind(org_id)
-        .bind(now)
-        .bind(request_id)
-        .bind(due)
-        .execute(&mut *self.tx)
-        .await?;
-        Ok(())
+        );
+        self.run_enqueue(&sql, user_id, org_id, now, due, cause)
+            .await
     }
 
     /// Record how a claimed target ended, if `owner` still holds its lease.
