@@ -189,6 +189,39 @@ async fn scim(
     Ok(body)
 }
 
+/// A SCIM user body for `email` (its userName and its one work email).
+fn user_body(email: &str) -> Value {
+    json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+        "userName": email,
+        "emails": [{"value": email, "type": "work", "primary": true}],
+        "active": true
+    })
+}
+
+/// Create `n` users (`{prefix}NNNNNN@example.com`) through SCIM at `base`,
+/// 16 at a time; their ids.
+async fn seed_users(
+    http: &reqwest::Client,
+    base: &str,
+    n: usize,
+    prefix: &str,
+) -> anyhow::Result<Vec<String>> {
+    let mut ids = Vec::with_capacity(n);
+    for chunk in (0..n).collect::<Vec<_>>().chunks(16) {
+        let mut set = tokio::task::JoinSet::new();
+        for &i in chunk {
+            let (http, url) = (http.clone(), format!("{base}/Users"));
+            let body = user_body(&format!("{prefix}{i:06}@example.com"));
+            set.spawn(async move { scim(&http, reqwest::Method::POST, url, body).await });
+        }
+        while let Some(r) = set.join_next().await {
+            ids.push(r??["id"].as_str().context("user id")?.to_owned());
+        }
+    }
+    Ok(ids)
+}
+
 /// One drain of `users` provisions at `rpm` against the fake's limit.
 async fn run(a: &Args, label: &str, users: usize, rpm: u32) -> anyhow::Result<Outcome> {
     let dir = tempfile::tempdir()?;
@@ -258,32 +291,7 @@ rate_window_secs = {window}
     // Users through SCIM, 16 at a time; then the mapped group in chunks.
     let setup = Instant::now();
     let http = reqwest::Client::new();
-    let mut ids = Vec::with_capacity(users);
-    for chunk in (0..users).collect::<Vec<_>>().chunks(16) {
-        let mut set = tokio::task::JoinSet::new();
-        for &i in chunk {
-            let (http, base) = (http.clone(), base.clone());
-            set.spawn(async move {
-                let email = format!("bench{i:05}@example.com");
-                scim(
-                    &http,
-                    reqwest::Method::POST,
-                    format!("{base}/Users"),
-                    json!({
-                        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-                        "userName": email,
-                        "emails": [{"value": email, "type": "work", "primary": true}],
-                        "active": true
-                    }),
-                )
-                .await
-            });
-        }
-        while let Some(r) = set.join_next().await {
-            let body = r??;
-            ids.push(body["id"].as_str().context("user id")?.to_owned());
-        }
-    }
+    let ids = seed_users(&http, &base, users, "bench").await?;
     let members =
         |ids: &[String]| -> Vec<Value> { ids.iter().map(|i| json!({"value": i})).collect() };
     let mut chunks = ids.chunks(500);

@@ -26,20 +26,11 @@ use snyk_scim_bridge::http::{AppOptions, Application};
 use snyk_scim_bridge::store::Store;
 
 use super::fake_snyk::FakeSnyk;
-use super::{Args, SCIM_TOKEN, SNYK_TOKEN, scim};
+use super::{Args, SCIM_TOKEN, SNYK_TOKEN, scim, user_body};
 
 /// The K orgs of the no-op targets (valid ids, mapped by nothing).
 fn noop_org(k: usize) -> String {
     format!("6b7a7c5e-2222-4c4c-9d9d-{k:012}")
-}
-
-fn user_body(email: &str) -> serde_json::Value {
-    json!({
-        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-        "userName": email,
-        "emails": [{"value": email, "type": "work", "primary": true}],
-        "active": true
-    })
 }
 
 pub async fn run(a: &Args, targets: usize) -> anyhow::Result<()> {
@@ -212,26 +203,7 @@ role = "ADMIN"
     let setup = Instant::now();
     let http = reqwest::Client::new();
     let users_n = targets.div_ceil(a.outbox_orgs);
-    let mut users = Vec::with_capacity(users_n);
-    for chunk in (0..users_n).collect::<Vec<_>>().chunks(16) {
-        let mut set = tokio::task::JoinSet::new();
-        for &i in chunk {
-            let (http, base) = (http.clone(), base.clone());
-            set.spawn(async move {
-                let email = format!("backlog{i:06}@example.com");
-                scim(
-                    &http,
-                    reqwest::Method::POST,
-                    format!("{base}/Users"),
-                    user_body(&email),
-                )
-                .await
-            });
-        }
-        while let Some(r) = set.join_next().await {
-            users.push(r??["id"].as_str().context("user id")?.to_owned());
-        }
-    }
+    let users = super::seed_users(&http, &base, users_n, "backlog").await?;
     let group = scim(
         &http,
         reqwest::Method::POST,
