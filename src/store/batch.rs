@@ -20,9 +20,10 @@ use super::scim::{COLUMNS, from_row};
 use super::sync::access_from_row;
 use super::{AccessRow, HoldRow, StoreError, StoreTx, StoredResource, TargetRow};
 
-/// Keys per statement (well under both backends' limits on bound
-/// parameters; a worker's batch is at most a few dozen).
-const CHUNK: usize = 200;
+/// Keys per statement: a worker's batch (up to 8 times its task slots, 256
+/// by default) in one, and at 3 parameters a key well under both backends'
+/// limits on bound parameters.
+const CHUNK: usize = 1024;
 
 /// A (user id, org id) key.
 pub type Key = (String, String);

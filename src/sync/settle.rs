@@ -8,10 +8,11 @@
 //! a user in no mapped org leaves thousands of such targets; real work
 //! claimed in the same batch runs as tasks at once, beside them.
 //!
-//! What it read for the others goes with them (`Loaded`): their task plans
-//! its first step from it instead of reading it again. That is as safe as
-//! the task's own read: it was read after the claim, and a change since
-//! then bumps the target's generation, so it is planned again.
+//! What it read for the others goes with them (`Loaded`): a task started at
+//! once plans its first step from it instead of reading it again. That is
+//! as safe as the task's own read at its start: it was read after the
+//! claim, and a change since then bumps the target's generation, so it is
+//! planned again. (A target that must wait for a slot reads afresh.)
 //!
 //! It must never finish a target `execute` would not have finished `Done`
 //! with no call and no write: anything else (a call to make, a removal the

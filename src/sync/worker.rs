@@ -108,8 +108,12 @@ struct Pool {
     in_flight: HashSet<Key>,
     /// Claimed while the same target was still running here; run next.
     parked: HashMap<Key, TargetRow>,
-    /// Claimed beyond the free slots (a scaled batch): run as slots free up.
-    waiting: VecDeque<(TargetRow, Option<Loaded>)>,
+    /// Claimed beyond the free slots (a scaled batch): run as slots free up,
+    /// planned from a read of their own (what the batch read for them may
+    /// be old by then).
+    waiting: VecDeque<TargetRow>,
+    /// The keys of `waiting`.
+    waiting_keys: HashSet<Key>,
     /// The current claim's multiple of the free slots (`next_scale`).
     scale: usize,
     newest_next: bool,
@@ -229,11 +233,13 @@ impl Engine {
             let count = claimed.len();
             let short = count < oldest + newest;
             claimed_any |= count > 0;
-            // A target one of this worker's tasks still runs is parked,
-            // never settled beside that task.
-            let (busy, free): (Vec<_>, Vec<_>) = claimed
-                .into_iter()
-                .partition(|t| pool.in_flight.contains(&key(t)));
+            // A target this worker still runs or holds waiting (claimed
+            // again after its lease lapsed in a freeze) is never settled
+            // beside that claim: it is parked or its waiting entry renewed.
+            let (busy, free): (Vec<_>, Vec<_>) = claimed.into_iter().partition(|t| {
+                let k = key(t);
+                pool.in_flight.contains(&k) || pool.waiting_keys.contains(&k)
+            });
             for t in busy {
                 self.admit(pool, t, None);
             }
@@ -241,7 +247,16 @@ impl Engine {
             let finished = settled.finished + settled.lost.len();
             pool.scale = next_scale(pool.scale, count, finished);
             pool.settled += finished;
-            pool.waiting.extend(settled.rest);
+            // Those with a free slot start now, planning from the batch's
+            // read; the others wait and read again when they start.
+            for (t, loaded) in settled.rest {
+                if pool.running.len() < self.task_limit() {
+                    self.admit(pool, t, loaded);
+                } else {
+                    pool.waiting_keys.insert(key(&t));
+                    pool.waiting.push_back(t);
+                }
+            }
             if short {
                 break;
             }
@@ -253,19 +268,25 @@ impl Engine {
     /// Start waiting targets while there are free slots.
     fn run_waiting(&self, pool: &mut Pool) {
         while pool.running.len() < self.task_limit() {
-            let Some((t, loaded)) = pool.waiting.pop_front() else {
+            let Some(t) = pool.waiting.pop_front() else {
                 break;
             };
-            self.admit(pool, t, loaded);
+            pool.waiting_keys.remove(&key(&t));
+            self.admit(pool, t, None);
         }
     }
 
-    /// Run `t` now, or park it behind the task that runs its key (what was
-    /// read for it is then dropped: that task may change it).
+    /// Run `t` now, park it behind the task that runs its key (what was
+    /// read for it is then dropped: that task may change it), or, when it
+    /// is waiting already, renew its waiting entry with this claim.
     fn admit(&self, pool: &mut Pool, t: TargetRow, loaded: Option<Loaded>) {
         let k = key(&t);
         if pool.in_flight.contains(&k) {
             pool.parked.insert(k, t);
+        } else if pool.waiting_keys.contains(&k) {
+            if let Some(w) = pool.waiting.iter_mut().find(|w| key(w) == k) {
+                *w = t;
+            }
         } else {
             self.spawn(pool, t, loaded);
         }
