@@ -80,17 +80,34 @@ async fn ensure_email_free(
     id: &str,
     doc: &Map<String, Value>,
 ) -> Result<(), ServiceError> {
-    let facts = sync::mapping::facts(doc, Vec::new());
-    let Some(email) = facts.email.filter(|_| facts.active) else {
+    let Some(email) = sync_email(doc) else {
         return Ok(());
     };
     tx.lock_email(email.as_str()).await?;
-    for other in tx.users_with_email(email.as_str()).await? {
+    let holders = tx.users_with_email(email.as_str()).await?;
+    refuse_other_holder(id, &email, &holders)
+}
+
+/// The email a user's document would hold (see [`ensure_email_free`]):
+/// its sync email, if the user is active.
+fn sync_email(doc: &Map<String, Value>) -> Option<crate::domain::Email> {
+    let facts = sync::mapping::facts(doc, Vec::new());
+    facts.email.filter(|_| facts.active)
+}
+
+/// Refuse `email` for user `id` if another active user among `holders`
+/// has it as their sync email.
+fn refuse_other_holder(
+    id: &str,
+    email: &crate::domain::Email,
+    holders: &[crate::store::StoredResource],
+) -> Result<(), ServiceError> {
+    for other in holders {
         if other.id == id {
             continue;
         }
         let theirs = sync::mapping::facts(&other.doc, Vec::new());
-        if theirs.active && theirs.email.as_ref() == Some(&email) {
+        if theirs.active && theirs.email.as_ref() == Some(email) {
             // The detail names the attribute, not the address (it may be
             // logged, e.g. for a webhook delivery).
             return Err(ScimError::uniqueness(
@@ -101,6 +118,27 @@ async fn ensure_email_free(
         }
     }
     Ok(())
+}
+
+/// Insert a new user, checking its email as [`ensure_email_free`] does
+/// (see `StoreTx::insert_checked`: on SQLite, one round trip).
+async fn insert_user(
+    tx: &mut StoreTx,
+    id: &str,
+    fields: &IndexedFields,
+    doc: &Map<String, Value>,
+    now: &str,
+) -> Result<StoredResource, ServiceError> {
+    let Some(email) = sync_email(doc) else {
+        return Ok(tx
+            .insert_resource(ResourceKind::User, id, fields, doc, now)
+            .await?);
+    };
+    tx.lock_email(email.as_str()).await?;
+    tx.insert_checked(id, fields, doc, now, email.as_str(), |holders| {
+        refuse_other_holder(id, &email, holders)
+    })
+    .await
 }
 
 /// Above this many stored resources, a filter that no index answers is
@@ -338,7 +376,11 @@ impl ScimService {
     }
 
     /// Run a write in a transaction of the store (shared with other writes
-    /// on SQLite: group commit), then ring the sync engine's bell.
+    /// on SQLite: group commit), then ring the sync engine's bell if it
+    /// queued outbox work. (A write that queued none, such as a user in no
+    /// mapped group, has nothing to wake the engine for: ringing anyway
+    /// cost a claim transaction per write, which on SQLite also took the
+    /// write lock between groups.)
     async fn written<F, T>(&self, work: F) -> Result<T, ServiceError>
     where
         F: for<'t> FnOnce(&'t mut StoreTx) -> BoxFuture<'t, Result<T, ServiceError>>
@@ -346,8 +388,19 @@ impl ScimService {
             + 'static,
         T: Send + 'static,
     {
-        let value = self.store.write_grouped(work).await?;
-        self.ring();
+        let (value, queued) = self
+            .store
+            .write_grouped(move |tx| {
+                Box::pin(async move {
+                    let before = tx.queued();
+                    let value = work(tx).await?;
+                    Ok::<_, ServiceError>((value, tx.queued() - before))
+                })
+            })
+            .await?;
+        if queued > 0 {
+            self.ring();
+        }
         Ok(value)
     }
 
@@ -359,14 +412,15 @@ impl ScimService {
         base: &str,
     ) -> Result<Rendered, ServiceError> {
         let id = crate::domain::ScimId::new_random();
-        if kind == ResourceKind::User {
-            ensure_email_free(tx, id.as_str(), &doc).await?;
-        }
         let members = take_members(kind, &mut doc);
         let fields = indexed_fields(kind, &doc);
-        let stored = tx
-            .insert_resource(kind, id.as_str(), &fields, &doc, &self.now())
-            .await?;
+        let stored = match kind {
+            ResourceKind::User => insert_user(tx, id.as_str(), &fields, &doc, &self.now()).await?,
+            ResourceKind::Group => {
+                tx.insert_resource(kind, id.as_str(), &fields, &doc, &self.now())
+                    .await?
+            }
+        };
         let mut users = BTreeSet::new();
         let mut added = 0;
         if let Some(members) = members {

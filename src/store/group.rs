@@ -202,11 +202,7 @@ async fn run_writer(
             .await
             .ok();
         let mut tx = match pool.begin_with("BEGIN IMMEDIATE").await {
-            Ok(tx) => StoreTx {
-                tx,
-                backend: Backend::Sqlite,
-                _turn: None,
-            },
+            Ok(tx) => StoreTx::new(tx, Backend::Sqlite, None),
             Err(e) => {
                 tracing::error!(error = %e, "the database writer could not open a transaction");
                 first.fail(StoreError::Database(e));
@@ -214,32 +210,44 @@ async fn run_writer(
             }
         };
         let mut done: Vec<Box<dyn Outcome>> = Vec::new();
-        let mut next = Some(first);
         let mut broken = None;
-        while let Some(job) = next.take() {
-            if let Err(e) = tx.savepoint().await {
-                job.fail(StoreError::Unavailable(e.to_string()));
+        let mut next = match tx.savepoint().await {
+            Ok(()) => Some(first),
+            Err(e) => {
+                first.fail(StoreError::Unavailable(e.to_string()));
                 broken = Some(e);
-                break;
+                None
             }
+        };
+        while let Some(job) = next.take() {
+            let mark = tx.audit_mark();
             let outcome = job.run(&mut tx).await;
-            let ended = if outcome.kept() {
-                tx.release_savepoint().await
-            } else {
-                tx.rollback_to_savepoint().await
-            };
+            let kept = outcome.kept();
+            if !kept {
+                tx.audit_rollback(mark);
+            }
+            if done.len() + usize::from(kept) < MAX_GROUP {
+                next = jobs.try_recv().ok();
+            }
+            // This write's savepoint ends, and the next one's opens, in one
+            // round trip to the connection's thread.
+            let ended = tx.end_savepoint(kept, next.is_some()).await;
             match ended {
-                Ok(()) if outcome.kept() => done.push(outcome),
+                Ok(()) if kept => done.push(outcome),
                 // A failed write is answered now: the commit cannot change it.
                 Ok(()) => outcome.answer(Ok(())),
                 Err(e) => {
-                    done.push(outcome);
+                    if kept {
+                        done.push(outcome);
+                    } else {
+                        outcome.answer(Ok(()));
+                    }
+                    if let Some(job) = next.take() {
+                        job.fail(StoreError::Unavailable(e.to_string()));
+                    }
                     broken = Some(e);
                     break;
                 }
-            }
-            if done.len() < MAX_GROUP {
-                next = jobs.try_recv().ok();
             }
         }
         let commit = match broken {
@@ -284,18 +292,23 @@ impl StoreTx {
         Ok(())
     }
 
-    async fn release_savepoint(&mut self) -> Result<(), StoreError> {
-        sqlx::query("RELEASE SAVEPOINT grouped_write")
-            .execute(&mut *self.tx)
-            .await?;
+    /// End the current write's savepoint: released if the write is `kept`,
+    /// else rolled back to; with `again`, the next write's savepoint is
+    /// opened in the same call.
+    async fn end_savepoint(&mut self, kept: bool, again: bool) -> Result<(), StoreError> {
+        let sql = match (kept, again) {
+            (true, true) => "RELEASE SAVEPOINT grouped_write; SAVEPOINT grouped_write",
+            (true, false) => "RELEASE SAVEPOINT grouped_write",
+            (false, true) => {
+                "ROLLBACK TO SAVEPOINT grouped_write; RELEASE SAVEPOINT grouped_write; \
+                 SAVEPOINT grouped_write"
+            }
+            (false, false) => {
+                "ROLLBACK TO SAVEPOINT grouped_write; RELEASE SAVEPOINT grouped_write"
+            }
+        };
+        sqlx::query(sql).execute(&mut *self.tx).await?;
         Ok(())
-    }
-
-    async fn rollback_to_savepoint(&mut self) -> Result<(), StoreError> {
-        sqlx::query("ROLLBACK TO SAVEPOINT grouped_write")
-            .execute(&mut *self.tx)
-            .await?;
-        self.release_savepoint().await
     }
 }
 

@@ -218,11 +218,11 @@ impl Store {
                 .ok(),
             None => None,
         };
-        Ok(StoreTx {
-            tx: self.pool.begin_with(statement).await?,
-            backend: self.backend,
-            _turn: turn,
-        })
+        Ok(StoreTx::new(
+            self.pool.begin_with(statement).await?,
+            self.backend,
+            turn,
+        ))
     }
 
     /// Run `work` in a write transaction and commit it. On SQLite, writes
@@ -253,11 +253,7 @@ impl Store {
 
     /// Open a transaction for reading (a consistent snapshot).
     pub async fn read(&self) -> Result<StoreTx, StoreError> {
-        Ok(StoreTx {
-            tx: self.pool.begin().await?,
-            backend: self.backend,
-            _turn: None,
-        })
+        Ok(StoreTx::new(self.pool.begin().await?, self.backend, None))
     }
 
     pub async fn close(&self) {
@@ -346,13 +342,40 @@ fn sqlite_url(url: &str) -> String {
 pub struct StoreTx {
     tx: Transaction<'static, Any>,
     backend: Backend,
+    /// Audit events recorded in this transaction, written together just
+    /// before it commits (one statement for a whole group of writes).
+    audit: Vec<audit::AuditEvent>,
+    /// Outbox targets queued (or queued again) in this transaction so far.
+    queued: u64,
     /// SQLite: this writer's turn, given up after the commit or rollback
     /// (fields drop in order: the transaction first).
     _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 impl StoreTx {
-    pub async fn commit(self) -> Result<(), StoreError> {
+    fn new(
+        tx: Transaction<'static, Any>,
+        backend: Backend,
+        turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    ) -> Self {
+        Self {
+            tx,
+            backend,
+            audit: Vec::new(),
+            queued: 0,
+            _turn: turn,
+        }
+    }
+
+    /// How many outbox targets this transaction has queued so far (a write
+    /// that queued none has nothing for the sync engine to wake up for).
+    pub fn queued(&self) -> u64 {
+        self.queued
+    }
+
+    /// Write what is still pending (the audit events), then commit.
+    pub async fn commit(mut self) -> Result<(), StoreError> {
+        self.flush_audit().await?;
         self.tx.commit().await?;
         Ok(())
     }

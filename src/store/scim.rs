@@ -84,11 +84,16 @@ pub(super) fn from_row(row: &AnyRow) -> Result<StoredResource, StoreError> {
 /// prepared statement still walked the table. `CROSS JOIN`: SQLite keeps
 /// the emails as the outer loop, as written; PostgreSQL plans it as a join.)
 pub(super) fn users_with_email_sql() -> String {
+    users_with_email_sql_at(1)
+}
+
+/// [`users_with_email_sql`] with the email bound at `$p`.
+fn users_with_email_sql_at(p: usize) -> String {
     format!(
-        "SELECT {COLUMNS}, seq FROM scim_resources WHERE kind = 'User' AND name_lc = $1
+        "SELECT {COLUMNS}, seq FROM scim_resources WHERE kind = 'User' AND name_lc = ${p}
          UNION
          SELECT {R_COLUMNS}, r.seq FROM scim_user_emails e CROSS JOIN scim_resources r
-          WHERE e.value_lc = $1 AND r.id = e.user_id AND r.kind = 'User'
+          WHERE e.value_lc = ${p} AND r.id = e.user_id AND r.kind = 'User'
          ORDER BY seq"
     )
 }
@@ -100,6 +105,32 @@ pub(super) const EMAIL_LOOKUP_SQL: &str =
 
 /// [`COLUMNS`] of the table aliased `r`.
 const R_COLUMNS: &str = "r.kind, r.id, r.version, r.created, r.last_modified, r.doc";
+
+/// Emails per `INSERT` (a parameter each, plus the user's id).
+const EMAIL_CHUNK: usize = 500;
+
+/// `INSERT` of `n` emails of the user bound at `$user`, the emails bound
+/// from `$first` on.
+fn insert_emails_sql(user: usize, first: usize, n: usize) -> String {
+    let rows: Vec<String> = (first..first + n)
+        .map(|p| format!("(${user}, ${p})"))
+        .collect();
+    format!(
+        "INSERT INTO scim_user_emails (user_id, value_lc) VALUES {}",
+        rows.join(", ")
+    )
+}
+
+/// The emails without repeats, in their first order.
+fn distinct(emails: &[String]) -> Vec<&String> {
+    let mut seen: Vec<&String> = Vec::new();
+    for e in emails {
+        if !seen.contains(&e) {
+            seen.push(e);
+        }
+    }
+    seen
+}
 
 fn doc_text(doc: &Map<String, Value>) -> String {
     Value::Object(doc.clone()).to_string()
@@ -115,31 +146,130 @@ impl StoreTx {
         doc: &Map<String, Value>,
         now: &str,
     ) -> Result<StoredResource, StoreError> {
-        sqlx::query(
+        let (stored, _) = self
+            .insert_reading_holders(kind, id, fields, doc, now, None)
+            .await?;
+        Ok(stored)
+    }
+
+    /// Insert a new user whose (lower-cased) email `email` must pass
+    /// `check`, given the users that held it before ([`Self::users_with_email`]'s
+    /// answer); `check` refusing leaves nothing of the insert once the
+    /// caller drops the transaction (or its savepoint). On SQLite the read,
+    /// the insert and its emails are one multi-statement call sharing its
+    /// parameters (one round trip to the connection's thread instead of
+    /// three); if that insert fails, the holders are read alone, so that
+    /// `check`'s refusal is still the answer. On PostgreSQL, where a failed
+    /// statement ends the transaction, the holders are read and checked
+    /// first.
+    pub async fn insert_checked<E: From<StoreError>>(
+        &mut self,
+        id: &str,
+        fields: &IndexedFields,
+        doc: &Map<String, Value>,
+        now: &str,
+        email: &str,
+        check: impl Fn(&[StoredResource]) -> Result<(), E>,
+    ) -> Result<StoredResource, E> {
+        let kind = ResourceKind::User;
+        if self.backend == super::Backend::Postgres {
+            check(&self.users_with_email(email).await?)?;
+            return Ok(self.insert_resource(kind, id, fields, doc, now).await?);
+        }
+        match self
+            .insert_reading_holders(kind, id, fields, doc, now, Some(email))
+            .await
+        {
+            Ok((stored, holders)) => {
+                check(&holders)?;
+                Ok(stored)
+            }
+            Err(e) => {
+                check(&self.users_with_email(email).await?)?;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Insert a new resource (version 1) and, with `holders_of`, read the
+    /// users that held that (lower-cased) email before it, in the same
+    /// call on SQLite.
+    async fn insert_reading_holders(
+        &mut self,
+        kind: ResourceKind,
+        id: &str,
+        fields: &IndexedFields,
+        doc: &Map<String, Value>,
+        now: &str,
+        holders_of: Option<&str>,
+    ) -> Result<(StoredResource, Vec<StoredResource>), StoreError> {
+        let sqlite = self.backend == super::Backend::Sqlite;
+        let emails = distinct(&fields.emails_lc);
+        let mut holders = Vec::new();
+        let mut sql = String::new();
+        // The first parameter after the resource's eight.
+        let mut next = 9;
+        let read_together = sqlite && holders_of.is_some();
+        match holders_of {
+            Some(_) if read_together => {
+                sql.push_str(&users_with_email_sql_at(next));
+                sql.push_str("; ");
+                next += 1;
+            }
+            Some(email) => holders = self.users_with_email(email).await?,
+            None => {}
+        }
+        sql.push_str(
             "INSERT INTO scim_resources
                (kind, id, name_lc, display, display_lc, external_id, version, created, last_modified, doc)
              VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7, $8)",
-        )
-        .bind(kind_str(kind))
-        .bind(id)
-        .bind(&fields.name_lc)
-        .bind(fields.display.as_deref())
-        .bind(fields.display.as_ref().map(|d| d.to_lowercase()))
-        .bind(fields.external_id.as_deref())
-        .bind(now)
-        .bind(doc_text(doc))
-        .execute(&mut *self.tx)
-        .await
-        .map_err(|e| conflict_or(e, unique_name(kind)))?;
-        self.write_emails(id, &fields.emails_lc).await?;
-        Ok(StoredResource {
+        );
+        let emails_together = sqlite && !emails.is_empty() && emails.len() <= EMAIL_CHUNK;
+        if emails_together {
+            sql.push_str("; ");
+            sql.push_str(&insert_emails_sql(2, next, emails.len()));
+        }
+        let mut query = sqlx::query(&sql)
+            .bind(kind_str(kind))
+            .bind(id)
+            .bind(&fields.name_lc)
+            .bind(fields.display.as_deref())
+            .bind(fields.display.as_ref().map(|d| d.to_lowercase()))
+            .bind(fields.external_id.as_deref())
+            .bind(now)
+            .bind(doc_text(doc));
+        if read_together {
+            query = query.bind(holders_of);
+        }
+        if emails_together {
+            for e in &emails {
+                query = query.bind(*e);
+            }
+        }
+        if read_together {
+            let rows = query
+                .fetch_all(&mut *self.tx)
+                .await
+                .map_err(|e| conflict_or(e, unique_name(kind)))?;
+            holders = rows.iter().map(from_row).collect::<Result<_, _>>()?;
+        } else {
+            query
+                .execute(&mut *self.tx)
+                .await
+                .map_err(|e| conflict_or(e, unique_name(kind)))?;
+        }
+        if !emails_together {
+            self.write_emails(id, &emails).await?;
+        }
+        let stored = StoredResource {
             kind,
             id: id.to_owned(),
             version: 1,
             created: now.to_owned(),
             last_modified: now.to_owned(),
             doc: doc.clone(),
-        })
+        };
+        Ok((stored, holders))
     }
 
     /// Replace a resource's document; fails with `VersionMismatch` when the
@@ -172,11 +302,25 @@ impl StoreTx {
         if result.rows_affected() != 1 {
             return Err(StoreError::VersionMismatch);
         }
-        sqlx::query("DELETE FROM scim_user_emails WHERE user_id = $1")
-            .bind(&current.id)
-            .execute(&mut *self.tx)
-            .await?;
-        self.write_emails(&current.id, &fields.emails_lc).await?;
+        let emails = distinct(&fields.emails_lc);
+        let together = self.backend == super::Backend::Sqlite
+            && !emails.is_empty()
+            && emails.len() <= EMAIL_CHUNK;
+        let mut sql = String::from("DELETE FROM scim_user_emails WHERE user_id = $1");
+        if together {
+            sql.push_str("; ");
+            sql.push_str(&insert_emails_sql(1, 2, emails.len()));
+        }
+        let mut query = sqlx::query(&sql).bind(&current.id);
+        if together {
+            for e in &emails {
+                query = query.bind(*e);
+            }
+        }
+        query.execute(&mut *self.tx).await?;
+        if !together {
+            self.write_emails(&current.id, &emails).await?;
+        }
         Ok(StoredResource {
             kind: current.kind,
             id: current.id.clone(),
@@ -213,22 +357,16 @@ impl StoreTx {
         })
     }
 
-    async fn write_emails(
-        &mut self,
-        user_id: &str,
-        emails_lc: &[String],
-    ) -> Result<(), StoreError> {
-        let mut seen: Vec<&String> = Vec::new();
-        for e in emails_lc {
-            if seen.contains(&e) {
-                continue;
+    /// Insert a user's (distinct) emails, a multi-row `INSERT` per
+    /// [`EMAIL_CHUNK`].
+    async fn write_emails(&mut self, user_id: &str, emails: &[&String]) -> Result<(), StoreError> {
+        for chunk in emails.chunks(EMAIL_CHUNK) {
+            let sql = insert_emails_sql(1, 2, chunk.len());
+            let mut query = sqlx::query(&sql).bind(user_id);
+            for e in chunk {
+                query = query.bind(*e);
             }
-            seen.push(e);
-            sqlx::query("INSERT INTO scim_user_emails (user_id, value_lc) VALUES ($1, $2)")
-                .bind(user_id)
-                .bind(e)
-                .execute(&mut *self.tx)
-                .await?;
+            query.execute(&mut *self.tx).await?;
         }
         Ok(())
     }

@@ -219,6 +219,7 @@ impl StoreTx {
             .bind(due)
             .execute(&mut *self.tx)
             .await?;
+        self.queued += 1;
         Ok(())
     }
 
