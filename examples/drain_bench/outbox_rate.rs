@@ -239,7 +239,7 @@ role = "ADMIN"
     let stop = Arc::new(AtomicBool::new(false));
     let writers = start_writers(a, &base, &stop);
     let start = Instant::now();
-    bell.notify_one();
+    bell.ring();
     let took = wait_empty(&store, start).await?;
     let lat = stop_writers(&stop, writers).await?;
     let scim_secs = start.elapsed().as_secs_f64();
@@ -260,7 +260,7 @@ role = "ADMIN"
     // Phase 2: the same backlog again, and one real change right behind it.
     queue_backlog(&store, &users, a.outbox_orgs).await?;
     let start = Instant::now();
-    bell.notify_one();
+    bell.ring();
     let email = "real-change@example.com";
     let real = scim(
         &http,

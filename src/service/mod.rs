@@ -6,11 +6,13 @@
 //! change is written in the same transaction as the change itself.
 
 pub mod bulk;
+mod email;
 mod error;
 mod members;
 mod read;
 pub mod webhook;
 
+use email::{ensure_email_free, insert_user};
 pub use error::{ServiceError, store_error_answer};
 use members::Existing;
 pub use read::project;
@@ -27,8 +29,6 @@ use crate::scim::patch;
 use crate::scim::resource::{self, get_ci};
 use crate::scim::schema::ResourceKind;
 use std::collections::{BTreeSet, HashMap, HashSet};
-
-use tokio::sync::Notify;
 
 use crate::audit::{self, Actor};
 use crate::config::Mapping;
@@ -67,78 +67,6 @@ fn display_name(doc: &Map<String, Value>) -> Option<String> {
     doc.get("displayName")
         .and_then(Value::as_str)
         .map(str::to_owned)
-}
-
-/// Snyk knows a person by email only, so one email is one person: an active
-/// user's email (the one the sync uses, see `sync::mapping::email_of`) must
-/// not be the email of another active user. Two would share one Snyk account,
-/// and one leaving would take the other's access. Inactive users do not hold
-/// their email (a rehire may reuse it). Checked under a per-email lock, so
-/// concurrent writers on PostgreSQL cannot both pass.
-async fn ensure_email_free(
-    tx: &mut StoreTx,
-    id: &str,
-    doc: &Map<String, Value>,
-) -> Result<(), ServiceError> {
-    let Some(email) = sync_email(doc) else {
-        return Ok(());
-    };
-    tx.lock_email(email.as_str()).await?;
-    let holders = tx.users_with_email(email.as_str()).await?;
-    refuse_other_holder(id, &email, &holders)
-}
-
-/// The email a user's document would hold (see [`ensure_email_free`]):
-/// its sync email, if the user is active.
-fn sync_email(doc: &Map<String, Value>) -> Option<crate::domain::Email> {
-    let facts = sync::mapping::facts(doc, Vec::new());
-    facts.email.filter(|_| facts.active)
-}
-
-/// Refuse `email` for user `id` if another active user among `holders`
-/// has it as their sync email.
-fn refuse_other_holder(
-    id: &str,
-    email: &crate::domain::Email,
-    holders: &[crate::store::StoredResource],
-) -> Result<(), ServiceError> {
-    for other in holders {
-        if other.id == id {
-            continue;
-        }
-        let theirs = sync::mapping::facts(&other.doc, Vec::new());
-        if theirs.active && theirs.email.as_ref() == Some(email) {
-            // The detail names the attribute, not the address (it may be
-            // logged, e.g. for a webhook delivery).
-            return Err(ScimError::uniqueness(
-                "emails: this email is already the email of another active user; \
-                 Snyk knows a person by email, so only one active user may have it",
-            )
-            .into());
-        }
-    }
-    Ok(())
-}
-
-/// Insert a new user, checking its email as [`ensure_email_free`] does
-/// (see `StoreTx::insert_checked`: on SQLite, one round trip).
-async fn insert_user(
-    tx: &mut StoreTx,
-    id: &str,
-    fields: &IndexedFields,
-    doc: &Map<String, Value>,
-    now: &str,
-) -> Result<StoredResource, ServiceError> {
-    let Some(email) = sync_email(doc) else {
-        return Ok(tx
-            .insert_resource(ResourceKind::User, id, fields, doc, now)
-            .await?);
-    };
-    tx.lock_email(email.as_str()).await?;
-    tx.insert_checked(id, fields, doc, now, email.as_str(), |holders| {
-        refuse_other_holder(id, &email, holders)
-    })
-    .await
 }
 
 /// Above this many stored resources, a filter that no index answers is
@@ -229,7 +157,7 @@ pub struct SyncHook {
     /// `snyk.dry_run`: nothing is sent, so nothing is held either (the
     /// empty-push guard marks nothing).
     pub dry_run: bool,
-    pub notify: Arc<Notify>,
+    pub notify: Arc<sync::bell::Bell>,
     /// Queued work is due this long after the change (see `sync::SETTLE`).
     pub settle: std::time::Duration,
 }
@@ -350,8 +278,9 @@ impl ScimService {
         Ok(())
     }
 
-    fn ring(&self) {
-        self.sync.notify.notify_one();
+    /// Wake the sync engine for work queued due at `due` (ms).
+    fn ring_at(&self, due: i64) {
+        self.sync.notify.ring_at(due);
     }
 
     pub fn store(&self) -> &Store {
@@ -377,10 +306,11 @@ impl ScimService {
 
     /// Run a write in a transaction of the store (shared with other writes
     /// on SQLite: group commit), then ring the sync engine's bell if it
-    /// queued outbox work. (A write that queued none, such as a user in no
-    /// mapped group, has nothing to wake the engine for: ringing anyway
-    /// cost a claim transaction per write, which on SQLite also took the
-    /// write lock between groups.)
+    /// queued outbox work, for when that work falls due (see `sync::bell`).
+    /// (A write that queued none, such as a user in no mapped group, has
+    /// nothing to wake the engine for: ringing anyway cost a claim
+    /// transaction per write, which on SQLite also took the write lock
+    /// between groups.)
     async fn written<F, T>(&self, work: F) -> Result<T, ServiceError>
     where
         F: for<'t> FnOnce(&'t mut StoreTx) -> BoxFuture<'t, Result<T, ServiceError>>
@@ -388,18 +318,19 @@ impl ScimService {
             + 'static,
         T: Send + 'static,
     {
-        let (value, queued) = self
+        let (value, due) = self
             .store
             .write_grouped(move |tx| {
                 Box::pin(async move {
-                    let before = tx.queued();
+                    // The transaction may be shared: only this write's due.
+                    tx.take_queued_due();
                     let value = work(tx).await?;
-                    Ok::<_, ServiceError>((value, tx.queued() - before))
+                    Ok::<_, ServiceError>((value, tx.take_queued_due()))
                 })
             })
             .await?;
-        if queued > 0 {
-            self.ring();
+        if let Some(due) = due {
+            self.ring_at(due);
         }
         Ok(value)
     }
@@ -827,3 +758,6 @@ fn indexed_fields(kind: ResourceKind, doc: &Map<String, Value>) -> IndexedFields
         emails_lc,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -96,9 +96,10 @@ impl ScimService {
                 }
             }
         }
+        let due = tx.take_queued_due();
         tx.commit().await?;
-        if out.applied > 0 {
-            self.ring();
+        if let Some(due) = due {
+            self.ring_at(due);
         }
         Ok(out)
     }

@@ -344,9 +344,10 @@ pub struct StoreTx {
     backend: Backend,
     /// Audit events recorded in this transaction, written together just
     /// before it commits (one statement for a whole group of writes).
-    audit: Vec<audit::AuditEvent>,
-    /// Outbox targets queued (or queued again) in this transaction so far.
-    queued: u64,
+    audit: Vec<AuditEvent>,
+    /// The earliest due time of the outbox targets queued (or queued
+    /// again) in this transaction since [`StoreTx::take_queued_due`].
+    queued_due: Option<i64>,
     /// SQLite: this writer's turn, given up after the commit or rollback
     /// (fields drop in order: the transaction first).
     _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
@@ -362,15 +363,16 @@ impl StoreTx {
             tx,
             backend,
             audit: Vec::new(),
-            queued: 0,
+            queued_due: None,
             _turn: turn,
         }
     }
 
-    /// How many outbox targets this transaction has queued so far (a write
-    /// that queued none has nothing for the sync engine to wake up for).
-    pub fn queued(&self) -> u64 {
-        self.queued
+    /// The earliest due time of the outbox targets queued since the last
+    /// call, and forget it: when the sync engine's bell is to be rung for
+    /// (a write that queued nothing has nothing to wake it for).
+    pub fn take_queued_due(&mut self) -> Option<i64> {
+        self.queued_due.take()
     }
 
     /// Write what is still pending (the audit events), then commit.

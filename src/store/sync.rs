@@ -219,7 +219,7 @@ impl StoreTx {
             .bind(due)
             .execute(&mut *self.tx)
             .await?;
-        self.queued += 1;
+        self.queued_due = Some(self.queued_due.map_or(due, |d| d.min(due)));
         Ok(())
     }
 

@@ -12,7 +12,6 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use tokio::sync::Notify;
 
 use super::mapping::{self, UserFacts};
 use super::pacer::{Outcome, Pacer};
@@ -159,7 +158,7 @@ pub struct Engine {
     pub(super) settings: Arc<EngineSettings>,
     /// The lease owner name of this engine (process id + random).
     pub(super) owner: String,
-    pub(super) notify: Arc<Notify>,
+    pub(super) notify: Arc<super::bell::Bell>,
     pub(super) worker: Arc<WorkerStatus>,
     /// Serialises the breaker's count-and-decide (tasks run concurrently;
     /// only the leader sends, so one process-wide lock is enough).
@@ -281,7 +280,7 @@ impl Engine {
             clock,
             settings: Arc::new(settings),
             owner: format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()),
-            notify: Arc::new(Notify::new()),
+            notify: Arc::new(super::bell::Bell::default()),
             worker: Arc::new(WorkerStatus::default()),
             breaker: Arc::new(tokio::sync::Mutex::new(RailsMemory::default())),
         }
@@ -320,7 +319,7 @@ impl Engine {
     }
 
     /// Wakes the worker when the SCIM side has queued work.
-    pub fn notifier(&self) -> Arc<Notify> {
+    pub fn notifier(&self) -> Arc<super::bell::Bell> {
         self.notify.clone()
     }
 
@@ -452,7 +451,7 @@ impl Engine {
             tx.enqueue_target(u, o, now).await?;
         }
         tx.commit().await?;
-        self.notify.notify_one();
+        self.notify.ring();
         Ok(targets.len())
     }
 

@@ -267,7 +267,7 @@ impl Engine {
         tx.enqueue_target(&other, &t.org_id, now).await?;
         tx.commit().await?;
         tracing::info!(user = %t.user_id, org = %t.org_id, to_user = %other, "not removed: another active user with the same email needs this access; handed over");
-        self.notify.notify_one();
+        self.notify.ring();
         Ok(())
     }
 

@@ -12,8 +12,9 @@
 //!   `execute`: one target (desired vs applied access, calls through the
 //!   [`pacer::Pacer`], outcome and applied state recorded); `reconcile`:
 //!   live Snyk state read and judged by [`judge`] (pure); `names`: users and
-//!   orgs in the operator's words for the views (never for logs).
-//!   live Snyk state read and judged by [`judge`] (pure); `api_health`: the
+//!   orgs in the operator's words for the views (never for logs);
+//!   [`bell`]: how a write that queued work wakes the worker, and when it
+//!   falls due; `api_health`: the
 //!   token's expiry (at start and daily) and the blocked call kinds, stored.
 //!
 //! Invariant: access is only ever removed where `snyk_access` says the bridge
@@ -21,6 +22,7 @@
 //! and never touched.
 
 mod api_health;
+pub mod bell;
 pub mod budget;
 pub mod engine;
 mod execute;

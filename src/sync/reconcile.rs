@@ -293,7 +293,7 @@ impl Engine {
             }
         }
         if write {
-            self.notify.notify_one();
+            self.notify.ring();
         }
         Ok((report, adjusted))
     }

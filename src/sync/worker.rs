@@ -423,16 +423,18 @@ impl Engine {
         let Ok(mut tx) = self.store.read().await else {
             return poll;
         };
-        let now = self.now();
-        let due = tx.next_due(now).await.ok().flatten();
+        let due = tx.next_due(self.now()).await.ok().flatten();
         let _ = tx.commit().await;
         match due {
-            Some(at) => {
-                let wait = u64::try_from(at.saturating_sub(now).max(0)).unwrap_or(0);
-                poll.min(Instant::now() + Duration::from_millis(wait))
-            }
+            Some(at) => poll.min(self.instant_at(at)),
             None => poll,
         }
+    }
+
+    /// The instant at which the engine's clock reads `at` (ms).
+    fn instant_at(&self, at: i64) -> Instant {
+        let wait = u64::try_from(at.saturating_sub(self.now()).max(0)).unwrap_or(0);
+        Instant::now() + Duration::from_millis(wait)
     }
 
     /// Run until `stop` is cancelled: lead (or wait to lead), work, and stop
@@ -539,7 +541,7 @@ impl Engine {
             // Room for a batch: fill claimed all that was due, so wake on
             // the bell or when the next target falls due.
             let room = claim_room(self.task_limit(), pool.busy()) > 0;
-            let wake = if room {
+            let mut wake = if room {
                 self.next_wake().await
             } else {
                 Instant::now() + self.settings.poll
@@ -547,16 +549,26 @@ impl Engine {
             .min(next_renew)
             .min(next_reconcile)
             .min(next_lock_check);
-            tokio::select! {
-                biased;
-                () = stop.cancelled() => {}
-                Some(done) = pool.running.join_next_with_id(), if !pool.running.is_empty() => {
-                    if let Err(e) = self.joined(&mut pool, done, true).await {
-                        tracing::error!(error = %e, "a sync task could not finish its target");
+            loop {
+                tokio::select! {
+                    biased;
+                    () = stop.cancelled() => {}
+                    Some(done) = pool.running.join_next_with_id(), if !pool.running.is_empty() => {
+                        if let Err(e) = self.joined(&mut pool, done, true).await {
+                            tracing::error!(error = %e, "a sync task could not finish its target");
+                        }
                     }
+                    due = self.notify.rung(), if room => {
+                        // Work due later (a SCIM write's settle time): sleep
+                        // on until then, without a claim that finds nothing.
+                        if let Some(due) = due.filter(|&d| d > self.now()) {
+                            wake = wake.min(self.instant_at(due));
+                            continue;
+                        }
+                    }
+                    () = tokio::time::sleep_until(wake) => {}
                 }
-                () = self.notify.notified(), if room => {}
-                () = tokio::time::sleep_until(wake) => {}
+                break;
             }
         }
         for h in [reconciling, token_checking].into_iter().flatten() {

@@ -58,7 +58,7 @@ role = "COLLABORATOR"
             mappings: Arc::new(config.mappings.clone()),
             safety: Arc::new(config.safety.clone()),
             dry_run: false,
-            notify: Arc::new(tokio::sync::Notify::new()),
+            notify: Arc::new(crate::sync::bell::Bell::default()),
             settle: std::time::Duration::ZERO,
         };
         let service = ScimService::new(store.clone(), clock, hook);

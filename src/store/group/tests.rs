@@ -2,7 +2,7 @@ use serde_json::Map;
 
 use crate::config::DatabaseUrl;
 use crate::scim::schema::ResourceKind;
-use crate::store::{IndexedFields, Store, StoreError};
+use crate::store::{AuditEvent, IndexedFields, Store, StoreError};
 
 async fn sqlite(dir: &tempfile::TempDir) -> Store {
     let url = format!("sqlite://{}/group.db", dir.path().display());
@@ -20,8 +20,9 @@ fn fields(name: &str) -> IndexedFields {
     }
 }
 
-/// A grouped write inserting user `name` (id `id-NAME-N`); `then_fail`:
-/// it inserts, then fails (its insert must not be kept).
+/// A grouped write inserting user `name` (id `id-NAME-N`) with its audit
+/// event; `then_fail`: it inserts, then fails (neither its insert nor its
+/// event must be kept).
 async fn insert(store: Store, name: &str, n: usize, then_fail: bool) -> Result<(), StoreError> {
     let (name, id) = (name.to_owned(), format!("id-{name}-{n}"));
     store
@@ -29,6 +30,7 @@ async fn insert(store: Store, name: &str, n: usize, then_fail: bool) -> Result<(
             Box::pin(async move {
                 tx.insert_resource(ResourceKind::User, &id, &fields(&name), &Map::new(), "t")
                     .await?;
+                tx.record_audit(&event(&id)).await?;
                 if then_fail {
                     return Err(StoreError::Corrupt("refused after its insert".into()));
                 }
@@ -36,6 +38,33 @@ async fn insert(store: Store, name: &str, n: usize, then_fail: bool) -> Result<(
             })
         })
         .await
+}
+
+fn event(id: &str) -> AuditEvent {
+    AuditEvent {
+        at: 1,
+        request_id: None,
+        principal: "test".into(),
+        resource_type: "User".into(),
+        resource_id: id.to_owned(),
+        operation: "create".into(),
+        summary: String::new(),
+        user_email: None,
+    }
+}
+
+/// The ids of the audit events written, oldest first.
+async fn audited(store: &Store) -> Vec<String> {
+    let mut tx = store.read().await.expect("read");
+    let mut ids: Vec<String> = tx
+        .recent_audit(100)
+        .await
+        .expect("audit")
+        .into_iter()
+        .map(|e| e.resource_id)
+        .collect();
+    ids.reverse();
+    ids
 }
 
 async fn stored(store: &Store, id: &str) -> bool {
@@ -89,6 +118,11 @@ async fn writes_that_arrive_together_share_one_commit_and_a_failed_one_is_its_ow
         !stored(&store, "id-x-4").await,
         "a failed write's insert is rolled back"
     );
+    assert_eq!(
+        audited(&store).await,
+        ["id-a-0", "id-b-1", "id-dup-2", "id-c-5"],
+        "the kept writes' events, in their order; none of the failed ones'"
+    );
     let counts = store.write_groups().expect("sqlite groups its writes");
     assert_eq!(counts.writes, 4, "{counts:?}");
     assert_eq!(
@@ -125,6 +159,7 @@ async fn a_lone_write_is_committed_at_once_and_a_panicking_one_stops_nothing() {
         .await
         .expect("the writer still runs");
     assert!(stored(&store, "id-after-1").await);
+    assert_eq!(audited(&store).await, ["id-first-0", "id-after-1"]);
     assert_eq!(
         store.write_groups().map(|c| (c.groups, c.writes)),
         Some((2, 2))
