@@ -32,7 +32,12 @@ pub(super) enum Existing {
     /// All of them.
     All(Vec<MemberRef>),
     /// Only the members the change names; the others are not changed.
-    Named(Vec<MemberRef>),
+    /// `kinds`: the kind of each named id that is a stored resource (read
+    /// with them), so that a joining member's kind costs no read.
+    Named {
+        members: Vec<MemberRef>,
+        kinds: HashMap<String, ResourceKind>,
+    },
 }
 
 /// What writing a member set did.
@@ -63,12 +68,12 @@ pub(super) async fn write_members(
     renamed: bool,
     safety: &SafetySettings,
 ) -> Result<MemberWrite, ServiceError> {
-    let (existing, whole) = match existing {
-        Existing::Unread => (tx.members(&group.id).await?, true),
-        Existing::All(e) => (e, true),
-        Existing::Named(e) => (e, false),
+    let (existing, whole, kinds) = match existing {
+        Existing::Unread => (tx.members(&group.id).await?, true, HashMap::new()),
+        Existing::All(e) => (e, true, HashMap::new()),
+        Existing::Named { members, kinds } => (members, false, kinds),
     };
-    let wanted = resolve_members(tx, &group.id, members, &existing).await?;
+    let wanted = resolve_members(tx, &group.id, members, &existing, &kinds).await?;
     // Keyed by id: one PATCH adding a member to a large group stays linear,
     // not quadratic, in the group's size.
     let before: HashMap<&str, &MemberRef> = existing.iter().map(|e| (e.id.as_str(), e)).collect();
@@ -161,7 +166,7 @@ pub(super) async fn apply_to_named(
     named: &BTreeSet<String>,
 ) -> Result<Option<(Map<String, Value>, Existing)>, ServiceError> {
     let ids: Vec<String> = named.iter().cloned().collect();
-    let existing = tx.members_among(&current.id, &ids).await?;
+    let (existing, kinds) = tx.members_among(&current.id, &ids).await?;
     let mut doc = current.doc.clone();
     if !existing.is_empty() {
         doc.insert("members".into(), members_json(&existing));
@@ -171,7 +176,13 @@ pub(super) async fn apply_to_named(
     if display_name(&current.doc) != display_name(&doc) {
         return Ok(None);
     }
-    Ok(Some((doc, Existing::Named(existing))))
+    Ok(Some((
+        doc,
+        Existing::Named {
+            members: existing,
+            kinds: kinds.into_iter().collect(),
+        },
+    )))
 }
 
 #[cfg(test)]

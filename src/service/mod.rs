@@ -355,7 +355,7 @@ impl ScimService {
         let mut users = BTreeSet::new();
         let mut added = 0;
         if let Some(members) = members {
-            let wanted = resolve_members(tx, id.as_str(), &members, &[]).await?;
+            let wanted = resolve_members(tx, id.as_str(), &members, &[], &HashMap::new()).await?;
             for m in &wanted {
                 tx.add_member(id.as_str(), m).await?;
             }
@@ -689,13 +689,14 @@ fn take_members(kind: ResourceKind, doc: &mut Map<String, Value>) -> Option<Vec<
 }
 
 /// Check that every member exists; a group may not contain itself.
-/// Members already `known` (the group's current members) are not looked up
-/// again.
+/// Members already `known` (the group's current members), or whose kind is
+/// in `kinds` (read with them), are not looked up again.
 async fn resolve_members(
     tx: &mut StoreTx,
     group_id: &str,
     members: &[Value],
     known: &[MemberRef],
+    kinds: &HashMap<String, ResourceKind>,
 ) -> Result<Vec<MemberRef>, ServiceError> {
     let known: HashMap<&str, ResourceKind> =
         known.iter().map(|k| (k.id.as_str(), k.kind)).collect();
@@ -713,7 +714,7 @@ async fn resolve_members(
         if id == group_id {
             return Err(ScimError::invalid_value("a group cannot be a member of itself").into());
         }
-        let kind = match known.get(id) {
+        let kind = match known.get(id).or_else(|| kinds.get(id)) {
             Some(k) => Some(*k),
             None => tx.kind_of(id).await?,
         };

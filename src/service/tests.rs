@@ -27,9 +27,15 @@ struct World {
     _dir: tempfile::TempDir,
 }
 
-async fn world() -> World {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+/// A service on a new SQLite database in `dir`, mapping group "G" to one
+/// org (dry run), its clock at [`NOW_MS`], its writes due `settle` later;
+/// with the store and the engine's bell it rings. (Shared with the member
+/// PATCH tests.)
+pub(super) async fn sqlite_service(
+    dir: &Path,
+    settle: std::time::Duration,
+) -> (ScimService, Store, Arc<Bell>) {
+    let url = format!("sqlite://{}", dir.join("t.db").display());
     let text = format!(
         r#"
 listen = "127.0.0.1:0"
@@ -55,10 +61,17 @@ role = "COLLABORATOR"
         safety: Arc::new(config.safety.clone()),
         dry_run: false,
         notify: bell.clone(),
-        settle: std::time::Duration::from_millis(SETTLE_MS as u64),
+        settle,
     };
+    (ScimService::new(store.clone(), clock, hook), store, bell)
+}
+
+async fn world() -> World {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let settle = std::time::Duration::from_millis(SETTLE_MS as u64);
+    let (service, store, bell) = sqlite_service(dir.path(), settle).await;
     World {
-        service: ScimService::new(store.clone(), clock, hook),
+        service,
         store,
         bell,
         _dir: dir,

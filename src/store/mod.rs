@@ -28,6 +28,7 @@ mod admin;
 mod audit;
 mod batch;
 mod claims;
+mod enqueue;
 mod group;
 mod leader;
 mod names;

@@ -63,6 +63,19 @@ async fn the_email_uniqueness_lookup_never_walks_every_user() {
 }
 
 #[tokio::test]
+async fn a_member_patch_reads_only_the_members_it_names() {
+    let (_dir, store) = store().await;
+    let steps = plan(&store, &super::scim::members_among_sql(2), 3).await;
+    assert_no_walk("members_among", &steps, &["(group_id=?)"]);
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.contains("(group_id=? AND member_id=?)")),
+        "each named member by its key: {steps:#?}"
+    );
+}
+
+#[tokio::test]
 async fn a_claim_reads_its_batch_not_every_pending_target() {
     let (_dir, store) = store().await;
     for order in [

@@ -224,7 +224,7 @@ impl StoreTx {
                (kind, id, name_lc, display, display_lc, external_id, version, created, last_modified, doc)
              VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7, $8)",
         );
-        let emails_together = sqlite && !emails.is_empty() && emails.len() <= EMAIL_CHUNK;
+        let emails_together = self.emails_in_one_call(emails.len());
         if emails_together {
             sql.push_str("; ");
             sql.push_str(&insert_emails_sql(2, next, emails.len()));
@@ -303,9 +303,7 @@ impl StoreTx {
             return Err(StoreError::VersionMismatch);
         }
         let emails = distinct(&fields.emails_lc);
-        let together = self.backend == super::Backend::Sqlite
-            && !emails.is_empty()
-            && emails.len() <= EMAIL_CHUNK;
+        let together = self.emails_in_one_call(emails.len());
         let mut sql = String::from("DELETE FROM scim_user_emails WHERE user_id = $1");
         if together {
             sql.push_str("; ");
@@ -355,6 +353,12 @@ impl StoreTx {
             last_modified: now.to_owned(),
             ..current.clone()
         })
+    }
+
+    /// Whether `n` emails go in the call of the statement before them (a
+    /// multi-statement call sharing its parameters: SQLite only).
+    fn emails_in_one_call(&self, n: usize) -> bool {
+        self.backend == super::Backend::Sqlite && n > 0 && n <= EMAIL_CHUNK
     }
 
     /// Insert a user's (distinct) emails, a multi-row `INSERT` per
@@ -594,32 +598,36 @@ impl StoreTx {
     }
 
     /// The members of a group among `ids` (ids that are not members are
-    /// left out), ordered by member id: what a PATCH naming these members
-    /// needs, without reading the others (primary-key lookups).
+    /// left out), ordered by member id, and the kind of every id among them
+    /// that names a stored resource, member or not: what a PATCH naming
+    /// these members needs, without reading the others, in one statement
+    /// (primary-key lookups) instead of one for the members and one per
+    /// joining member's kind (each a round trip under the group's row lock).
     pub async fn members_among(
         &mut self,
         group_id: &str,
         ids: &[String],
-    ) -> Result<Vec<MemberRef>, StoreError> {
-        let mut out = Vec::with_capacity(ids.len());
+    ) -> Result<(Vec<MemberRef>, Vec<(String, ResourceKind)>), StoreError> {
+        let mut members = Vec::with_capacity(ids.len());
+        let mut kinds = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(MEMBER_LOOKUP_CHUNK) {
-            let params: Vec<String> = (2..chunk.len() + 2).map(|n| format!("${n}")).collect();
-            let sql = format!(
-                "SELECT member_id, member_kind, doc FROM scim_group_members
-                  WHERE group_id = $1 AND member_id IN ({})",
-                params.join(", ")
-            );
+            let sql = members_among_sql(chunk.len());
             let mut q = sqlx::query(&sql).bind(group_id);
             for id in chunk {
                 q = q.bind(id);
             }
             let rows = q.fetch_all(&mut *self.tx).await?;
             for r in &rows {
-                out.push(member_from_row(r)?);
+                let kind: String = r.try_get("kind")?;
+                kinds.push((r.try_get("id")?, parse_kind(&kind)?));
+                let member: Option<String> = r.try_get("member_id")?;
+                if member.is_some() {
+                    members.push(member_from_row(r)?);
+                }
             }
         }
-        out.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(out)
+        members.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok((members, kinds))
     }
 
     /// How many members of this kind a group has, counted up to `limit`
@@ -695,6 +703,19 @@ impl StoreTx {
 /// Ids looked up per statement by `members_among` (well under both
 /// backends' limits on bound parameters).
 const MEMBER_LOOKUP_CHUNK: usize = 500;
+
+/// [`StoreTx::members_among`]'s statement for `n` ids (`$2` on; `$1`: the
+/// group).
+pub(super) fn members_among_sql(n: usize) -> String {
+    let params: Vec<String> = (2..n + 2).map(|p| format!("${p}")).collect();
+    format!(
+        "SELECT r.id, r.kind, m.member_id, m.member_kind, m.doc
+           FROM scim_resources r
+           LEFT JOIN scim_group_members m ON m.group_id = $1 AND m.member_id = r.id
+          WHERE r.id IN ({})",
+        params.join(", ")
+    )
+}
 
 fn member_from_row(r: &AnyRow) -> Result<MemberRef, StoreError> {
     let kind: String = r.try_get("member_kind")?;

@@ -173,8 +173,14 @@ pub async fn enqueue_group_members(
         return Ok(());
     }
     for u in user_ids {
-        tx.clear_rejected(u).await?;
-        for org in &orgs {
+        let mut orgs = orgs.iter();
+        // A member who joined or left: a removal of theirs that an operator
+        // rejected is planned anew (cleared with the first org's queueing).
+        if let Some(first) = orgs.next() {
+            tx.clear_rejected_and_enqueue(u, first.as_str(), at.now, at.due, cause)
+                .await?;
+        }
+        for org in orgs {
             queue(tx, u, org.as_str(), at, cause).await?;
         }
     }

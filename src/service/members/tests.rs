@@ -4,16 +4,11 @@
 //! path and one written through the general path end in the same state:
 //! answers and errors, members, version, outbox targets, holds, audit.
 
-use std::path::Path;
-use std::sync::Arc;
-
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
-use crate::clock::ManualClock;
-use crate::config::{Env, parse};
 use crate::scim::schema::ResourceKind;
-use crate::service::{IfMatch, ScimService, SyncHook};
+use crate::service::{IfMatch, ScimService};
 use crate::store::Store;
 
 const USERS: usize = 5;
@@ -32,36 +27,8 @@ struct World {
 impl World {
     async fn new(initial: &[usize]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let url = format!("sqlite://{}", dir.path().join("t.db").display());
-        let text = format!(
-            r#"
-listen = "127.0.0.1:0"
-database_url = "{url}"
-[scim]
-tokens = ["t0123456789abcdef0123456789"]
-[snyk]
-dry_run = true
-[[mappings]]
-group = "G"
-org_id = "6b7a7c5e-1111-4c4c-9d9d-000000000001"
-role = "COLLABORATOR"
-"#
-        );
-        let config = parse(Path::new("t.toml"), &text, &Env::new()).expect("config");
-        let store = Store::connect(&config.database_url).await.expect("store");
-        let clock = Arc::new(ManualClock::new(
-            chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
-                .expect("time")
-                .into(),
-        ));
-        let hook = SyncHook {
-            mappings: Arc::new(config.mappings.clone()),
-            safety: Arc::new(config.safety.clone()),
-            dry_run: false,
-            notify: Arc::new(crate::sync::bell::Bell::default()),
-            settle: std::time::Duration::ZERO,
-        };
-        let service = ScimService::new(store.clone(), clock, hook);
+        let (service, store, _bell) =
+            crate::service::tests::sqlite_service(dir.path(), std::time::Duration::ZERO).await;
         let mut names = Vec::new();
         let mut users = Vec::new();
         for i in 0..USERS {

@@ -143,6 +143,11 @@ async fn batch_done_keeps_the_lease_and_generation_rule(ctx: Ctx) {
 }
 
 contract!(
+    a_member_queued_again_has_its_rejection_cleared,
+    sqlite_a_member_queued_again_has_its_rejection_cleared,
+    postgres_a_member_queued_again_has_its_rejection_cleared
+);
+contract!(
     a_queued_target_keeps_its_cause,
     sqlite_a_queued_target_keeps_its_cause,
     postgres_a_queued_target_keeps_its_cause
@@ -187,5 +192,77 @@ async fn a_queued_target_keeps_its_cause(ctx: Ctx) {
     assert!(tx.queued_for_user("u2").await.expect("queued").is_empty());
     let u2 = tx.get_target("u2", "o1").await.expect("get").expect("u2");
     assert_eq!((u2.next_attempt_at, u2.request_id), (230, None));
+    tx.commit().await.expect("commit");
+}
+
+fn rejected(user: &str, org: &str) -> snyk_scim_bridge::store::HoldRow {
+    snyk_scim_bridge::store::HoldRow {
+        user_id: user.into(),
+        org_id: org.into(),
+        state: HoldState::Rejected,
+        reason: "why".into(),
+        email: Some(format!("{user}@example.com")),
+        change: Some("remove from the org".into()),
+        request_id: None,
+        since: 1,
+        updated_at: 1,
+    }
+}
+
+/// `clear_rejected_and_enqueue` (one statement on PostgreSQL with a cause):
+/// the member's rejected holds are gone, in every org, the target is queued
+/// and linked to its cause; another user's rejection stays. Without a cause
+/// it clears and queues, and links nothing.
+async fn a_member_queued_again_has_its_rejection_cleared(ctx: Ctx) {
+    let store = &ctx.store;
+    let mut tx = store.write().await.expect("tx");
+    for h in [
+        rejected("u1", "o1"),
+        rejected("u1", "o2"),
+        rejected("u2", "o1"),
+        rejected("u3", "o1"),
+    ] {
+        tx.put_hold(&h).await.expect("hold");
+    }
+    tx.clear_rejected_and_enqueue("u1", "o1", 10, 210, Some("req-1"))
+        .await
+        .expect("clear and enqueue");
+    tx.clear_rejected_and_enqueue("u3", "o1", 20, 220, None)
+        .await
+        .expect("clear and enqueue without a cause");
+    assert_eq!(
+        tx.take_queued_due(),
+        Some(210),
+        "the earliest due time queued"
+    );
+    tx.commit().await.expect("commit");
+
+    let mut tx = store.read().await.expect("tx");
+    assert_eq!(tx.hold("u1", "o1").await.expect("hold"), None);
+    assert_eq!(
+        tx.hold("u1", "o2").await.expect("hold"),
+        None,
+        "every org's"
+    );
+    assert_eq!(tx.hold("u3", "o1").await.expect("hold"), None);
+    assert_eq!(
+        tx.hold("u2", "o1").await.expect("hold").map(|h| h.state),
+        Some(HoldState::Rejected),
+        "another user's rejection stays"
+    );
+    let t = tx.get_target("u1", "o1").await.expect("get").expect("u1");
+    assert_eq!((t.status.as_str(), t.next_attempt_at), ("pending", 210));
+    assert_eq!(t.request_id.as_deref(), Some("req-1"));
+    let links: Vec<(i64, String)> = tx
+        .queued_for_user("u1")
+        .await
+        .expect("queued")
+        .into_iter()
+        .map(|q| (q.at, q.request_id))
+        .collect();
+    assert_eq!(links, [(10, "req-1".to_owned())]);
+    assert!(tx.queued_for_user("u3").await.expect("queued").is_empty());
+    let u3 = tx.get_target("u3", "o1").await.expect("get").expect("u3");
+    assert_eq!(u3.next_attempt_at, 220);
     tx.commit().await.expect("commit");
 }
