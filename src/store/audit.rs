@@ -99,7 +99,10 @@ impl StoreTx {
                 "INSERT INTO audit_events ({EVENT_COLUMNS}) VALUES {}",
                 rows.join(", ")
             );
-            let mut q = sqlx::query(&sql);
+            // One text per group size: kept prepared only for the common lone
+            // event, so the sizes do not crowd the connection's statement
+            // cache.
+            let mut q = sqlx::query(&sql).persistent(chunk.len() == 1);
             for e in chunk {
                 q = q
                     .bind(e.at)

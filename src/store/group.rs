@@ -197,7 +197,18 @@ async fn run_writer(
     mut jobs: mpsc::Receiver<Box<dyn Job>>,
     counts: Arc<Counts>,
 ) {
-    while let Some(first) = jobs.recv().await {
+    // A write taken from the queue for a group that then broke before it
+    // ran: it starts the next group instead (it never ran, so nothing of it
+    // is lost).
+    let mut carried: Option<Box<dyn Job>> = None;
+    loop {
+        let first = match carried.take() {
+            Some(job) => job,
+            None => match jobs.recv().await {
+                Some(job) => job,
+                None => break,
+            },
+        };
         let _turn = tokio::time::timeout(WRITE_TURN_WAIT, turn.clone().lock_owned())
             .await
             .ok();
@@ -242,9 +253,7 @@ async fn run_writer(
                     } else {
                         outcome.answer(Ok(()));
                     }
-                    if let Some(job) = next.take() {
-                        job.fail(StoreError::Unavailable(e.to_string()));
-                    }
+                    carried = next.take();
                     broken = Some(e);
                     break;
                 }

@@ -618,11 +618,10 @@ impl StoreTx {
             }
             let rows = q.fetch_all(&mut *self.tx).await?;
             for r in &rows {
-                let kind: String = r.try_get("kind")?;
-                kinds.push((r.try_get("id")?, parse_kind(&kind)?));
-                let member: Option<String> = r.try_get("member_id")?;
-                if member.is_some() {
-                    members.push(member_from_row(r)?);
+                // A resource's row carries its kind; a membership's, the member.
+                match r.try_get::<Option<String>, _>("kind")? {
+                    Some(kind) => kinds.push((r.try_get("member_id")?, parse_kind(&kind)?)),
+                    None => members.push(member_from_row(r)?),
                 }
             }
         }
@@ -706,14 +705,19 @@ const MEMBER_LOOKUP_CHUNK: usize = 500;
 
 /// [`StoreTx::members_among`]'s statement for `n` ids (`$2` on; `$1`: the
 /// group).
+/// (Two lookups by key in one statement: a membership row is read even if
+/// its member's resource row is gone, as the general path reads it.)
 pub(super) fn members_among_sql(n: usize) -> String {
     let params: Vec<String> = (2..n + 2).map(|p| format!("${p}")).collect();
+    let params = params.join(", ");
     format!(
-        "SELECT r.id, r.kind, m.member_id, m.member_kind, m.doc
+        "SELECT m.member_id, m.member_kind, m.doc, NULL AS kind
+           FROM scim_group_members m
+          WHERE m.group_id = $1 AND m.member_id IN ({params})
+         UNION ALL
+         SELECT r.id, NULL, NULL, r.kind
            FROM scim_resources r
-           LEFT JOIN scim_group_members m ON m.group_id = $1 AND m.member_id = r.id
-          WHERE r.id IN ({})",
-        params.join(", ")
+          WHERE r.id IN ({params})"
     )
 }
 
