@@ -106,12 +106,7 @@ impl StoreTx {
                 })
                 .await;
         }
-        let sql = format!(
-            "WITH queued AS ({ENQUEUE_SQL} RETURNING 1 AS one)
-             INSERT INTO audit_queued (at, request_id, user_id, org_id)
-             SELECT $3, $4, $1, $2 FROM queued"
-        );
-        self.run_enqueue(&sql, user_id, org_id, now, due, cause)
+        self.run_enqueue(&recorded_sql(""), user_id, org_id, now, due, cause)
             .await
     }
 
@@ -134,14 +129,19 @@ impl StoreTx {
                 .enqueue_recorded(user_id, org_id, now, due, cause)
                 .await;
         }
-        let sql = format!(
-            "WITH cleared AS ({}),
-                  queued AS ({ENQUEUE_SQL} RETURNING 1 AS one)
-             INSERT INTO audit_queued (at, request_id, user_id, org_id)
-             SELECT $3, $4, $1, $2 FROM queued",
-            super::safety::CLEAR_REJECTED_SQL
-        );
-        self.run_enqueue(&sql, user_id, org_id, now, due, cause)
+        let cleared = format!("cleared AS ({}),", super::safety::CLEAR_REJECTED_SQL);
+        self.run_enqueue(&recorded_sql(&cleared), user_id, org_id, now, due, cause)
             .await
     }
+}
+
+/// PostgreSQL: [`ENQUEUE_SQL`] and the audit link to its cause in one
+/// statement (data-modifying `WITH`s), after the `WITH` items `before`
+/// (each ending in a comma; they run whether or not anything reads them).
+fn recorded_sql(before: &str) -> String {
+    format!(
+        "WITH {before} queued AS ({ENQUEUE_SQL} RETURNING 1 AS one)
+         INSERT INTO audit_queued (at, request_id, user_id, org_id)
+         SELECT $3, $4, $1, $2 FROM queued"
+    )
 }
