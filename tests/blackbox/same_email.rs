@@ -41,6 +41,20 @@ async fn scenario(backend: Backend) {
     twin["userName"] = json!("ann.twin@corp.example");
     let (status, out) = b.scim("POST", "/Users", Some(twin)).await;
     assert_uniqueness(status, &out, "create with a used email");
+    // Nothing of the refused create is stored (SQLite inserts, then checks,
+    // and drops the write on refusal).
+    let (status, out) = b
+        .scim(
+            "GET",
+            "/Users?filter=userName%20eq%20%22ann.twin%40corp.example%22",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(
+        out["totalResults"], 0,
+        "the refused user is not stored: {out}"
+    );
 
     // Patch and replace into a used email.
     let bob = create_user(&b, okta_user("bob@example.com")).await;
